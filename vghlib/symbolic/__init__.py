@@ -1,0 +1,94 @@
+"""Symbolic checks of the paper's formal statements, each returning a result that can fail.
+
+Every check is a function that builds a sympy statement, simplifies ``lhs - rhs`` (or tests an
+inequality) and returns a :class:`CheckResult`. A check never raises on a false statement: it
+returns ``passed=False`` with the residual, so that negative controls (perturbed statements) can
+be shown to fail in the book and in the tests.
+
+Checks register themselves with :func:`register`, so ``all_checks()`` lists them for the
+benchmark in ``benchmarks/symbolic_checks.py``.
+
+Reference: Asadulaev et al., arXiv 2605.21654 (Lemma 1, Prop 1, eq 9, Prop 2, A.10).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sympy as sp
+
+_REGISTRY: dict[str, Callable[[], "CheckResult"]] = {}
+
+
+@dataclass
+class CheckResult:
+    """What a symbolic check established.
+
+    ``statement`` is a sympy object (an Eq, a relational, or an expression claimed to be zero);
+    ``residual`` is what is left after simplification (0 when an identity holds);
+    ``passed`` is the verdict; ``note`` says which hypotheses were used.
+    """
+
+    name: str
+    statement: object
+    residual: object
+    passed: bool
+    note: str = ""
+    seconds: float = 0.0
+    details: dict = field(default_factory=dict)
+
+    def __bool__(self) -> bool:  # `assert check_x()` reads naturally in tests
+        return self.passed
+
+    def _repr_markdown_(self) -> str:
+        verdict = "**holds**" if self.passed else "**FAILS**"
+        s = f"{verdict}: {self.name}  \nresidual after simplification: ${sp.latex(self.residual)}$"
+        return s + (f"  \n_{self.note}_" if self.note else "")
+
+    def __str__(self) -> str:
+        verdict = "holds" if self.passed else "FAILS"
+        return f"[{verdict}] {self.name}; residual = {self.residual}" + (
+            f" ({self.note})" if self.note else ""
+        )
+
+
+def simplify_residual(expr) -> sp.Expr:
+    """A canonical simplification of ``expr``; returns 0 when it can prove expr == 0."""
+    r = sp.simplify(sp.expand(expr))
+    if r != 0:
+        r2 = sp.simplify(sp.together(sp.expand(sp.powsimp(sp.expand_log(r, force=True)))))
+        r = r2 if r2 == 0 else r
+    return r
+
+
+def identity(name: str, lhs, rhs, note: str = "", **details) -> CheckResult:
+    """Check ``lhs == rhs`` (scalars or matrices) by simplifying their difference."""
+    t0 = time.perf_counter()
+    if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
+        diff = sp.Matrix(lhs) - sp.Matrix(rhs)
+        residual = diff.applyfunc(simplify_residual)
+        passed = all(e == 0 for e in residual)
+    else:
+        residual = simplify_residual(lhs - rhs)
+        passed = residual == 0
+    return CheckResult(name, sp.Eq(lhs, rhs, evaluate=False) if not isinstance(lhs, sp.MatrixBase)
+                       else (lhs, rhs), residual, bool(passed), note,
+                       time.perf_counter() - t0, details)
+
+
+def register(fn: Callable[[], CheckResult]) -> Callable[[], CheckResult]:
+    """Add a zero-argument check to the registry used by ``all_checks`` and the benchmark."""
+    _REGISTRY[f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"] = fn
+    return fn
+
+
+def all_checks() -> dict[str, Callable[[], CheckResult]]:
+    """Every registered check, after importing the submodules that define them."""
+    import importlib
+    import pkgutil
+
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+    return dict(_REGISTRY)
