@@ -1,0 +1,114 @@
+"""GRPO as pure functions: group advantages, the clipped surrogate with a k3 KL penalty.
+
+Reference: Asadulaev et al., arXiv 2605.21654, eq 1; Shao et al. 2024 (GRPO); Schulman et al.
+2017 (PPO). Conventions follow TRL and verl where they agree, and are named where they differ.
+
+Notation (book/notation.md): the group size n is ``group_size`` (the paper also writes it G, which
+this library keeps for the value gradient); ξ_num is ``std_eps``; ε is ``clip_eps``; β is
+``kl_coef``; ρ is ``ratio``; Â is ``adv``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+ADVANTAGE_KINDS = ("grpo", "mean", "loo", "baseline", "none")
+
+
+def advantages(rewards: torch.Tensor, kind: str = "grpo", std_eps: float = 1e-4,
+               baseline: torch.Tensor | float | None = None) -> torch.Tensor:
+    """Per-completion advantages Â_i from rewards of shape ``(..., n)``, group on the last axis.
+
+    kind:
+      * ``"grpo"``: (r_i − mean(r)) / (std(r) + ξ_num) with the unbiased (n − 1) std, as in TRL.
+        A group of equal rewards gets Â = 0 exactly, never NaN.
+      * ``"mean"``: r_i − mean(r). The mean includes r_i itself, so E[Â_i ∇log π_i] is the policy
+        gradient times (1 − 1/n).
+      * ``"loo"``: r_i − mean_{j≠i} r_j, the leave-one-out baseline: unbiased.
+      * ``"baseline"``: r_i − b with a sample-independent ``baseline`` b: unbiased.
+      * ``"none"``: r_i (REINFORCE without a baseline).
+    """
+    r = torch.as_tensor(rewards)
+    if not torch.is_floating_point(r):
+        r = r.to(torch.get_default_dtype())
+    if kind not in ADVANTAGE_KINDS:
+        raise ValueError(f"unknown advantage kind {kind!r}; choose one of {ADVANTAGE_KINDS}")
+    if not torch.isfinite(r).all():
+        raise ValueError("rewards contain NaN or inf; drop or repair those completions first")
+    n = r.shape[-1]
+    if kind in ("grpo", "loo") and n < 2:
+        raise ValueError(f"advantage kind {kind!r} needs a group of at least 2, got {n}")
+    if kind == "none":
+        return r.clone()
+    if kind == "baseline":
+        if baseline is None:
+            raise ValueError("kind='baseline' needs baseline=<a number or tensor independent of the samples>")
+        return r - torch.as_tensor(baseline, dtype=r.dtype)
+    mean = r.mean(dim=-1, keepdim=True)
+    if kind == "mean":
+        return r - mean
+    if kind == "loo":
+        return r - (r.sum(dim=-1, keepdim=True) - r) / (n - 1)
+    std = r.std(dim=-1, unbiased=True, keepdim=True)
+    return (r - mean) / (std + std_eps)
+
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """log π(o_t | s_t) for each position: logits ``(B, T, V)``, tokens ``(B, T)`` -> ``(B, T)``.
+
+    As in TRL, logits are divided by the sampling temperature before the log-softmax.
+    """
+    if logits.shape[:-1] != tokens.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and tokens {tuple(tokens.shape)} disagree")
+    logp = torch.log_softmax(logits / temperature, dim=-1)  # (B, T, V)
+    return logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # (B, T)
+
+
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-token k3 estimator of KL: exp(log π_ref − log π) − (log π_ref − log π) − 1 ≥ 0.
+
+    Sampled from π_θ, its value estimates KL(π_θ‖π_ref), but its expected gradient with respect
+    to θ is the gradient of the forward KL(π_ref‖π_θ).
+    """
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1
+
+
+def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor,
+              clip_eps: float = 0.2, kl_coef: float = 0.0, ref_logp: torch.Tensor | None = None,
+              loss_type: str = "seq-mean-token-mean") -> tuple[torch.Tensor, dict]:
+    """The negative of the paper's eq 1 for one batch of completions, and diagnostics.
+
+    Shapes: ``logp``, ``old_logp``, ``mask``, ``ref_logp``: ``(B, T)``; ``adv``: ``(B,)`` (one
+    advantage per completion, held constant along it, as GRPO does).
+
+    loss_type:
+      * ``"seq-mean-token-mean"``: mean over each completion's tokens, then over completions:
+        the 1/G Σ_i 1/T_i Σ_t of eq 1 (TRL ``loss_type="grpo"``, verl ``seq-mean-token-mean``).
+      * ``"token-mean"``: one mean over all tokens of the batch (TRL ``"dapo"``, verl ``token-mean``).
+    """
+    if loss_type not in ("seq-mean-token-mean", "token-mean"):
+        raise ValueError(f"unknown loss_type {loss_type!r}; use 'seq-mean-token-mean' or 'token-mean'")
+    if kl_coef and ref_logp is None:
+        raise ValueError("kl_coef > 0 needs ref_logp, the reference policy's token log-probs")
+    mask = mask.to(logp.dtype)
+    ratio = torch.exp(logp - old_logp)  # ρ_{i,t}
+    a = adv.unsqueeze(-1)  # (B, 1): constant along the completion
+    surrogate = torch.minimum(ratio * a, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * a)
+    per_token = -surrogate
+    kl = k3_kl(logp, ref_logp) if ref_logp is not None else torch.zeros_like(logp)
+    if kl_coef:
+        per_token = per_token + kl_coef * kl
+    if loss_type == "seq-mean-token-mean":
+        lengths = mask.sum(-1).clamp(min=1)
+        loss = ((per_token * mask).sum(-1) / lengths).mean()
+    else:
+        loss = (per_token * mask).sum() / mask.sum().clamp(min=1)
+    with torch.no_grad():
+        clipped = ((ratio - 1).abs() > clip_eps).to(logp.dtype)
+        info = {
+            "clip_frac": float((clipped * mask).sum() / mask.sum().clamp(min=1)),
+            "kl": float((kl * mask).sum() / mask.sum().clamp(min=1)),
+            "ratio_mean": float((ratio * mask).sum() / mask.sum().clamp(min=1)),
+        }
+    return loss, info
