@@ -1,0 +1,35 @@
+"""Time every registered symbolic check and print a table; target: all together under 30 s.
+
+Usage: .venv/bin/python benchmarks/symbolic_checks.py
+"""
+
+import time
+
+from vghlib.symbolic import all_checks
+
+TARGET_S = 30.0
+
+
+def main() -> int:
+    rows, total, failed = [], 0.0, []
+    for name, check in sorted(all_checks().items()):
+        t0 = time.perf_counter()
+        res = check()
+        dt = time.perf_counter() - t0
+        total += dt
+        rows.append((name, "holds" if res.passed else "FAILS", dt))
+        if not res.passed:
+            failed.append(name)
+    width = max(len(r[0]) for r in rows) if rows else 10
+    print(f"{'check':<{width}}  {'verdict':>7}  {'seconds':>8}")
+    for name, verdict, dt in rows:
+        print(f"{name:<{width}}  {verdict:>7}  {dt:8.2f}")
+    print(f"{'total':<{width}}  {'':>7}  {total:8.2f}   (target < {TARGET_S:.0f} s: "
+          f"{'met' if total < TARGET_S else 'MISSED'})")
+    if failed:
+        print("registered checks are positive statements; these failed:", ", ".join(failed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
