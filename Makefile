@@ -14,12 +14,13 @@ export MPLBACKEND := Agg
 TEST_CMD := $(PY) -m pytest tests book --nbval --nbval-current-env \
             --nbval-sanitize-with tests/sanitize.cfg -p no:cacheprovider
 
-.PHONY: help venv book test lab check clean clean-book
+.PHONY: help venv book test lab student check clean clean-book
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every notebook)"
 	@echo "make test   unit tests plus every notebook under nbval"
 	@echo "make lab    JupyterLab with the book's kernel"
+	@echo "make student  copies of the notebooks without solutions or outputs, in student/"
 	@echo "make check  report whether the environment matches requirements.txt"
 
 venv: $(STAMP)
@@ -46,6 +47,9 @@ test: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab book
+
+student: $(STAMP)
+	$(PY) -m vghlib.course --src book --out student
 
 clean-book:
 	rm -rf _build
