@@ -8,7 +8,6 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-export MPLBACKEND := Agg
 
 # The exact test command that the README gives and .ci/run runs.
 TEST_CMD := $(PY) -m pytest tests book --nbval --nbval-current-env \

@@ -6,7 +6,6 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Notebooks under tests/fixtures are deliberately wrong; tests run them in a subprocess.
 collect_ignore_glob = ["tests/fixtures/*", "_build/*", ".venv/*"]

@@ -32,7 +32,6 @@ def budget(path: Path) -> float:
 
 def main(argv: list[str]) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("MPLBACKEND", "Agg")
     paths = [Path(a).resolve() for a in argv] or toc_notebooks()
     print(f"{'notebook':<42} {'seconds':>8} {'budget':>7}  verdict")
     worst = 0

@@ -17,17 +17,22 @@ def main() -> int:
         res = check()
         dt = time.perf_counter() - t0
         total += dt
-        rows.append((name, "holds" if res.passed else "FAILS", dt))
-        if not res.passed:
+        negative = bool(res.details.get("negative_control"))
+        verdict = ("rejects" if not res.passed else "ACCEPTS") if negative else (
+            "holds" if res.passed else "FAILS")
+        rows.append((name, verdict, dt))
+        if verdict in ("FAILS", "ACCEPTS"):
             failed.append(name)
     width = max(len(r[0]) for r in rows) if rows else 10
     print(f"{'check':<{width}}  {'verdict':>7}  {'seconds':>8}")
+    # 'rejects' marks a negative control (a deliberately false statement) that was rejected.
     for name, verdict, dt in rows:
         print(f"{name:<{width}}  {verdict:>7}  {dt:8.2f}")
     print(f"{'total':<{width}}  {'':>7}  {total:8.2f}   (target < {TARGET_S:.0f} s: "
           f"{'met' if total < TARGET_S else 'MISSED'})")
     if failed:
-        print("registered checks are positive statements; these failed:", ", ".join(failed))
+        print("these checks gave the wrong verdict:", ", ".join(failed))
+        return 1
     return 0
 
 

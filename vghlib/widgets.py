@@ -2,7 +2,7 @@
 
 In a live notebook, :func:`explorer` shows sliders and redraws a figure when they move. In the
 built book (no kernel) and under nbval, the figure drawn with the default values is what stays on
-the page, so the explorer has a static default.
+the page, so the explorer has a static default and its stored output does not change between runs.
 """
 
 from __future__ import annotations
@@ -13,30 +13,32 @@ import matplotlib.pyplot as plt
 
 
 def explorer(draw: Callable[..., "plt.Figure"], **controls):
-    """Draw ``draw(**defaults)`` once as a static figure, then attach live controls.
+    """Show ``draw(**defaults)`` as an ordinary figure, then controls that redraw it live.
 
     ``controls`` maps each keyword of ``draw`` to an ipywidgets control (e.g. ``FloatSlider``)
-    whose ``value`` is the default. Returns the ``interactive`` widget, or None when ipywidgets
-    cannot display (the static figure is then the whole output).
+    whose ``value`` is the default. Nothing is drawn into a widget until a control moves, so the
+    cell's stored outputs are the static figure and the (unrendered) control panel only.
+    Returns the panel widget.
     """
-    defaults = {k: c.value for k, c in controls.items()}
-    fig = draw(**defaults)
+    import ipywidgets as w
+    from IPython.display import display
+
+    fig = draw(**{k: c.value for k, c in controls.items()})
     plt.show()
     plt.close(fig)
-    try:
-        import ipywidgets as w
-        from IPython.display import display
-    except ImportError:  # pragma: no cover - ipywidgets is a pinned requirement
-        return None
 
-    def _redraw(**kw):
-        f = draw(**kw)
-        plt.show()
-        plt.close(f)
+    out = w.Output()
 
-    ui = w.interactive(_redraw, {"manual": False}, **controls)
-    ui.children[-1].layout.height = "auto"
-    out = w.VBox([w.HTML("<b>Move the sliders to redraw (needs a live kernel).</b>"),
-                  w.HBox(list(ui.children[:-1])), ui.children[-1]])
-    display(out)
-    return ui
+    def _redraw(_change=None):
+        with out:
+            out.clear_output(wait=True)
+            f = draw(**{k: c.value for k, c in controls.items()})
+            plt.show()
+            plt.close(f)
+
+    for c in controls.values():
+        c.observe(_redraw, names="value")
+    panel = w.VBox([w.HTML("<b>Move a slider to redraw (needs a live kernel).</b>"),
+                    w.HBox(list(controls.values())), out])
+    display(panel)
+    return panel

@@ -1,0 +1,84 @@
+"""Time empirical costates at all positions against one forward+backward pass and a per-position loop.
+
+Reference: Asadulaev et al., arXiv 2605.21654, eq 14 (Definition 2). Because the model is causal,
+λ̂ at every position and every layer is one gradient of Σ_k Â_k ℓ_k (vghlib.costates.costate_hat);
+eq 14 read literally is one backward pass per position (costate_hat_loop). This script measures
+both against a plain training step (forward + backward into the parameters) on a tiny OLMo-2, for
+T = 64 and T = 512, median of several repeats, all three side by side in one run.
+
+    python benchmarks/costates_all_positions.py [--quick]
+
+Targets: all-position costates <= 1.5x one fwd+bwd; the loop grows like T x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from vghlib.costates import completion_logp, costate_hat, costate_hat_loop
+from vghlib.models import HFCausalLM, tiny_olmo2
+
+
+def median_times(fns, repeats: int) -> list:
+    """Median wall time of each function, the calls interleaved so that load changes hit all alike."""
+    for fn in fns:
+        fn()  # warm-up
+    ts = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            ts[i].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in ts]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="T=64 only, fewer repeats (a smoke run)")
+    ap.add_argument("--batch", type=int, default=4, help="completions per batch (a GRPO group)")
+    ap.add_argument("--repeats", type=int, default=5, help="timed repeats per row (median reported)")
+    args = ap.parse_args(argv)
+    torch.manual_seed(0)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    lengths = [64] if args.quick else [64, 512]
+    repeats = 2 if args.quick else args.repeats
+    model = tiny_olmo2(vocab_size=128, hidden_size=64, n_layers=4, n_heads=4, intermediate_size=256,
+                       max_len=1024, init_std=0.1, dtype=torch.float32)
+    policy = HFCausalLM(model)
+    layers = list(range(policy.n_layers + 1))
+    print(f"tiny OLMo-2: vocab 128, d_model 64, 4 layers, batch {args.batch}, float32, "
+          f"{torch.get_num_threads()} threads, median of {repeats}")
+    print(f"{'T':>5} {'fwd+bwd (s)':>12} {'all-pos (s)':>12} {'loop (s)':>10} {'all/fwdbwd':>11} "
+          f"{'loop/fwdbwd':>12} {'loop/all':>9}")
+    for T in lengths:
+        x = torch.randint(3, 128, (args.batch, T + 1))
+        x[:, 0] = 1  # BOS
+        adv = torch.randn(args.batch)
+
+        def train_step():
+            model.zero_grad(set_to_none=True)
+            logp = completion_logp(policy(x).logits, x, 1)
+            (adv[:, None] * logp).sum().backward()
+
+        def all_positions():
+            costate_hat(policy, x, adv, layers)
+
+        def loop():
+            costate_hat_loop(policy, x, adv, layers)
+        t_fb, t_all, t_loop = median_times([train_step, all_positions, loop],
+                                           max(1, repeats // 2) if T > 64 else repeats)
+        print(f"{T:5d} {t_fb:12.4f} {t_all:12.4f} {t_loop:10.3f} {t_all / t_fb:11.2f} {t_loop / t_fb:12.1f} "
+              f"{t_loop / t_all:9.1f}")
+    # the two methods agree (checked in tests/test_costates.py too)
+    a = costate_hat(policy, x[:1, :17], adv[:1], layers)
+    b = costate_hat_loop(policy, x[:1, :17], adv[:1], layers)
+    err = max(float((a[l] - b[l]).abs().max() / (b[l].abs().max() + 1e-30)) for l in layers)
+    print(f"max relative difference all-positions vs loop (T=16): {err:.1e}")
+
+
+if __name__ == "__main__":
+    main()
