@@ -84,6 +84,23 @@ def register(fn: Callable[[], CheckResult]) -> Callable[[], CheckResult]:
     return fn
 
 
+def register_control(fn: Callable[[], CheckResult]) -> Callable[[], CheckResult]:
+    """Register a negative control: a deliberately false statement that its check must reject.
+
+    The result is marked ``details["negative_control"] = True``, so that the benchmark and the
+    tests read ``passed=False`` as the right verdict for it.
+    """
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped() -> CheckResult:
+        res = fn()
+        res.details["negative_control"] = True
+        return res
+
+    return register(wrapped)
+
+
 def all_checks() -> dict[str, Callable[[], CheckResult]]:
     """Every registered check, after importing the submodules that define them."""
     import importlib

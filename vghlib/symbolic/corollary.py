@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from vghlib.symbolic import CheckResult, identity, register, simplify_residual
+from vghlib.symbolic import CheckResult, identity, register, register_control, simplify_residual
 
 theta, A, B, c, rho, s0 = sp.symbols("theta A B c rho s0", real=True)
 sigma = sp.Symbol("sigma", positive=True)
@@ -353,17 +353,17 @@ register(check_constant_advantage_term)
 register(check_eq8_value_recursion)
 
 
-@register
+@register_control
 def control_paper_eq11_sum_t2() -> CheckResult:
     return control_paper_eq11_sum(2, "dense")
 
 
-@register
+@register_control
 def control_paper_eq11_sum_outcome_t3() -> CheckResult:
     return control_paper_eq11_sum(3, "outcome")
 
 
-register(control_eq8_partial_derivatives)
+register_control(control_eq8_partial_derivatives)
 
 CHECKS = [check_corrected_corollary_t2, check_corrected_corollary_t3,
           check_corrected_corollary_outcome_t3, check_missing_part_t3,

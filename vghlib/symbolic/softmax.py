@@ -24,7 +24,7 @@ import time
 import numpy as np
 import sympy as sp
 
-from vghlib.symbolic import CheckResult, identity, register, simplify_residual
+from vghlib.symbolic import CheckResult, identity, register, register_control, simplify_residual
 
 
 def _simplex(vocab_size: int):
@@ -244,15 +244,15 @@ def check_min_entropy_v4() -> CheckResult:
     return check_min_entropy_le_shannon(4)
 
 
-register(control_opnorm_le_gap)
+register_control(control_opnorm_le_gap)
 
 
-@register
+@register_control
 def control_gap_le_normalised_entropy_v5() -> CheckResult:
     return control_gap_le_normalised_entropy(5)
 
 
-@register
+@register_control
 def control_vocab_free_constant_v32() -> CheckResult:
     return control_vocab_free_constant(32)
 

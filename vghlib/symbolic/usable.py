@@ -28,7 +28,7 @@ import time
 import numpy as np
 import sympy as sp
 
-from vghlib.symbolic import CheckResult, identity, register, simplify_residual
+from vghlib.symbolic import CheckResult, identity, register, register_control, simplify_residual
 
 
 def _vec(name: str, dim: int) -> sp.Matrix:
@@ -201,9 +201,9 @@ def check_single_sample_lambda_bias_d4() -> CheckResult:
     return check_single_sample_lambda_bias(4)
 
 
-register(control_reversed_bound)
-register(control_usable_is_nonnegative)
-register(control_single_sample_lambda)
+register_control(control_reversed_bound)
+register_control(control_usable_is_nonnegative)
+register_control(control_single_sample_lambda)
 
 CHECKS = [check_lagrange_identity_d3, check_usable_pointwise_d3, check_usable_expectation,
           check_single_sample_lambda_bias_d1, check_single_sample_lambda_bias_d4]
