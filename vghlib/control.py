@@ -11,6 +11,10 @@ that eq 9, ``E[λ_t | s_t = s] = ∂V_t/∂s``, can be tested against a closed f
 Reference: Asadulaev et al., arXiv 2605.21654, Definition 1, Proposition 1 (eq 5–7), eq 8–9,
 Appendix A.1–A.3.
 
+Part II builds on this module: :mod:`vghlib.control_systems` (a differentiable LQ objective, a
+pendulum, finite-difference value gradients) and :mod:`vghlib.control_estimators` (per-rollout
+score-function and pathwise policy gradients with GRPO group baselines, LQ training).
+
 Conventions (see book/notation.md):
 
 * Time. The paper counts t = 1..T. Arrays here are 0-based: index ``k`` holds paper step
@@ -42,7 +46,8 @@ DTYPE = torch.float64
 __all__ = [
     "Rollout", "rollout", "costates_autograd", "costates_rerun", "step_jacobians",
     "costates_adjoint", "pathwise_grad", "bptt_grad", "per_rollout_params",
-    "LQSystem", "GaussianShiftPolicy", "linear_gaussian_policy", "lq_policy_value", "lq_value", "lq_value_grad",
+    "LQSystem", "GaussianShiftPolicy", "linear_gaussian_policy", "lq_policy_value", "lq_value",
+    "lq_value_grad",
     "lqr_gains", "standard_normal_noise", "exercise_lq_value_grad",
 ]
 
@@ -503,18 +508,25 @@ def linear_gaussian_policy(gain: torch.Tensor, sigma, *,
     """The linear Gaussian policy π(s, ξ, k) = K_k s + σ ⊙ ξ, as a :class:`GaussianShiftPolicy`.
 
     ``gain`` K is (m, n) (constant), (T, m, n) (one per step k), or with ``per_rollout=True``
-    (B, m, n): one copy per rollout (from :func:`per_rollout_params`), for per-rollout
-    gradients. ``sigma`` is a non-negative scalar or an (m,) vector (a tensor may require grad).
+    (B, m, n) or (B, T, m, n): one copy per rollout (from :func:`per_rollout_params`), constant
+    or one per step, for per-rollout gradients. ``sigma`` is a non-negative scalar or an (m,)
+    vector (a tensor may require grad).
     """
-    if not isinstance(gain, torch.Tensor) or gain.dim() not in (2, 3):
-        raise ValueError("gain must be a tensor of shape (m, n), (T, m, n), or (B, m, n) with "
-                         "per_rollout=True")
-    if per_rollout and gain.dim() != 3:
-        raise ValueError("per_rollout=True needs a gain of shape (B, m, n)")
+    if not isinstance(gain, torch.Tensor) or gain.dim() not in ((2, 3, 4) if per_rollout
+                                                                else (2, 3)):
+        raise ValueError("gain must be a tensor of shape (m, n), (T, m, n), or (B, m, n) or "
+                         "(B, T, m, n) with per_rollout=True")
+    if per_rollout and gain.dim() not in (3, 4):
+        raise ValueError("per_rollout=True needs a gain of shape (B, m, n) or (B, T, m, n)")
 
     def mean(s, k):
         if gain.dim() == 2:
             return s @ gain.T                                                # (B, m)
+        if gain.dim() == 4:                                                  # (B, T, m, n)
+            if gain.shape[0] != s.shape[0] or not 0 <= k < gain.shape[1]:
+                raise ValueError(f"per-rollout gains are (B, T, m, n) = {tuple(gain.shape)}; "
+                                 f"got batch {s.shape[0]} at step {k}")
+            return torch.einsum("bmn,bn->bm", gain[:, k], s)                 # (B, m)
         if per_rollout:
             if gain.shape[0] != s.shape[0]:
                 raise ValueError(f"per-rollout gain has {gain.shape[0]} rows, batch is "

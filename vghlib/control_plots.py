@@ -1,0 +1,99 @@
+"""Figures for Part II: the gradient-estimator and value-gradient-field explorer on an LQ system.
+
+Reference: Asadulaev et al., arXiv 2605.21654, eq 9 (costates estimate the value gradient) and
+Corollary 1 in the corrected form of the book's appendix (SF and PD agree in expectation).
+
+:func:`draw_control_explorer` is the ``draw`` function given to :func:`vghlib.widgets.explorer`:
+for a horizon T, a policy noise σ and a group size n it draws (left) the per-group gradient
+estimates of the score-function (leave-one-out, GRPO-style) and pathwise (BPTT) estimators on the
+same rollouts, with the exact gradient, and (right) the exact value-gradient field G_1(s) = 2 P_1 s
+with Monte Carlo mean costates at a few states.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+
+from vghlib import control as C
+from vghlib import control_estimators as CE
+
+__all__ = ["explorer_system", "draw_control_explorer"]
+
+DTYPE = torch.float64
+
+
+def explorer_system(horizon: int) -> C.LQSystem:
+    """The 2-D double integrator of Part II (γ = 0.95, process noise 0.01 I) with horizon T."""
+    t = lambda x: torch.tensor(x, dtype=DTYPE)  # noqa: E731
+    return C.LQSystem(A=t([[1.0, 0.1], [0.0, 1.0]]), B=t([[0.0], [0.1]]),
+                      Q=t([[1.0, 0.0], [0.0, 0.1]]), R=t([[0.01]]), horizon=int(horizon),
+                      gamma=0.95, process_cov=0.01 * torch.eye(2, dtype=DTYPE))
+
+
+def draw_control_explorer(horizon: int = 20, sigma: float = 0.5, group_size: int = 8,
+                          n_groups: int = 200, seed: int = 0) -> plt.Figure:
+    """Two panels for one (T, σ, n): gradient estimates per group, and the value-gradient field.
+
+    Left: ``n_groups`` per-group estimates of ∂J/∂K (K = (−1, −1.5), start s_1 = (1, −0.5)) by SF
+    with a leave-one-out baseline and by PD, from the same rollouts, their means, and the exact
+    gradient (Riccati + autograd). Right: arrows of G_1(s) = 2 P_1 s on a grid (exact), and the
+    mean BPTT costate of 300 rollouts at five states (red), which eq 9 says should match.
+    """
+    if group_size < 2:
+        raise ValueError("group_size must be at least 2 (leave-one-out needs a partner)")
+    system = explorer_system(horizon)
+    K = torch.tensor([[-1.0, -1.5]], dtype=DTYPE)
+    s1 = torch.tensor([1.0, -0.5], dtype=DTYPE)
+    smp = CE.lq_gradient_samples(system, K, sigma, s1, batch=n_groups * group_size, seed=seed)
+    pd = CE.group_means(smp["pd"], group_size)
+    sf = CE.group_means(CE.sf_from_scores(smp["score"], smp["returns"], group_size, "loo"),
+                        group_size)
+    ex = smp["exact"]
+
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.2))
+    ax0.scatter(sf[:, 0], sf[:, 1], s=6, alpha=0.35, color="tab:orange",
+                label="SF (leave-one-out), per group")
+    ax0.scatter(pd[:, 0], pd[:, 1], s=6, alpha=0.6, color="tab:blue", label="PD (BPTT), per group")
+    for est, col, name in ((sf, "tab:orange", "SF mean"), (pd, "tab:blue", "PD mean")):
+        m = est.mean(0)
+        ax0.plot(m[0], m[1], "o", ms=9, mec="k", color=col, label=name)
+    ax0.plot(ex[0], ex[1], "*", ms=16, color="k", label="exact ∂J/∂K")
+    lo = torch.quantile(sf, 0.05, dim=0)
+    hi = torch.quantile(sf, 0.95, dim=0)
+    pad = 0.1 * (hi - lo)
+    ax0.set_xlim(float(min(lo[0] - pad[0], ex[0] - 1)), float(max(hi[0] + pad[0], ex[0] + 1)))
+    ax0.set_ylim(float(min(lo[1] - pad[1], ex[1] - 1)), float(max(hi[1] + pad[1], ex[1] + 1)))
+    ax0.set_xlabel("∂J/∂K₁")
+    ax0.set_ylabel("∂J/∂K₂")
+    ax0.set_title(f"gradient estimates, T={horizon}, σ={sigma:g}, n={group_size}")
+    ax0.legend(fontsize=7, loc="best")
+
+    P, _ = C.lq_policy_value(system, K, sigma)
+    g = torch.linspace(-2.0, 2.0, 9, dtype=DTYPE)
+    X, Y = torch.meshgrid(g, g, indexing="xy")
+    S = torch.stack([X.reshape(-1), Y.reshape(-1)], dim=1)                    # (81, 2)
+    G = C.lq_value_grad(P, S, 0)                                               # (81, 2)
+    scale = float(G.norm(dim=1).max()) / 0.45   # longest arrow: 0.45 state units
+    ax1.quiver(S[:, 0], S[:, 1], G[:, 0], G[:, 1], color="0.5", angles="xy", scale_units="xy",
+               scale=scale, width=0.004, label="exact $G_1(s)=2P_1s$")
+    pts = torch.tensor([[1.5, 0.0], [-1.0, 1.0], [0.0, -1.5], [1.0, -0.5], [-1.5, -1.0]],
+                       dtype=DTYPE)
+    N = 300
+    starts = pts.repeat_interleave(N, dim=0)                                   # (5N, 2)
+    noise = C.standard_normal_noise(starts.shape[0], system.horizon, 1, seed + 1)
+    _, lam = C.costates_autograd(system.dynamics, C.linear_gaussian_policy(K, sigma),
+                                 system.reward, starts, noise, system.gamma,
+                                 process_noise=system.process_noise(starts.shape[0], seed + 2))
+    lam_mean = lam[:, 0].reshape(len(pts), N, 2).mean(1)                       # (5, 2)
+    ax1.quiver(pts[:, 0], pts[:, 1], lam_mean[:, 0], lam_mean[:, 1], color="tab:red",
+               angles="xy", scale_units="xy", scale=scale, width=0.008, alpha=0.7,
+               label=f"mean BPTT costate, {N} rollouts")
+    ax1.set_xlim(-2.6, 2.6)
+    ax1.set_ylim(-2.6, 2.6)
+    ax1.set_xlabel("position $s^{(1)}$")
+    ax1.set_ylabel("velocity $s^{(2)}$")
+    ax1.set_title("value-gradient field at t = 1")
+    ax1.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
