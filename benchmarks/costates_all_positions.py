@@ -6,7 +6,7 @@ eq 14 read literally is one backward pass per position (costate_hat_loop). This 
 both against a plain training step (forward + backward into the parameters) on a tiny OLMo-2, for
 T = 64 and T = 512, median of several repeats, all three side by side in one run.
 
-    python benchmarks/costates_all_positions.py [--quick]
+    python benchmarks/costates_all_positions.py [--quick] [--device cuda] [--size tiny|small]
 
 Targets: all-position costates <= 1.5x one fwd+bwd; the loop grows like T x.
 """
@@ -23,15 +23,24 @@ from vghlib.costates import completion_logp, costate_hat, costate_hat_loop
 from vghlib.models import HFCausalLM, tiny_olmo2
 
 
-def median_times(fns, repeats: int) -> list:
+SIZES = {
+    "tiny": dict(vocab_size=128, hidden_size=64, n_layers=4, n_heads=4, intermediate_size=256),
+    "small": dict(vocab_size=4096, hidden_size=512, n_layers=8, n_heads=8, intermediate_size=2048),
+}
+
+
+def median_times(fns, repeats: int, device=torch.device("cpu")) -> list:
     """Median wall time of each function, the calls interleaved so that load changes hit all alike."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for fn in fns:
         fn()  # warm-up
+    sync()
     ts = [[] for _ in fns]
     for _ in range(repeats):
         for i, fn in enumerate(fns):
             t0 = time.perf_counter()
             fn()
+            sync()
             ts[i].append(time.perf_counter() - t0)
     return [statistics.median(t) for t in ts]
 
@@ -39,7 +48,7 @@ def median_times(fns, repeats: int) -> list:
 def loop_subset(policy, x, adv, layers, positions):
     """eq 14 literally for the given positions only (one backward each); costate_hat_loop does all."""
     B, S = x.shape
-    probes = {l: torch.zeros(B, S, policy.d_model, requires_grad=True) for l in layers}
+    probes = {l: torch.zeros(B, S, policy.d_model, device=x.device, requires_grad=True) for l in layers}
     logp = completion_logp(policy(x, probes).logits, x, 1)  # (B, T)
     plist = [probes[l] for l in layers]
     for i, t in enumerate(positions):
@@ -54,23 +63,30 @@ def main(argv=None):
     ap.add_argument("--loop-positions", type=int, default=64,
                     help="for T above this, time the per-position loop on this many evenly spaced positions "
                          "and scale by T / k (marked *); every backward pass of the loop costs the same")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--size", choices=sorted(SIZES), default="tiny",
+                    help="tiny: d_model 64, 4 layers (the laptop case); small: d_model 512, 8 layers")
     args = ap.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("--device cuda asked for, but torch.cuda.is_available() is False")
+    device = torch.device(args.device)
     torch.manual_seed(0)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     lengths = [64] if args.quick else [64, 512]
     repeats = 2 if args.quick else args.repeats
-    model = tiny_olmo2(vocab_size=128, hidden_size=64, n_layers=4, n_heads=4, intermediate_size=256,
-                       max_len=1024, init_std=0.1, dtype=torch.float32)
+    cfg = SIZES[args.size]
+    model = tiny_olmo2(max_len=1024, init_std=0.1, dtype=torch.float32, **cfg).to(device)
     policy = HFCausalLM(model)
     layers = list(range(policy.n_layers + 1))
-    print(f"tiny OLMo-2: vocab 128, d_model 64, 4 layers, batch {args.batch}, float32, "
-          f"{torch.get_num_threads()} threads, median of {repeats}")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"OLMo-2 ({args.size}): vocab {cfg['vocab_size']}, d_model {cfg['hidden_size']}, {cfg['n_layers']} layers, "
+          f"batch {args.batch}, float32, {where}, torch {torch.__version__}, median of {repeats}")
     print(f"{'T':>5} {'fwd+bwd (s)':>12} {'all-pos (s)':>12} {'loop (s)':>10} {'all/fwdbwd':>11} "
           f"{'loop/fwdbwd':>12} {'loop/all':>9}")
     for T in lengths:
-        x = torch.randint(3, 128, (args.batch, T + 1))
+        x = torch.randint(3, cfg["vocab_size"], (args.batch, T + 1), device=device)
         x[:, 0] = 1  # BOS
-        adv = torch.randn(args.batch)
+        adv = torch.randn(args.batch, device=device)
 
         def train_step():
             model.zero_grad(set_to_none=True)
@@ -88,7 +104,7 @@ def main(argv=None):
                 costate_hat_loop(policy, x, adv, layers)
             else:
                 loop_subset(policy, x, adv, layers, positions)
-        t_fb, t_all, t_loop = median_times([train_step, all_positions, loop], repeats)
+        t_fb, t_all, t_loop = median_times([train_step, all_positions, loop], repeats, device)
         t_loop *= T / k
         mark = "*" if k < T else " "
         print(f"{T:5d} {t_fb:12.4f} {t_all:12.4f} {t_loop:9.3f}{mark} {t_all / t_fb:11.2f} {t_loop / t_fb:12.1f} "

@@ -66,8 +66,13 @@ def capture_hidden(policy, inputs: torch.Tensor, layers=None) -> dict:
     return {l: out.hidden[l] for l in layers}
 
 
+def _device(policy):
+    return policy.embedding_matrix().device
+
+
 def _zero_probes(policy, layers, shape, dtype):
-    return {l: torch.zeros(*shape, policy.d_model, dtype=dtype, requires_grad=True) for l in layers}
+    return {l: torch.zeros(*shape, policy.d_model, dtype=dtype, device=_device(policy), requires_grad=True)
+            for l in layers}
 
 
 def _dtype(policy):
@@ -126,7 +131,7 @@ def costate_split(policy, tokens: torch.Tensor, adv, layers=None, prompt_len: in
     A = _adv_per_token(adv, B, logp.shape[1], logp.dtype).detach()
     plist = [probes[l] for l in layers]
     total = torch.autograd.grad((A * logp).sum(), plist, retain_graph=True, allow_unused=True)
-    imm = {l: torch.zeros(B, S, policy.d_model, dtype=logp.dtype) for l in layers}
+    imm = {l: torch.zeros(B, S, policy.d_model, dtype=logp.dtype, device=logp.device) for l in layers}
     for k in range(logp.shape[1]):  # one backward per completion token
         j = prompt_len - 1 + k
         g = torch.autograd.grad((A[:, k] * logp[:, k]).sum(), plist, retain_graph=True, allow_unused=True)
@@ -153,7 +158,7 @@ def costate_hat_loop(policy, tokens: torch.Tensor, adv, layers=None, prompt_len:
     logp = completion_logp(out.logits, tokens, prompt_len)
     T = logp.shape[1]
     A = _adv_per_token(adv, B, T, logp.dtype).detach()
-    res = {l: torch.zeros(B, S, policy.d_model, dtype=logp.dtype) for l in layers}
+    res = {l: torch.zeros(B, S, policy.d_model, dtype=logp.dtype, device=logp.device) for l in layers}
     for t in range(T):
         j = prompt_len - 1 + t
         g = torch.autograd.grad((A[:, t:] * logp[:, t:]).sum(), [probes[l] for l in layers],
@@ -208,11 +213,12 @@ def _reward_of(reward_fn, onehot, n):
 
 
 def _enumeration(policy, prefix, horizon, prompt_len, max_enum):
-    prefix = torch.as_tensor(prefix, dtype=torch.long)
+    prefix = torch.as_tensor(prefix, dtype=torch.long, device=_device(policy))
     P = prefix.numel()
     m = horizon - (P - prompt_len)
     N = _check_enum(policy.vocab_size, m, max_enum)
-    conts = torch.tensor(list(itertools.product(range(policy.vocab_size), repeat=m)), dtype=torch.long)  # (N, m)
+    conts = torch.tensor(list(itertools.product(range(policy.vocab_size), repeat=m)), dtype=torch.long,
+                         device=_device(policy))  # (N, m)
     return prefix, P, m, N, conts
 
 
@@ -249,7 +255,7 @@ def value_grad_exact(policy, prefix: torch.Tensor, horizon: int, reward_fn, laye
     probes = _zero_probes(policy, layers, (1, P + m - 1), dtype)  # one δ shared by all continuations
     V = value_exact(policy, prefix, horizon, reward_fn, prompt_len, probes, max_enum)
     grads = torch.autograd.grad(V, [probes[l] for l in layers], allow_unused=True)
-    return float(V.detach()), {l: (g[0, P - 1] if g is not None else torch.zeros(policy.d_model, dtype=dtype)).detach()
+    return float(V.detach()), {l: (g[0, P - 1] if g is not None else torch.zeros(policy.d_model, dtype=dtype, device=_device(policy))).detach()
                                for l, g in zip(layers, grads)}
 
 
@@ -276,8 +282,8 @@ def value_grad_exact_split(policy, prefix: torch.Tensor, horizon: int, reward_fn
     fut = torch.autograd.grad((w * logp[:, 1:].sum(-1)).sum(), plist, allow_unused=True)
     res = {}
     for l, a, b in zip(layers, imm, fut):
-        a = torch.zeros(policy.d_model, dtype=dtype) if a is None else a[0, P - 1]
-        b = torch.zeros(policy.d_model, dtype=dtype) if b is None else b[0, P - 1]
+        a = torch.zeros(policy.d_model, dtype=dtype, device=_device(policy)) if a is None else a[0, P - 1]
+        b = torch.zeros(policy.d_model, dtype=dtype, device=_device(policy)) if b is None else b[0, P - 1]
         res[l] = (a + b, a, b)
     return res
 
@@ -295,7 +301,7 @@ def costate_hat_samples(policy, prefix: torch.Tensor, horizon: int, reward_fn, n
     from vghlib.models import sample
 
     layers = check_layers(policy, layers)
-    prefix = torch.as_tensor(prefix, dtype=torch.long)
+    prefix = torch.as_tensor(prefix, dtype=torch.long, device=_device(policy))
     P = prefix.numel()
     m = horizon - (P - prompt_len)
     if m < 1:
@@ -332,7 +338,7 @@ def relaxed_rollout(policy, prefix: torch.Tensor, horizon: int, reward_fn, n: in
         raise ValueError(f"kind must be 'gumbel' or 'st', got {kind!r}")
     if not temperature > 0:
         raise ValueError("temperature must be positive")
-    prefix = torch.as_tensor(prefix, dtype=torch.long)
+    prefix = torch.as_tensor(prefix, dtype=torch.long, device=_device(policy))
     P = prefix.numel()
     m = horizon - (P - prompt_len)
     if m < 1:
