@@ -30,11 +30,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	@$(PY) -m vghlib.env --check
+	@$(PY) -m vghlib env --check
 	@touch $(STAMP)
 
 check: $(STAMP)
-	@$(PY) -m vghlib.env
+	@$(PY) -m vghlib env
 
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
@@ -48,7 +48,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab book
 
 student: $(STAMP)
-	$(PY) -m vghlib.course --src book --out student
+	$(PY) -m vghlib student --src book --out student
 
 clean-book:
 	rm -rf _build

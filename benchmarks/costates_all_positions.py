@@ -1,7 +1,7 @@
 """Time empirical costates at all positions against one forward+backward pass and a per-position loop.
 
 Reference: Asadulaev et al., arXiv 2605.21654, eq 14 (Definition 2). Because the model is causal,
-λ̂ at every position and every layer is one gradient of Σ_k Â_k ℓ_k (vghlib.costates.costate_hat);
+λ̂ at every position and every layer is one gradient of Σ_k Â_k ℓ_k (vghlib.token_costates.costate_hat);
 eq 14 read literally is one backward pass per position (costate_hat_loop). This script measures
 both against a plain training step (forward + backward into the parameters) on a tiny OLMo-2, for
 T = 64 and T = 512, median of several repeats, all three side by side in one run.
@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from vghlib.costates import completion_logp, costate_hat, costate_hat_loop
+from vghlib.token_costates import completion_logp, costate_hat, costate_hat_loop
 from vghlib.models import HFCausalLM, tiny_olmo2
 
 

@@ -25,13 +25,12 @@ import time
 import torch
 
 from vghlib import control as C
+from vghlib import systems as SY
 
 
 def lq_workload(horizon: int, device: torch.device):
     t = lambda x: torch.tensor(x, dtype=torch.float64, device=device)  # noqa: E731
-    sys_ = C.LQSystem(A=t([[1.0, 0.1], [0.0, 1.0]]), B=t([[0.0], [0.1]]),
-                      Q=t([[1.0, 0.0], [0.0, 0.1]]), R=t([[0.01]]), horizon=horizon, gamma=0.95,
-                      process_cov=0.01 * torch.eye(2, dtype=torch.float64, device=device))
+    sys_ = SY.double_integrator(horizon).to(device)
     pol = C.linear_gaussian_policy(t([[-1.0, -1.5]]), torch.tensor(0.5, dtype=torch.float64,
                                                                    device=device))
     return sys_, pol

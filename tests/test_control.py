@@ -1,12 +1,19 @@
+"""vghlib.control: rollouts, costates by BPTT and by the adjoint recursion (Prop 1), eq 7, eq 9.
+
+Each numeric check has a negative control that must be rejected.
+"""
 import math
 
 import pytest
 import torch
 
 from vghlib import control as C
+from vghlib import systems as SY
 
 D = torch.float64
-
+t = lambda x: torch.tensor(x, dtype=D)  # noqa: E731
+K0 = t([[-1.0, -1.5]])
+S1 = t([1.0, -0.5])
 
 def _pendulum(seed=0, n_hidden=6):
     g = torch.Generator().manual_seed(seed)
@@ -37,6 +44,11 @@ def pend():
     s1 = torch.randn(16, 2, generator=torch.Generator().manual_seed(1), dtype=D)
     xi = C.standard_normal_noise(16, 60, 1, seed=2)
     return f, pi, r, params, s1, xi
+
+
+def _lq(horizon=12, process=True, gamma=0.95):
+    return SY.double_integrator(horizon, gamma=gamma, process_var=0.01 if process else None)
+
 
 
 def test_autograd_costates_match_the_adjoint_recursion(pend):
@@ -90,7 +102,7 @@ def test_pathwise_gradient_eq7_matches_bptt(pend):
 
 
 def test_per_rollout_gradients_sum_to_the_batch_gradient():
-    sys_, K, sigma = C._exercise_system()
+    sys_, K, sigma = SY.scalar_lq()
     B = 8
     Kb = C.per_rollout_params(K, B)
     pol = C.linear_gaussian_policy(Kb, sigma, per_rollout=True)
@@ -108,38 +120,11 @@ def test_per_rollout_gradients_sum_to_the_batch_gradient():
     assert per.std() > 0  # rollouts differ
 
 
-def _lq2(gamma=0.95, horizon=12, process=True):
-    t = lambda x: torch.tensor(x, dtype=D)  # noqa: E731
-    return C.LQSystem(A=t([[1.0, 0.1], [0.0, 1.0]]), B=t([[0.0], [0.1]]),
-                      Q=t([[1.0, 0.0], [0.0, 0.1]]), R=t([[0.01]]), horizon=horizon, gamma=gamma,
-                      process_cov=0.01 * torch.eye(2, dtype=D) if process else None)
-
-
-def test_riccati_value_matches_monte_carlo_and_rejects_a_wrong_P():
-    sys_ = _lq2()
-    K, _ = C.lqr_gains(sys_)
-    P, c = C.lq_policy_value(sys_, K, 0.5)
-    N = 40_000
-    s = torch.tensor([[1.0, -0.5]], dtype=D).expand(N, 2)
-    for start in (0, 5):
-        roll = C.rollout(sys_.dynamics, C.linear_gaussian_policy(K, 0.5), sys_.reward, s,
-                         C.standard_normal_noise(N, sys_.horizon - start, 1, 10 + start),
-                         sys_.gamma, process_noise=sys_.process_noise(N, 20 + start)[:, start:],
-                         start_step=start)
-        mean, se = float(roll.ret.mean()), float(roll.ret.std() / math.sqrt(N))
-        exact = float(C.lq_value(P, c, s[:1], start)[0])
-        assert abs(mean - exact) < 4 * se
-        wrong = float(C.lq_value(1.05 * P, c, s[:1], start)[0])  # negative control
-        assert abs(mean - wrong) > 4 * se
-        wrong_c = float(C.lq_value(P, 0 * c, s[:1], start)[0])   # forgets the noise constant
-        assert abs(mean - wrong_c) > 4 * se
-
-
 def test_mean_costate_is_the_riccati_value_gradient_eq9():
-    sys_ = _lq2()
-    K, _ = C.lqr_gains(sys_)
+    sys_ = _lq()
+    K, _ = SY.lqr_gains(sys_)
     K = K + 0.3  # any linear policy, not only the optimal one
-    P, _ = C.lq_policy_value(sys_, K, 0.5)
+    P, _ = SY.lq_policy_value(sys_, K, 0.5)
     N = 40_000
     s = torch.tensor([[0.7, 0.4]], dtype=D).expand(N, 2)
     start = 3
@@ -148,37 +133,10 @@ def test_mean_costate_is_the_riccati_value_gradient_eq9():
                                  sys_.gamma, process_noise=sys_.process_noise(N, 6)[:, start:],
                                  start_step=start)
     mean, se = lam[:, 0].mean(0), lam[:, 0].std(0) / math.sqrt(N)
-    G = C.lq_value_grad(P, s[:1], start)[0]
+    G = SY.lq_value_grad(P, s[:1], start)[0]
     assert torch.all((mean - G).abs() < 4 * se + 1e-12)
-    G_wrong = C.lq_value_grad(P, s[:1], start + 1)[0]  # negative control: wrong time index
+    G_wrong = SY.lq_value_grad(P, s[:1], start + 1)[0]  # negative control: wrong time index
     assert torch.any((mean - G_wrong).abs() > 4 * se)
-
-
-def test_lqr_gains_beat_perturbed_gains_and_time_varying_evaluation():
-    sys_ = _lq2(process=False)
-    K, S = C.lqr_gains(sys_)
-    P, c = C.lq_policy_value(sys_, K, 0.0)
-    assert torch.allclose(P, -S, atol=1e-12) and torch.allclose(c, torch.zeros_like(c))
-    s = torch.randn(50, 2, generator=torch.Generator().manual_seed(0), dtype=D)
-    V = C.lq_value(P, c, s, 0)
-    for dK in (0.2, -0.2):
-        P2, c2 = C.lq_policy_value(sys_, K + dK, 0.0)
-        assert torch.all(C.lq_value(P2, c2, s, 0) < V)
-    # with a constant gain the two forms agree
-    P3, _ = C.lq_policy_value(sys_, K[0], 0.3)
-    P4, _ = C.lq_policy_value(sys_, K[0].expand(sys_.horizon, 1, 2), 0.3)
-    assert torch.allclose(P3, P4)
-
-
-def test_exercise_helper():
-    assert not C.exercise_lq_value_grad(None)
-    assert "no answer yet" in C.exercise_lq_value_grad(None).message
-    sys_, K, sigma = C._exercise_system()
-    P, _ = C.lq_policy_value(sys_, K, sigma)
-    right = float(2 * P[0, 0, 0] * 2.0)
-    assert C.exercise_lq_value_grad(right)
-    assert not C.exercise_lq_value_grad(-right)
-    assert not C.exercise_lq_value_grad(float(P[0, 0, 0] * 2.0))
 
 
 def test_bad_inputs_raise(pend):
@@ -204,16 +162,16 @@ def test_bad_inputs_raise(pend):
         C.pathwise_grad(f, pi, r, roll, lam, [params[0].detach()])
     t = lambda x: torch.tensor(x, dtype=D)  # noqa: E731
     with pytest.raises(ValueError, match="need A"):
-        C.LQSystem(A=t([[1.0]]), B=t([[1.0, 0.0]]), Q=t([[1.0, 0], [0, 1.0]]), R=t([[1.0]]),
+        SY.LQSystem(A=t([[1.0]]), B=t([[1.0, 0.0]]), Q=t([[1.0, 0], [0, 1.0]]), R=t([[1.0]]),
                    horizon=3)
-    sys_ = _lq2()
+    sys_ = _lq()
     with pytest.raises(ValueError, match="gain"):
-        C.lq_policy_value(sys_, torch.zeros(2, 1, dtype=D), 0.1)
+        SY.lq_policy_value(sys_, torch.zeros(2, 1, dtype=D), 0.1)
     with pytest.raises(ValueError, match="sigma"):
-        C.lq_policy_value(sys_, torch.zeros(1, 2, dtype=D), -1.0)
-    P, c = C.lq_policy_value(sys_, torch.zeros(1, 2, dtype=D), 0.1)
+        SY.lq_policy_value(sys_, torch.zeros(1, 2, dtype=D), -1.0)
+    P, c = SY.lq_policy_value(sys_, torch.zeros(1, 2, dtype=D), 0.1)
     with pytest.raises(ValueError, match="t must"):
-        C.lq_value_grad(P, torch.zeros(3, 2, dtype=D), 99)
+        SY.lq_value_grad(P, torch.zeros(3, 2, dtype=D), 99)
 
 
 def test_gaussian_shift_policy_log_prob_and_score():
@@ -230,3 +188,26 @@ def test_gaussian_shift_policy_log_prob_and_score():
         C.GaussianShiftPolicy(lambda s: s, -1.0)
     with pytest.raises(ValueError, match="sigma > 0"):
         C.GaussianShiftPolicy(lambda s: s, 0.0).log_prob(s, a)
+
+
+def test_fd_value_gradient_matches_riccati_and_costates_on_the_pendulum():
+    sys_ = _lq(8, process=False)
+    P, _ = SY.lq_policy_value(sys_, K0, 0.5)
+    G = SY.lq_value_grad(P, S1[None], 0)[0]
+    fd, se = C.value_grad_fd(sys_.dynamics, C.linear_gaussian_policy(K0, 0.5), sys_.reward, S1,
+                              C.standard_normal_noise(4000, 8, 1, 0), sys_.gamma, step=1e-4)
+    assert ((fd - G).abs() < 4 * se + 1e-6).all()
+    fd_bad, _ = C.value_grad_fd(sys_.dynamics, C.linear_gaussian_policy(K0, 0.5), sys_.reward,
+                                 S1 + 0.3, C.standard_normal_noise(4000, 8, 1, 0), sys_.gamma)
+    assert ((fd_bad - G).abs() > 4 * se + 1e-6).any()                  # negative control
+    # pendulum: with the same noise, FD of the sample mean = mean BPTT costate up to O(h²)
+    pend, pol = SY.Pendulum(), SY.pendulum_policy()
+    s, xi = t([1.0, 0.2]), C.standard_normal_noise(200, 30, 1, 1)
+    fdp, _ = C.value_grad_fd(pend.dynamics, pol, pend.reward, s, xi, 0.99, step=1e-4)
+    _, lam = C.costates_autograd(pend.dynamics, pol, pend.reward, s[None].expand(200, 2), xi, 0.99)
+    assert torch.allclose(fdp, lam[:, 0].mean(0), rtol=1e-5, atol=1e-6)
+    fd_off, _ = C.value_grad_fd(pend.dynamics, pol, pend.reward, s + t([0.2, 0.0]), xi, 0.99)
+    assert not torch.allclose(fd_off, lam[:, 0].mean(0), rtol=1e-3)    # negative control
+    with pytest.raises(ValueError):
+        C.value_grad_fd(pend.dynamics, pol, pend.reward, s, xi, 0.99, step=0.0)
+

@@ -118,3 +118,15 @@ def test_k3_expected_gradient_is_the_forward_kl_gradient():
     (g_rev,) = torch.autograd.grad(rev, theta)
     assert torch.allclose(g, g_fwd)
     assert not torch.allclose(g, g_rev, atol=1e-3)
+
+
+def test_group_mean_scale_is_one_minus_one_over_n_and_matches_the_mean_advantage():
+    from vghlib.grpo import group_mean_scale
+    assert group_mean_scale(8) == 0.875
+    with pytest.raises(ValueError, match="at least 2"):
+        group_mean_scale(1)
+    # Â_i = r_i − mean(r) = (1 − 1/n) r_i − (1/n) Σ_{j≠i} r_j: the coefficient of r_i is the factor
+    r = torch.zeros(5, dtype=torch.float64)
+    r[2] = 1.0
+    assert advantages(r, "mean")[2].item() == pytest.approx(group_mean_scale(5))
+    assert advantages(r, "mean")[2].item() != pytest.approx(1.0)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vghlib.impact import bernoulli_headroom, headroom
+from vghlib.impact import bernoulli_headroom, headroom, usable_terms
 
 
 def test_bernoulli_headroom_vanishes_at_the_ends_and_is_positive_between():
@@ -45,3 +45,12 @@ def test_bad_input_gets_a_clear_error():
         bernoulli_headroom(0.5, 0.0)
     with pytest.raises(ValueError, match="probabilities in"):
         bernoulli_headroom(1.5, 1.0)
+
+
+def test_usable_terms_shapes_and_values():
+    g = np.array([[1.0, 0.0], [0.0, 2.0]])
+    align, sigma, lam = usable_terms(g, g)
+    assert (align, sigma, lam) == (2.5, 2.5, 0.0)
+    with pytest.raises(ValueError):
+        usable_terms(g, g[:, :1])
+

@@ -4,8 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vghlib.models import (HFCausalLM, MiniTransformer, RNNPolicy, TokenOnlyPolicy, load_causal_lm, sample,
-                           tiny_olmo2)
+from vghlib.models import (
+    HFCausalLM,
+    MiniTransformer,
+    RNNPolicy,
+    TokenOnlyPolicy,
+    load_causal_lm,
+    sample,
+    tiny_olmo2,
+)
 
 V = 5
 

@@ -3,9 +3,15 @@ import time
 import pytest
 
 from vghlib.symbolic import all_checks
-from vghlib.symbolic.adjoint import (NEGATIVE_CONTROLS, adjoint_checks, check_adjoint_recursion,
-                                     check_costate_value_gradient_lq, check_pathwise_gradient,
-                                     check_telescoping, gaussian_expectation)
+from vghlib.symbolic.adjoint import (
+    NEGATIVE_CONTROLS,
+    adjoint_checks,
+    check_adjoint_recursion,
+    check_costate_value_gradient_lq,
+    check_pathwise_gradient,
+    check_telescoping,
+    gaussian_expectation,
+)
 
 
 def test_all_positive_checks_hold_quickly():

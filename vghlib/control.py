@@ -4,16 +4,16 @@ A rollout in the sense of the paper's Definition 1 is ``a_t = π_θ(s_t, ξ_t)``
 ``s_{t+1} = f_θ(s_t, a_t)`` with exogenous noise ξ whose law does not depend on θ. This module
 runs B such rollouts at once (leading batch dimension ``B``, torch float64), computes the costates
 ``λ_t = ∂R_t/∂s_t`` two independent ways (autograd, and the adjoint recursion eq 6 built from
-autograd Jacobians), assembles the pathwise parameter gradient eq 7 from them, and gives the exact
-value function of a linear Gaussian policy on a finite-horizon linear-quadratic (LQ) system, so
-that eq 9, ``E[λ_t | s_t = s] = ∂V_t/∂s``, can be tested against a closed form.
+autograd Jacobians), assembles the pathwise parameter gradient eq 7 from them, and gives Gaussian
+shift policies (the reparameterised policies of Lemma 1 and Definition 1) with their log-density.
 
 Reference: Asadulaev et al., arXiv 2605.21654, Definition 1, Proposition 1 (eq 5–7), eq 8–9,
 Appendix A.1–A.3.
 
-Part II builds on this module: :mod:`vghlib.control_systems` (a differentiable LQ objective, a
-pendulum, finite-difference value gradients) and :mod:`vghlib.control_estimators` (per-rollout
-score-function and pathwise policy gradients with GRPO group baselines, LQ training).
+Systems with a known value function (LQ through one Riccati recursion, a pendulum) are in
+:mod:`vghlib.systems`; per-rollout score-function and pathwise policy gradients (Corollary 1) are
+in :mod:`vghlib.policy_gradient`. :func:`value_grad_fd` here is the model-free reference for eq 9:
+central finite differences of Monte Carlo values with common random numbers.
 
 Conventions (see book/notation.md):
 
@@ -39,16 +39,14 @@ from typing import Callable, Sequence
 
 import torch
 
-from vghlib.course import Feedback, check_numeric
+from vghlib.stats import mean_ci
 
 DTYPE = torch.float64
 
 __all__ = [
     "Rollout", "rollout", "costates_autograd", "costates_rerun", "step_jacobians",
     "costates_adjoint", "pathwise_grad", "bptt_grad", "per_rollout_params",
-    "LQSystem", "GaussianShiftPolicy", "linear_gaussian_policy", "lq_policy_value", "lq_value",
-    "lq_value_grad",
-    "lqr_gains", "standard_normal_noise", "exercise_lq_value_grad",
+    "GaussianShiftPolicy", "linear_gaussian_policy", "standard_normal_noise", "value_grad_fd",
 ]
 
 
@@ -386,83 +384,8 @@ def per_rollout_params(param: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------
-# Finite-horizon linear-quadratic systems
+# Gaussian shift policies (Lemma 1's hypothesis, written as Definition 1's reparameterisation)
 # --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LQSystem:
-    """s_{t+1} = A s_t + B a_t (+ w_t, w ~ N(0, W)), r(s, a) = −(sᵀQs + aᵀRa), t = 1..T, discount γ.
-
-    ``A`` (n, n), ``B`` (n, m), ``Q`` (n, n) and ``R`` (m, m) symmetric, ``horizon`` T, ``gamma``,
-    ``process_cov`` W (n, n) or None. All float64.
-    """
-
-    A: torch.Tensor
-    B: torch.Tensor
-    Q: torch.Tensor
-    R: torch.Tensor
-    horizon: int
-    gamma: float = 1.0
-    process_cov: torch.Tensor | None = None
-
-    def __post_init__(self):
-        for name in ("A", "B", "Q", "R"):
-            _as_tensor(getattr(self, name), name, 2)
-        n, m = self.B.shape
-        if self.A.shape != (n, n) or self.Q.shape != (n, n) or self.R.shape != (m, m):
-            raise ValueError(f"need A (n,n), B (n,m), Q (n,n), R (m,m); got A {tuple(self.A.shape)}"
-                             f", B {tuple(self.B.shape)}, Q {tuple(self.Q.shape)}, "
-                             f"R {tuple(self.R.shape)}")
-        if self.process_cov is not None and tuple(self.process_cov.shape) != (n, n):
-            raise ValueError(f"process_cov must be ({n}, {n})")
-        if not isinstance(self.horizon, int) or self.horizon < 1:
-            raise ValueError(f"horizon must be a positive int, got {self.horizon!r}")
-        _check_gamma(self.gamma)
-
-    @property
-    def state_dim(self) -> int:
-        return self.A.shape[0]
-
-    @property
-    def action_dim(self) -> int:
-        return self.B.shape[1]
-
-    def dynamics(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return s @ self.A.T + a @ self.B.T                                  # (B, n)
-
-    def reward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return -((s @ self.Q) * s).sum(-1) - ((a @ self.R) * a).sum(-1)      # (B,)
-
-    def process_noise(self, batch: int, seed: int) -> torch.Tensor | None:
-        """w_{1:T} ~ N(0, W) of shape (batch, T, n), or None without process noise."""
-        if self.process_cov is None:
-            return None
-        L = torch.linalg.cholesky(self.process_cov)
-        return standard_normal_noise(batch, self.horizon, self.state_dim, seed) @ L.T
-
-
-def _gains(gain: torch.Tensor, T: int, n: int, m: int) -> torch.Tensor:
-    if not isinstance(gain, torch.Tensor) or gain.dim() not in (2, 3):
-        raise ValueError(f"gain must be a tensor of shape (m, n) = {(m, n)} or (T, m, n) = "
-                         f"{(T, m, n)}")
-    gain = gain.detach()
-    if gain.dim() == 2:
-        gain = gain.expand(T, *gain.shape)
-    if tuple(gain.shape) != (T, m, n):
-        raise ValueError(f"gain must be (m, n) = {(m, n)} or (T, m, n) = {(T, m, n)}, "
-                         f"got {tuple(gain.shape)}")
-    return gain
-
-
-def _sigma_matrix(sigma, m: int) -> torch.Tensor:
-    sig = torch.as_tensor(sigma.detach() if isinstance(sigma, torch.Tensor) else sigma,
-                          dtype=DTYPE)
-    if sig.dim() == 0:
-        sig = sig.expand(m)
-    if tuple(sig.shape) != (m,) or torch.any(sig < 0):
-        raise ValueError(f"sigma must be a non-negative scalar or a vector of length {m}")
-    return torch.diag(sig)
-
 
 class GaussianShiftPolicy:
     """A Gaussian shift policy π_θ(a | s) = N(a; μ_θ(s), diag σ²), written as a = μ_θ(s) + σ ⊙ ξ.
@@ -539,96 +462,40 @@ def linear_gaussian_policy(gain: torch.Tensor, sigma, *,
     return GaussianShiftPolicy(mean, sigma)
 
 
-def lq_policy_value(system: LQSystem, gain: torch.Tensor, sigma) -> tuple[torch.Tensor,
-                                                                         torch.Tensor]:
-    """Exact value of the policy a = K_t s + σ ξ on ``system``: V_t(s) = sᵀ P_t s + c_t.
-
-    Policy-evaluation (Lyapunov-type) Riccati recursion, from P_{T+1} = 0, c_{T+1} = 0:
-        P_t = −(Q + K_tᵀ R K_t) + γ (A + B K_t)ᵀ P_{t+1} (A + B K_t),
-        c_t = −tr(Σ R Σ) + γ [ tr(Σ Bᵀ P_{t+1} B Σ) + tr(P_{t+1} W) + c_{t+1} ],   Σ = diag(σ).
-    P_t is negative semidefinite (rewards are costs with a minus sign), so V ≤ 0.
-    Returns ``P`` (T+1, n, n) and ``c`` (T+1,); index k is paper step t = k + 1, index T is 0.
-    """
-    A, Bm, Q, R, g = system.A, system.B, system.Q, system.R, system.gamma
-    n, m, T = system.state_dim, system.action_dim, system.horizon
-    K = _gains(gain, T, n, m)
-    S = _sigma_matrix(sigma, m)
-    W = system.process_cov if system.process_cov is not None else torch.zeros(n, n, dtype=DTYPE)
-    P = [torch.zeros(n, n, dtype=DTYPE)]
-    c = [torch.zeros((), dtype=DTYPE)]
-    for k in range(T - 1, -1, -1):
-        Acl = A + Bm @ K[k]
-        Pn = P[-1]
-        P.append(-(Q + K[k].T @ R @ K[k]) + g * Acl.T @ Pn @ Acl)
-        c.append(-torch.trace(S @ R @ S) + g * (torch.trace(S @ Bm.T @ Pn @ Bm @ S)
-                                                 + torch.trace(Pn @ W) + c[-1]))
-    P = torch.stack(P[::-1])
-    return 0.5 * (P + P.transpose(-1, -2)), torch.stack(c[::-1])
-
-
-def _check_state_batch(P: torch.Tensor, s: torch.Tensor, t: int) -> None:
-    if not isinstance(t, int) or not 0 <= t < P.shape[0]:
-        raise ValueError(f"t must be a step index in 0..{P.shape[0] - 1}, got {t!r}")
-    _as_tensor(s, "s", 2)
-    if s.shape[1] != P.shape[-1]:
-        raise ValueError(f"s must be (B, {P.shape[-1]}), got {tuple(s.shape)}")
-
-
-def lq_value(P: torch.Tensor, c: torch.Tensor, s: torch.Tensor, t: int) -> torch.Tensor:
-    """V_t(s) = sᵀ P_t s + c_t for a batch of states s (B, n); ``t`` is the 0-based step."""
-    _check_state_batch(P, s, t)
-    return ((s @ P[t]) * s).sum(-1) + c[t]  # (B,)
-
-
-def lq_value_grad(P: torch.Tensor, s: torch.Tensor, t: int) -> torch.Tensor:
-    """G_t(s) = ∂V_t/∂s = 2 P_t s for a batch of states s (B, n); ``t`` is the 0-based step."""
-    _check_state_batch(P, s, t)
-    return 2.0 * s @ P[t]  # (B, n); P_t symmetric
-
-
-def lqr_gains(system: LQSystem) -> tuple[torch.Tensor, torch.Tensor]:
-    """Optimal linear feedback by the standard Riccati recursion (maximises E[R_1]).
-
-    With the cost-to-go matrix S_{T+1} = 0:
-        K_t = −(R + γ Bᵀ S_{t+1} B)⁻¹ γ Bᵀ S_{t+1} A,
-        S_t = Q + K_tᵀ R K_t + γ (A + B K_t)ᵀ S_{t+1} (A + B K_t).
-    Additive policy or process noise does not change K (certainty equivalence). Returns
-    ``gains`` (T, m, n) and ``S`` (T+1, n, n) (noise-free optimal value −sᵀ S_t s).
-    """
-    A, Bm, Q, R, g = system.A, system.B, system.Q, system.R, system.gamma
-    T = system.horizon
-    S = [torch.zeros_like(A)]
-    K = []
-    for _ in range(T):
-        Sn = S[-1]
-        Kk = -torch.linalg.solve(R + g * Bm.T @ Sn @ Bm, g * Bm.T @ Sn @ A)
-        Acl = A + Bm @ Kk
-        Sk = Q + Kk.T @ R @ Kk + g * Acl.T @ Sn @ Acl
-        K.append(Kk)
-        S.append(0.5 * (Sk + Sk.T))
-    return torch.stack(K[::-1]), torch.stack(S[::-1])
-
 
 # --------------------------------------------------------------------------------------------
-# Self-checking exercise of the chapter "Costates"
+# A model-free reference for eq 9: finite differences of Monte Carlo values
 # --------------------------------------------------------------------------------------------
 
-def _exercise_system() -> tuple[LQSystem, torch.Tensor, float]:
-    t = lambda x: torch.tensor(x, dtype=DTYPE)  # noqa: E731
-    sys_ = LQSystem(A=t([[0.9]]), B=t([[0.5]]), Q=t([[1.0]]), R=t([[0.1]]), horizon=3, gamma=0.9)
-    return sys_, t([[-0.8]]), 0.3
+def value_grad_fd(dynamics, policy, reward, state: torch.Tensor, noise: torch.Tensor,
+                  gamma: float = 1.0, *, step: float = 1e-3, start_step: int = 0,
+                  process_noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """∂V_t/∂s at ``state`` (n,) by central differences with common random numbers (eq 9's G).
 
+    Let s be ``state``, h be ``step``, ξ^{(j)} the N noise paths ``noise`` (N, T', m) (the steps
+    from ``start_step`` on). For each coordinate i and path j,
+        d_{ij} = [R_t(s + h e_i; ξ^{(j)}) − R_t(s − h e_i; ξ^{(j)})] / (2h),
+    the same noise on both sides, so the noise cancels in the difference instead of being divided
+    by h. All 2nN rollouts run as one batch. Returns the mean over j (n,) and its standard error
+    (n,). The bias is O(h²) for a smooth system; the estimate converges to ∂V_t/∂s as N grows.
+    """
+    s = torch.as_tensor(state, dtype=DTYPE).reshape(-1)
+    if not (isinstance(noise, torch.Tensor) and noise.dim() == 3):
+        raise ValueError("noise must be a (N, T, m) tensor of noise paths")
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"step must be a positive number, got {step!r}")
+    n, N = s.shape[0], noise.shape[0]
+    eye = torch.eye(n, dtype=DTYPE)
+    starts = torch.cat([s + step * eye, s - step * eye])                        # (2n, n)
+    s1 = starts.unsqueeze(1).expand(2 * n, N, n).reshape(2 * n * N, n)          # (2nN, n)
+    xi = noise.unsqueeze(0).expand(2 * n, *noise.shape).reshape(2 * n * N, *noise.shape[1:])
+    pw = None
+    if process_noise is not None:
+        pw = process_noise.unsqueeze(0).expand(2 * n, *process_noise.shape).reshape(
+            2 * n * N, *process_noise.shape[1:])
+    with torch.no_grad():
+        ret = rollout(dynamics, policy, reward, s1, xi, gamma, process_noise=pw,
+                      start_step=start_step).ret.reshape(2, n, N)               # (±, n, N)
+    d = (ret[0] - ret[1]) / (2 * step)                                          # (n, N)
+    return mean_ci(d.T, z=1.0)                                                  # mean, se
 
-def exercise_lq_value_grad(answer) -> Feedback:
-    """Exercise costates-ex-riccati: the value gradient G_1(s) at s = 2 of the scalar LQ system
-    A = 0.9, B = 0.5, Q = 1, R = 0.1, T = 3, γ = 0.9 under a = −0.8 s + 0.3 ξ.
-    ``None`` means "no answer yet"."""
-    if answer is None:
-        return Feedback("costates-ex-riccati", False,
-                        "no answer yet: set `answer` to your value of G_1(2) and run the cell again")
-    sys_, K, sigma = _exercise_system()
-    P, _ = lq_policy_value(sys_, K, sigma)
-    ref = float(lq_value_grad(P, torch.tensor([[2.0]], dtype=DTYPE), 0)[0, 0])
-    return check_numeric("costates-ex-riccati", answer, ref, rtol=1e-3,
-                         hint="not yet: run P_t backwards from P_4 = 0 with the closed-loop "
-                              "factor A + BK, and remember G = 2 P_1 s (P_1 < 0)")

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import sympy as sp
 import torch
 
-from vghlib.course import Feedback, check_numeric, check_symbolic
+from vghlib.grpo import advantages
+from vghlib.stats import Estimate, summarize
 
 DTYPE = torch.float64
 
@@ -256,21 +256,23 @@ def _sf_parts(cost, law: NoiseLaw, theta, n: int, seed):
 
 
 def _weights(c: torch.Tensor, baseline) -> torch.Tensor:
-    """c − b along the last axis; ``baseline`` None, a number, or "loo" (leave-one-out mean)."""
+    """c − b along the last axis; ``baseline`` None, a number, or "loo" (leave-one-out mean).
+
+    The baselines are those of :func:`vghlib.grpo.advantages` (kinds ``"loo"`` and
+    ``"baseline"``), applied to costs instead of rewards.
+    """
     if baseline is None:
         return c
     if isinstance(baseline, str):
         if baseline != "loo":
             raise ValueError(f"baseline must be None, a number or 'loo', got {baseline!r}")
-        n = c.shape[-1]
-        if n < 2:
+        if c.shape[-1] < 2:
             raise ValueError("a leave-one-out baseline needs batches of at least 2 samples")
-        return c - (c.sum(dim=-1, keepdim=True) - c) / (n - 1)
+        return advantages(c, "loo")
     b = float(baseline)
     if not math.isfinite(b):
         raise ValueError(f"a constant baseline must be finite, got {baseline!r}")
-    return c - b
-
+    return advantages(c, "baseline", baseline=b)
 
 def sf_samples(cost, law: NoiseLaw, theta, n_samples: int, seed=0, baseline=None) -> torch.Tensor:
     """Per-sample score-function gradients (c(x_i) − b_i) ∂_θ log p(x_i; θ), eq 2. Shape (n, p).
@@ -305,42 +307,7 @@ def pd_samples(cost, law: NoiseLaw, theta, n_samples: int, seed=0) -> torch.Tens
     return grad
 
 
-# --------------------------------------------------------------------------- summaries
-@dataclass(frozen=True)
-class Estimate:
-    """Monte Carlo mean of per-sample gradients with its standard error (per parameter)."""
-
-    mean: np.ndarray
-    se: np.ndarray
-    std: np.ndarray
-    n: int
-
-    def ci(self, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
-        """Normal-approximation confidence interval mean ± z·se (z = 1.96: 95%)."""
-        return self.mean - z * self.se, self.mean + z * self.se
-
-    def covers(self, value, z: float = 3.0) -> np.ndarray:
-        """Whether ``value`` lies within z standard errors (per parameter)."""
-        return np.abs(self.mean - np.asarray(value, dtype=float)) <= z * self.se
-
-    def z_score(self, value) -> np.ndarray:
-        """|mean − value| / se, the distance in standard errors."""
-        return np.abs(self.mean - np.asarray(value, dtype=float)) / np.maximum(self.se, 1e-300)
-
-
-def summarize(samples) -> Estimate:
-    """Mean, standard error and per-sample std of an (n, p) array of per-sample gradients."""
-    a = samples.detach().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples, float)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2 or a.shape[0] < 2:
-        raise ValueError(f"samples must have shape (n, p) with n >= 2, got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError("samples contain NaN or inf; check the cost and theta (e.g. sigma > 0)")
-    std = a.std(axis=0, ddof=1)
-    return Estimate(a.mean(axis=0), std / math.sqrt(a.shape[0]), std, a.shape[0])
-
-
+# --------------------------------------------------------------------------- summaries (vghlib.stats)
 def estimate(kind: str, cost, law: NoiseLaw, theta, n_samples: int, seed=0, baseline=None) -> Estimate:
     """SF (``kind='sf'``) or PD (``kind='pd'``) Monte Carlo gradient with its standard error."""
     if kind == "sf":
@@ -392,39 +359,7 @@ def add_costs(*costs: Cost) -> Cost:
                 differentiable=all(c.differentiable for c in costs))
 
 
-# --------------------------------------------------------------------------- exercises
-def _sympy_sf_variance_quadratic():
-    """Var of the one-sample SF estimator of ∂_μ E[x²], x ~ N(μ, σ²), by sympy integration."""
-    mu, sigma = sp.symbols("mu sigma", positive=True)
-    z = sp.symbols("z", real=True)
-    phi = sp.exp(-z ** 2 / 2) / sp.sqrt(2 * sp.pi)
-    g = (mu + sigma * z) ** 2 * z / sigma  # c(x) ∂_μ log p(x) with x = μ + σ z
-    second = sp.integrate(sp.expand(g ** 2 * phi), (z, -sp.oo, sp.oo))
-    first = sp.integrate(sp.expand(g * phi), (z, -sp.oo, sp.oo))
-    return sp.simplify(second - first ** 2), (mu, sigma)
-
-
-def check_exercise_sf_variance(answer) -> Feedback | None:
-    """Exercise sfpd-ex-var: Var of the one-sample SF estimator of ∂_μ E[x²] for x ~ N(μ, σ²).
-
-    ``answer`` is a sympy expression (or a string) in the symbols ``mu`` and ``sigma``.
-    Prints "no answer yet" and returns None when ``answer`` is None.
-    """
-    if answer is None:
-        print("[sfpd-ex-var] no answer yet: set `answer` to an expression in mu and sigma")
-        return None
-    ref, (mu, sigma) = _sympy_sf_variance_quadratic()
-    if isinstance(answer, str):
-        try:
-            answer = sp.sympify(answer, locals={"mu": mu, "sigma": sigma})
-        except (sp.SympifyError, TypeError, SyntaxError) as err:
-            return Feedback("sfpd-ex-var", False, f"could not read your answer as an expression: {err}")
-    else:  # rebind the reader's symbols to the positive ones used by the reference
-        answer = sp.sympify(answer).subs({sp.Symbol("mu"): mu, sp.Symbol("sigma"): sigma})
-    return check_symbolic("sfpd-ex-var", answer, ref,
-                          hint="expand (μ+σz)² z/σ, square it, and use E z² = 1, E z⁴ = 3, E z⁶ = 15")
-
-
+# --------------------------------------------------------------------------- the cosine crossover (Part I)
 def cosine_variances(omega, sigma: float = 1.0):
     """Exact per-sample variances of SF and PD for ∂_μ E[cos ωx], x ~ N(0, σ²) (at μ = 0).
 
@@ -448,12 +383,3 @@ def cosine_crossover(sigma: float = 1.0) -> float:
         return float(v_pd - v_sf)
 
     return float(brentq(pd_minus_sf, 1e-3 / s, 10.0 / s, xtol=1e-12))
-
-
-def check_exercise_crossover(answer) -> Feedback | None:
-    """Exercise sfpd-ex-cross: the frequency ω* where PD and SF variances cross (σ = 1, μ = 0)."""
-    if answer is None:
-        print("[sfpd-ex-cross] no answer yet: set `answer` to a number (the crossing frequency)")
-        return None
-    return check_numeric("sfpd-ex-cross", answer, cosine_crossover(1.0), rtol=1e-2,
-                         hint="solve Var_PD(ω) = Var_SF(ω) numerically, e.g. with scipy.optimize.brentq")

@@ -17,13 +17,13 @@ ADVANTAGE_KINDS = ("grpo", "mean", "loo", "baseline", "none")
 
 def advantages(rewards: torch.Tensor, kind: str = "grpo", std_eps: float = 1e-4,
                baseline: torch.Tensor | float | None = None) -> torch.Tensor:
-    """Per-completion advantages Â_i from rewards of shape ``(..., n)``, group on the last axis.
+    """Per-completion advantages Â_i of eq 1 from rewards of shape ``(..., n)``, group on the last axis.
 
     kind:
       * ``"grpo"``: (r_i − mean(r)) / (std(r) + ξ_num) with the unbiased (n − 1) std, as in TRL.
         A group of equal rewards gets Â = 0 exactly, never NaN.
       * ``"mean"``: r_i − mean(r). The mean includes r_i itself, so E[Â_i ∇log π_i] is the policy
-        gradient times (1 − 1/n).
+        gradient times (1 − 1/n) (:func:`group_mean_scale`).
       * ``"loo"``: r_i − mean_{j≠i} r_j, the leave-one-out baseline: unbiased.
       * ``"baseline"``: r_i − b with a sample-independent ``baseline`` b: unbiased.
       * ``"none"``: r_i (REINFORCE without a baseline).
@@ -53,8 +53,22 @@ def advantages(rewards: torch.Tensor, kind: str = "grpo", std_eps: float = 1e-4,
     return (r - mean) / (std + std_eps)
 
 
+def group_mean_scale(group_size: int) -> float:
+    """E[Â_i ∇log π_i] / ∇J when Â_i = r_i − mean of its group (the mean includes r_i): 1 − 1/n.
+
+    Write Â_i = (1 − 1/n) r_i − (1/n) Σ_{j≠i} r_j: the other samples are independent of sample i,
+    so their share has zero expected score, and the estimator is (1 − 1/n) times REINFORCE. The
+    same factor scales E[λ̂] / G for token costates (science notes F2) and the LQ policy gradient
+    of Part II.
+    """
+    n = int(group_size)
+    if n < 2:
+        raise ValueError("a group-mean baseline needs a group of at least 2")
+    return 1.0 - 1.0 / n
+
+
 def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """log π(o_t | s_t) for each position: logits ``(B, T, V)``, tokens ``(B, T)`` -> ``(B, T)``.
+    """ℓ_t = log π(o_t | s_t) of eq 13 for each position: logits ``(B, T, V)``, tokens ``(B, T)`` -> ``(B, T)``.
 
     As in TRL, logits are divided by the sampling temperature before the log-softmax.
     """

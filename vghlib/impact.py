@@ -1,13 +1,22 @@
-"""The RL-impact score of Section 5: reachable reward headroom (eq 28), and later its partners.
+"""The RL-impact score of Section 5: usable value-gradient signal (eq 24–27) and headroom (eq 28).
 
-Reference: Asadulaev et al., "Value-Gradient Hypothesis of RL for LLMs", arXiv 2605.21654, eq 28.
+Reference: Asadulaev et al., "Value-Gradient Hypothesis of RL for LLMs", arXiv 2605.21654,
+eq 24–28 and Appendix A.10.
 
-Let α be ``alpha`` and R the return of a sampled trajectory. The headroom of one prompt is
+Usable signal. Let u = E[λ̂ | h] (the conditional mean of the empirical costate) and G the value
+gradient. A.10 bounds the alignment E⟨u, G⟩ from below by S = Σ − Λ with the value-gradient energy
+Σ = E‖G‖² (eq 25; ``sigma_energy``, never ``sigma``, which is the policy noise in this library)
+and the misalignment Λ = E[‖G‖ ‖u − G‖] (eq 26; ``lam_gap``). :func:`usable_terms` computes all
+three from paired rows. Λ must use the conditional mean u: single samples of λ̂ in its place bias
+it upward (Jensen), as ``vghlib.symbolic.usable`` shows.
+
+Headroom. Let α be ``alpha`` and R the return of a sampled trajectory. The headroom of one
+prompt is
 
     H_α = (1/α) log E[exp(α R)] − E[R],
 
-the gap between a soft maximum of the returns and their mean. The paper writes H for both the
-entropy and the headroom; this library calls the headroom ``headroom`` and never ``H``.
+the gap between a soft maximum of the returns and their mean (eq 28). The paper writes H for both
+the entropy and the headroom; this library calls the headroom ``headroom`` and never ``H``.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import logsumexp
 
 
 def _check_alpha(alpha: float) -> float:
@@ -25,7 +35,7 @@ def _check_alpha(alpha: float) -> float:
 
 
 def bernoulli_headroom(p, alpha: float):
-    """Exact headroom of a 0/1 reward that succeeds with probability ``p``.
+    """Exact headroom (eq 28) of a 0/1 reward that succeeds with probability ``p``.
 
     H_α(p) = (1/α) log(1 − p + p e^α) − p, which is 0 at p = 0 (nothing good is ever sampled)
     and at p = 1 (nothing left to gain) and positive in between. Computed with ``logaddexp`` so
@@ -44,7 +54,7 @@ def bernoulli_headroom(p, alpha: float):
 def headroom(rewards, alpha: float, axis: int = -1):
     """Monte Carlo headroom from sampled returns along ``axis`` (one prompt per remaining index).
 
-    Uses a numerically stable log-mean-exp. Rejects NaN or infinite rewards with a message,
+    H_α = (1/α) log mean exp(α r) − mean r (eq 28), with ``scipy.special.logsumexp``. Rejects NaN or infinite rewards with a message,
     because one bad reward would silently turn the whole score into NaN.
     """
     alpha = _check_alpha(alpha)
@@ -57,7 +67,22 @@ def headroom(rewards, alpha: float, axis: int = -1):
             f"headroom got {bad} non-finite reward(s) (NaN or inf); fix or drop those samples "
             "before scoring, e.g. rewards[np.isfinite(rewards)]"
         )
-    m = r.max(axis=axis, keepdims=True)
-    log_mean_exp = np.log(np.mean(np.exp(alpha * (r - m)), axis=axis)) / alpha + np.squeeze(m, axis)
+    n = r.shape[axis]
+    log_mean_exp = (logsumexp(alpha * r, axis=axis) - math.log(n)) / alpha
     out = log_mean_exp - r.mean(axis=axis)
     return float(out) if np.ndim(out) == 0 else out
+
+
+def usable_terms(u, g) -> tuple[float, float, float]:
+    """Monte Carlo estimates of (E⟨u, G⟩, Σ, Λ) from paired rows ``u`` and ``g``, both (N, d).
+
+    Row i pairs the conditional-mean costate u_i = E[λ̂ | h_i] with the value gradient G_i at the
+    same state (eq 24–26). Returns the alignment E⟨u, G⟩, the energy Σ = E‖G‖² (eq 25) and the
+    misalignment Λ = E[‖G‖ ‖u − G‖] (eq 26); the usable signal of A.10 is S = Σ − Λ ≤ E⟨u, G⟩.
+    """
+    u, g = np.asarray(u, dtype=float), np.asarray(g, dtype=float)
+    if u.shape != g.shape or u.ndim != 2:
+        raise ValueError(f"u and g must both have shape (N, d); got {u.shape} and {g.shape}")
+    ng = np.linalg.norm(g, axis=1)                                   # (N,)
+    return (float((u * g).sum(1).mean()), float((ng**2).mean()),
+            float((ng * np.linalg.norm(u - g, axis=1)).mean()))

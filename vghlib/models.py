@@ -23,7 +23,7 @@ The interface (``policy(inputs, probes=None) -> PolicyOutput``):
   final norm (book notation ``hidden[l]``).
 * ``probes``: ``{l: tensor broadcastable to (B, S, d)}`` added to ``hidden[l]`` where it is made,
   so everything downstream reads the perturbed state. A zero probe that requires grad turns any
-  costate into one ``torch.autograd.grad`` call (see ``vghlib.costates``).
+  costate into one ``torch.autograd.grad`` call (see ``vghlib.token_costates``).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 @dataclass
@@ -152,15 +152,6 @@ class RNNPolicy(Policy):
         return PolicyOutput(h1 @ self.head.T, [h0, h1])
 
 
-class _RMSNorm(nn.Module):
-    def __init__(self, d, dtype):
-        super().__init__()
-        self.w = nn.Parameter(torch.ones(d, dtype=dtype))
-
-    def forward(self, x):
-        return self.w * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
-
-
 class _Block(nn.Module):
     """Pre-norm block: h + Attn(norm(h)), then + MLP(norm(.)); heads of width d_head."""
 
@@ -168,7 +159,8 @@ class _Block(nn.Module):
         super().__init__()
         self.n_heads, self.d_head = n_heads, d_head
         inner = n_heads * d_head
-        self.n1, self.n2 = _RMSNorm(d_model, dtype), _RMSNorm(d_model, dtype)
+        self.n1 = nn.RMSNorm(d_model, eps=1e-6, dtype=dtype)
+        self.n2 = nn.RMSNorm(d_model, eps=1e-6, dtype=dtype)
         self.qkv = nn.Linear(d_model, 3 * inner, bias=False, dtype=dtype)
         self.out = nn.Linear(inner, d_model, bias=False, dtype=dtype)
         self.fc = nn.Linear(d_model, mlp_mult * d_model, dtype=dtype)
@@ -202,7 +194,7 @@ class MiniTransformer(Policy):
         self.emb = nn.Parameter(torch.randn(vocab_size, d_model, generator=g, dtype=dtype))
         self.pos = nn.Parameter(0.5 * torch.randn(max_len, d_model, generator=g, dtype=dtype))
         self.blocks = nn.ModuleList(_Block(d_model, n_heads, d_head, mlp_mult, dtype) for _ in range(n_layers))
-        self.norm = _RMSNorm(d_model, dtype)
+        self.norm = nn.RMSNorm(d_model, eps=1e-6, dtype=dtype)
         self.head = nn.Parameter(init_scale * torch.randn(vocab_size, d_model, generator=g, dtype=dtype)
                                  / math.sqrt(d_model))
 

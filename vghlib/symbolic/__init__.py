@@ -8,7 +8,10 @@ be shown to fail in the book and in the tests.
 Checks register themselves with :func:`register`, so ``all_checks()`` lists them for the
 benchmark in ``benchmarks/symbolic_checks.py``.
 
-Reference: Asadulaev et al., arXiv 2605.21654 (Lemma 1, Prop 1, eq 9, Prop 2, A.10).
+Reference: Asadulaev et al., arXiv 2605.21654 (Lemma 1, Prop 1, eq 8–9, Corollary 1, Prop 2, A.10).
+
+Submodules, one statement each: ``lemma1`` (Lemma 1, eq 10), ``adjoint`` (Prop 1, eq 5–7, eq 9),
+``corollary`` (Corollary 1, eq 8, eq 11), ``softmax`` (the pieces of Prop 2), ``usable`` (A.10).
 """
 
 from __future__ import annotations
@@ -42,14 +45,34 @@ class CheckResult:
     def __bool__(self) -> bool:  # `assert check_x()` reads naturally in tests
         return self.passed
 
+    @property
+    def verdict(self) -> str:
+        """``"holds"`` or ``"FAILS"``: the word the book prints for this result."""
+        return "holds" if self.passed else "FAILS"
+
+    def line(self) -> str:
+        """One line for a table of checks: the verdict, padded, then the name."""
+        return f"{self.verdict:6s} {self.name}"
+
+    def summary(self, width: int = 110) -> str:
+        """Two lines: ``[verdict] name`` and the residual, in full when it is short.
+
+        A long residual is cut at ``width`` characters when the check holds (it is then a large
+        expression of zeros, e.g. a matrix) and replaced by its length when the check fails.
+        """
+        resid = str(self.residual)
+        if len(resid) > width:
+            resid = (f"<a nonzero expression of {len(resid)} characters>" if not self.passed
+                     else resid[:width] + " ...")
+        return f"[{self.verdict}] {self.name}\n    residual: {resid}"
+
     def _repr_markdown_(self) -> str:
-        verdict = "**holds**" if self.passed else "**FAILS**"
-        s = f"{verdict}: {self.name}  \nresidual after simplification: ${sp.latex(self.residual)}$"
+        s = (f"**{self.verdict}**: {self.name}  \nresidual after simplification: "
+             f"${sp.latex(self.residual)}$")
         return s + (f"  \n_{self.note}_" if self.note else "")
 
     def __str__(self) -> str:
-        verdict = "holds" if self.passed else "FAILS"
-        return f"[{verdict}] {self.name}; residual = {self.residual}" + (
+        return f"[{self.verdict}] {self.name}; residual = {self.residual}" + (
             f" ({self.note})" if self.note else ""
         )
 
@@ -61,6 +84,23 @@ def simplify_residual(expr) -> sp.Expr:
         r2 = sp.simplify(sp.together(sp.expand(sp.powsimp(sp.expand_log(r, force=True)))))
         r = r2 if r2 == 0 else r
     return r
+
+
+def gaussian_expectation(expr, noises) -> sp.Expr:
+    """E[expr] for a polynomial in independent standard normals ``noises`` (E[xi^k] = (k-1)!! for
+    even k)."""
+    expr = sp.expand(expr)
+    if not noises:
+        return expr
+    poly = sp.Poly(expr, *noises)
+    out = sp.Integer(0)
+    for powers, coeff in poly.terms():
+        m = sp.Integer(1)
+        for k in powers:
+            m *= 0 if k % 2 else sp.factorial2(k - 1)
+        out += coeff * m
+    return sp.expand(out)
+
 
 
 def identity(name: str, lhs, rhs, note: str = "", **details) -> CheckResult:

@@ -22,7 +22,7 @@ import time
 
 import sympy as sp
 
-from vghlib.symbolic import CheckResult, register
+from vghlib.symbolic import CheckResult, gaussian_expectation, register, register_control
 
 GAMMA = sp.Symbol("gamma", positive=True)
 _F, _PI, _R = sp.Function("f"), sp.Function("pi"), sp.Function("r")
@@ -203,19 +203,6 @@ def check_telescoping(T: int = 2, perturb: str | None = None) -> CheckResult:
 # eq 9 on a scalar linear-quadratic system
 # --------------------------------------------------------------------------------------------
 
-def gaussian_expectation(expr: sp.Expr, normals) -> sp.Expr:
-    """E[expr] for a polynomial in independent standard normals: E[z^k] = (k−1)!! for even k,
-    0 for odd k."""
-    poly = sp.Poly(sp.expand(expr), *normals)
-    out = 0
-    for powers, coeff in poly.terms():
-        m = 1
-        for k in powers:
-            m *= 0 if k % 2 else sp.factorial2(k - 1)
-        out += coeff * m
-    return sp.expand(out)
-
-
 def check_costate_value_gradient_lq(T: int = 3, perturb: str | None = None) -> CheckResult:
     """eq 9 exactly: on s_{t+1} = A s + B a + ω η_t, a = K s + σ ξ_t, r = −(q s² + ρ a²),
     E[λ_t | s_t = s] (λ_t = ∂R_t/∂s_t of the sampled rollout, Gaussian moments taken
@@ -307,3 +294,18 @@ NEGATIVE_CONTROLS = {
     check_telescoping: ("drop_gamma", "wrong_power"),
     check_costate_value_gradient_lq: ("drop_gamma", "open_loop", "no_factor_two"),
 }
+
+
+def _register_perturbed(check, perturb: str, T: int = 3) -> None:
+    def control() -> CheckResult:
+        return check(T, perturb=perturb)
+
+    control.__name__ = f"control_{check.__name__.removeprefix('check_')}_{perturb}"
+    control.__qualname__ = control.__name__
+    control.__doc__ = f"Negative control: {check.__name__} with the perturbation {perturb!r}, T = {T}."
+    register_control(control)
+
+
+for _check, _perturbs in NEGATIVE_CONTROLS.items():
+    for _p in _perturbs:
+        _register_perturbed(_check, _p)

@@ -42,7 +42,14 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from vghlib.symbolic import CheckResult, identity, register, register_control, simplify_residual
+from vghlib.symbolic import (
+    CheckResult,
+    gaussian_expectation,
+    identity,
+    register,
+    register_control,
+    simplify_residual,
+)
 
 theta, A, B, c, rho, s0 = sp.symbols("theta A B c rho s0", real=True)
 sigma = sp.Symbol("sigma", positive=True)
@@ -51,22 +58,6 @@ gamma = sp.Symbol("gamma", positive=True)
 # A point at which statements that fail are evaluated, so that the failure has a number.
 EXAMPLE = {theta: sp.Rational(-1, 2), A: 1, B: 1, c: 1, rho: sp.Rational(1, 10),
            gamma: sp.Rational(9, 10), sigma: sp.Rational(3, 10), s0: 1}
-
-
-def gaussian_expectation(expr, noises) -> sp.Expr:
-    """E[expr] for a polynomial in independent standard normals ``noises`` (E[xi^k] = (k-1)!! for
-    even k)."""
-    expr = sp.expand(expr)
-    if not noises:
-        return expr
-    poly = sp.Poly(expr, *noises)
-    out = sp.Integer(0)
-    for powers, coeff in poly.terms():
-        m = sp.Integer(1)
-        for k in powers:
-            m *= 0 if k % 2 else sp.factorial2(k - 1)
-        out += coeff * m
-    return sp.expand(out)
 
 
 @dataclass
@@ -215,7 +206,8 @@ def per_step_terms(horizon: int = 3, reward_kind: str = "outcome") -> list[dict]
 # ---- checks -----------------------------------------------------------------------------------
 
 def check_corrected_corollary(horizon: int = 2, reward_kind: str = "dense") -> CheckResult:
-    """SF gradient with a state baseline == sum_t E[s_t dQ_t/da] == E[dR_1/dtheta] == dJ/dtheta."""
+    """Corollary 1, corrected: SF gradient with a state baseline == sum_t E[s_t dQ_t/da] == E[dR_1/dtheta]
+    == dJ/dtheta."""
     t0 = time.perf_counter()
     ro = lq_rollout(horizon, reward_kind)
     b0, b1, b2 = sp.symbols("b0 b1 b2", real=True)
@@ -268,7 +260,7 @@ def check_constant_advantage_term(horizon: int = 2) -> CheckResult:
 
 
 def check_eq8_value_recursion(horizon: int = 3) -> CheckResult:
-    """dV_t/ds == E[Dr + gamma Df G_{t+1}(s_{t+1}) | s_t = s] for t = 1..T (G_{T+1} = 0), dense
+    """eq 8: dV_t/ds == E[Dr + gamma Df G_{t+1}(s_{t+1}) | s_t = s] for t = 1..T (G_{T+1} = 0), dense
     reward."""
     ro = lq_rollout(horizon, "dense")
     s, a, xi = ro.s_sym, ro.a_sym, sp.Symbol("xi_", real=True)
@@ -364,15 +356,3 @@ def control_paper_eq11_sum_outcome_t3() -> CheckResult:
 
 
 register_control(control_eq8_partial_derivatives)
-
-CHECKS = [check_corrected_corollary_t2, check_corrected_corollary_t3,
-          check_corrected_corollary_outcome_t3, check_missing_part_t3,
-          check_missing_part_outcome_t3,
-          check_constant_advantage_term, check_eq8_value_recursion]
-CONTROLS = [control_paper_eq11_sum_t2, control_paper_eq11_sum_outcome_t3,
-            control_eq8_partial_derivatives]
-
-
-def corollary_checks() -> dict[str, CheckResult]:
-    """Run every check and negative control of this module; keys are the function names."""
-    return {f.__name__: f() for f in CHECKS + CONTROLS}

@@ -21,7 +21,7 @@ import time
 
 import sympy as sp
 
-from vghlib.symbolic import CheckResult, register, simplify_residual
+from vghlib.symbolic import CheckResult, register, register_control, simplify_residual
 
 theta = sp.Symbol("theta", real=True)
 u = sp.Symbol("u", real=True)
@@ -83,7 +83,7 @@ def _sf_pd_forms(nu: sp.Expr, reward, integrate):
 
 @register
 def check_shift_family(family: str = "gaussian", reward=None) -> CheckResult:
-    """Eq 10 for π_θ(a) = ν(a − ā_θ) with a concrete ν, both sides computed by integration.
+    """Lemma 1 (eq 10) for π_θ(a) = ν(a − ā_θ) with a concrete ν, both sides computed by integration.
 
     ``family``: "gaussian", "logistic" or "student_t5" (Student-t, 5 degrees of freedom: heavy
     tails, moments up to order 4, so a cubic reward still has vanishing boundary terms).
@@ -185,8 +185,8 @@ def check_general_density(assume_boundary_vanishes: bool = True) -> CheckResult:
                  "residual_without_hypothesis": residual_finite_L.subs(back)})
 
 
-@register
-def check_scale_family() -> CheckResult:
+@register_control
+def control_scale_family() -> CheckResult:
     """Negative control: a scale family π_θ(a) = ν(a/σ_θ)/σ_θ, where the eq-10 form FAILS.
 
     ν is the N(1, 1) density, so a = σ_θ z with z ~ N(1, 1), the mean action is ā_θ = σ_θ and
@@ -235,4 +235,4 @@ def check_scale_family() -> CheckResult:
 def lemma1_checks() -> list[CheckResult]:
     """All Lemma 1 checks, in the order the book prints them. The last one is meant to fail."""
     return [check_shift_family("gaussian"), check_shift_family("logistic"),
-            check_shift_family("student_t5"), check_general_density(), check_scale_family()]
+            check_shift_family("student_t5"), check_general_density(), control_scale_family()]

@@ -12,7 +12,7 @@ Let ``p = softmax(z / tau)`` with logits ``z`` (``logits``) and temperature ``ta
 
 Each ``check_*`` below proves one step for small ``|V|`` (3 and 4) with sympy. Step 4 is replaced
 by the simpler chain ``1 - p_max <= -log p_max <= H`` (nats); the value of ``C_V`` itself is
-computed numerically in :mod:`vghlib.entropy_bounds`. The ``control_*`` functions are negative
+computed numerically in :mod:`vghlib.sampling_gap`. The ``control_*`` functions are negative
 controls: plausible-looking variants that are false, each returning ``passed=False`` with a
 counterexample.
 """
@@ -255,15 +255,3 @@ def control_gap_le_normalised_entropy_v5() -> CheckResult:
 @register_control
 def control_vocab_free_constant_v32() -> CheckResult:
     return control_vocab_free_constant(32)
-
-
-CHECKS = [check_softmax_jacobian_v3, check_softmax_jacobian_v4, check_categorical_covariance_v3,
-          check_categorical_covariance_v4, check_psd_v3, check_psd_v4, check_trace_v4,
-          check_pmax_chain, check_neg_log_bound, check_min_entropy_v4]
-CONTROLS = [control_opnorm_le_gap, control_gap_le_normalised_entropy_v5,
-            control_vocab_free_constant_v32]
-
-
-def softmax_checks() -> dict[str, CheckResult]:
-    """Run every check and negative control of this module; keys are the function names."""
-    return {f.__name__: f() for f in CHECKS + CONTROLS}

@@ -7,7 +7,7 @@ Let ``u = E[costate_hat | h]`` (the conditional mean of the empirical costate) a
 
     <u, v> >= ||v||^2 - ||v|| ||u - v||,
 
-and taking expectations gives ``E<u, G> >= Sigma - Lambda`` (``sigma``, ``lam_gap``). The
+and taking expectations gives ``E<u, G> >= Sigma - Lambda`` (``sigma_energy``, ``lam_gap``). The
 pointwise inequality is ``<u, v> = ||v||^2 + <u - v, v>`` plus Cauchy-Schwarz on the second term;
 Cauchy-Schwarz itself is checked through Lagrange's identity (a sum of squares).
 
@@ -18,7 +18,7 @@ Two caveats, each with a concrete example:
 * ``Lambda`` must use the conditional mean ``E[costate_hat | h]``. Estimated from single samples
   it is biased upward (Jensen: ``E||costate_hat - G|| >= ||E[costate_hat | h] - G||``); for an
   unbiased costate with Gaussian noise the estimate is
-  ``||G|| sigma sqrt(2) Gamma((d+1)/2)/Gamma(d/2)`` while the true ``Lambda`` is 0.
+  ``||G|| s sqrt(2) Gamma((d+1)/2)/Gamma(d/2)`` while the true ``Lambda`` is 0.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import time
 import numpy as np
 import sympy as sp
 
+from vghlib.impact import usable_terms
 from vghlib.symbolic import CheckResult, identity, register, register_control, simplify_residual
 
 
@@ -46,7 +47,7 @@ def check_lagrange_identity(dim: int = 3) -> CheckResult:
 
 
 def check_usable_pointwise(dim: int = 3) -> CheckResult:
-    """<u, v> - (||v||^2 - ||v|| ||u - v||) == <u - v, v> + ||v|| ||u - v||, which is >= 0 by
+    """A.10, pointwise: <u, v> - (||v||^2 - ||v|| ||u - v||) == <u - v, v> + ||v|| ||u - v||, which is >= 0 by
     Cauchy-Schwarz.
 
     The identity is checked symbolically; the sign of the right side follows from
@@ -69,17 +70,6 @@ def check_usable_pointwise(dim: int = 3) -> CheckResult:
     return res
 
 
-def usable_terms(u, g):
-    """Sample estimates of (E<u, G>, Sigma, Lambda) from rows ``u`` (conditional means) and ``g``,
-    both (N, d)."""
-    u, g = np.asarray(u, dtype=float), np.asarray(g, dtype=float)
-    if u.shape != g.shape or u.ndim != 2:
-        raise ValueError(f"u and g must both have shape (N, d); got {u.shape} and {g.shape}")
-    ng = np.linalg.norm(g, axis=1)                                   # (N,)
-    return (float((u * g).sum(1).mean()), float((ng**2).mean()),
-            float((ng * np.linalg.norm(u - g, axis=1)).mean()))
-
-
 def check_usable_expectation(n: int = 5000, dim: int = 4, seed: int = 0) -> CheckResult:
     """E<u, G> >= Sigma - Lambda on an empirical distribution of (u, G) pairs (an average of the
     pointwise inequality, so it holds exactly for any sample)."""
@@ -87,13 +77,13 @@ def check_usable_expectation(n: int = 5000, dim: int = 4, seed: int = 0) -> Chec
     rng = np.random.default_rng(seed)
     g = rng.normal(size=(n, dim))                                    # (N, d)
     u = 0.7 * g + rng.normal(scale=0.8, size=(n, dim))  # noisy, shrunk conditional means
-    align, sigma, lam = usable_terms(u, g)
-    margin = align - (sigma - lam)
+    align, sigma_energy, lam = usable_terms(u, g)
+    margin = align - (sigma_energy - lam)
     return CheckResult("E<u,G> >= Sigma - Lambda (empirical distribution)",
-                       sp.Ge(sp.Float(align, 6), sp.Float(sigma - lam, 6)), sp.Float(margin, 6),
+                       sp.Ge(sp.Float(align, 6), sp.Float(sigma_energy - lam, 6)), sp.Float(margin, 6),
                        bool(margin >= 0), "expectation of the pointwise bound",
                        time.perf_counter() - t0,
-                       {"alignment": align, "sigma": sigma, "lam_gap": lam, "usable": sigma - lam})
+                       {"alignment": align, "sigma_energy": sigma_energy, "lam_gap": lam, "usable": sigma_energy - lam})
 
 
 def check_single_sample_lambda_bias(dim: int = 1) -> CheckResult:
@@ -143,14 +133,14 @@ def control_usable_is_nonnegative() -> CheckResult:
     t0 = time.perf_counter()
     v = sp.Matrix([1, 0, 0])
     u = 3 * v
-    sigma = (v.T * v)[0, 0]
+    sigma_energy = (v.T * v)[0, 0]
     lam = v.norm() * (u - v).norm()
     align = (u.T * v)[0, 0]
-    return CheckResult("control: S = Sigma - Lambda >= 0", sp.Ge(sigma - lam, 0), sigma - lam,
-                       bool(sigma - lam >= 0),
-                       f"u = 3v: alignment {align} > 0 yet S = {sigma - lam} < 0 "
+    return CheckResult("control: S = Sigma - Lambda >= 0", sp.Ge(sigma_energy - lam, 0), sigma_energy - lam,
+                       bool(sigma_energy - lam >= 0),
+                       f"u = 3v: alignment {align} > 0 yet S = {sigma_energy - lam} < 0 "
                        "(the bound still holds)", time.perf_counter() - t0,
-                       {"alignment": align, "sigma": sigma, "lam_gap": lam})
+                       {"alignment": align, "sigma_energy": sigma_energy, "lam_gap": lam})
 
 
 def control_single_sample_lambda(n_states: int = 2000, n_samples: int = 256, noise: float = 1.0,
@@ -165,17 +155,17 @@ def control_single_sample_lambda(n_states: int = 2000, n_samples: int = 256, noi
     rng = np.random.default_rng(seed)
     g = rng.normal(size=(n_states, dim))                                    # (S, d)
     lam_hat = g[:, None, :] + noise * rng.normal(size=(n_states, n_samples, dim))  # (S, M, d)
-    _, sigma, lam_cond = usable_terms(lam_hat.mean(1), g)
+    _, sigma_energy, lam_cond = usable_terms(lam_hat.mean(1), g)
     ng = np.linalg.norm(g, axis=1)
     lam_single = float((ng[:, None] * np.linalg.norm(lam_hat - g[:, None, :], axis=2)).mean())
     diff = lam_single - lam_cond
     return CheckResult("control: single-sample Lambda == conditional-mean Lambda",
                        sp.Eq(sp.Float(lam_single, 4), sp.Float(lam_cond, 4)), sp.Float(diff, 4),
                        bool(abs(diff) < 0.05),
-                       f"Sigma {sigma:.3f}; Lambda from conditional means {lam_cond:.3f}, "
+                       f"Sigma {sigma_energy:.3f}; Lambda from conditional means {lam_cond:.3f}, "
                        f"from single samples {lam_single:.3f}", time.perf_counter() - t0,
-                       {"sigma": sigma, "lam_cond": lam_cond, "lam_single": lam_single,
-                        "usable_cond": sigma - lam_cond, "usable_single": sigma - lam_single})
+                       {"sigma_energy": sigma_energy, "lam_cond": lam_cond, "lam_single": lam_single,
+                        "usable_cond": sigma_energy - lam_cond, "usable_single": sigma_energy - lam_single})
 
 
 @register
@@ -204,12 +194,3 @@ def check_single_sample_lambda_bias_d4() -> CheckResult:
 register_control(control_reversed_bound)
 register_control(control_usable_is_nonnegative)
 register_control(control_single_sample_lambda)
-
-CHECKS = [check_lagrange_identity_d3, check_usable_pointwise_d3, check_usable_expectation,
-          check_single_sample_lambda_bias_d1, check_single_sample_lambda_bias_d4]
-CONTROLS = [control_reversed_bound, control_usable_is_nonnegative, control_single_sample_lambda]
-
-
-def usable_checks() -> dict[str, CheckResult]:
-    """Run every check and negative control of this module; keys are the function names."""
-    return {f.__name__: f() for f in CHECKS + CONTROLS}

@@ -1,13 +1,24 @@
-"""vghlib.costates: every costate against autograd or finite differences; F1, F2; bad input."""
+"""vghlib.token_costates: every costate against autograd or finite differences; F1, F2; bad input."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from vghlib.costates import (costate_hat, costate_hat_loop, costate_hat_samples, costate_relaxed, costate_split,
-                             match_reward, multilinear_reward, position_jacobian, relaxed_rollout, value_exact,
-                             value_grad_exact, value_grad_pathwise)
 from vghlib.models import HFCausalLM, MiniTransformer, RNNPolicy, TokenOnlyPolicy, tiny_olmo2
+from vghlib.token_costates import (
+    costate_hat,
+    costate_hat_loop,
+    costate_hat_samples,
+    costate_relaxed,
+    costate_split,
+    match_reward,
+    multilinear_reward,
+    position_jacobian,
+    relaxed_rollout,
+    value_exact,
+    value_grad_exact,
+    value_grad_pathwise,
+)
 
 V, T = 3, 4
 
@@ -195,7 +206,7 @@ def test_bad_input(pols):
 
 
 def test_value_grad_split_adds_up(pols):
-    from vghlib.costates import value_grad_exact_split
+    from vghlib.token_costates import value_grad_exact_split
     R, prefix = match_reward(0, -1), torch.tensor([1])
     for name, p in pols.items():
         _, G = value_grad_exact(p, prefix, T, R)
@@ -210,16 +221,6 @@ def test_value_grad_split_adds_up(pols):
                 assert fut.norm() > 1e-4 * g.norm(), (name, l)
 
 
-def test_group_mean_self_check():
-    from vghlib.costates import check_group_mean_scale, group_mean_scale
-    assert group_mean_scale(8) == 0.875
-    assert check_group_mean_scale(0.875)
-    assert not check_group_mean_scale(1.0)
-    assert "no answer yet" in check_group_mean_scale(None).message
-    with pytest.raises(ValueError):
-        group_mean_scale(1)
-
-
 def test_position_jacobian_many_sources(pols):
     p, x = pols["olmo"], torch.tensor([1, 0, 2, 1, 2])
     allpos = position_jacobian(p, x, (0, None), (2, 3))
@@ -231,7 +232,7 @@ def test_position_jacobian_many_sources(pols):
 
 
 def test_capture_hidden(pols):
-    from vghlib.costates import capture_hidden
+    from vghlib.token_costates import capture_hidden
     p, x = pols["olmo"], torch.tensor([[1, 0, 2, 1]])
     h = capture_hidden(p, x, [0, -1])
     assert set(h) == {0, 2} and h[2].shape == (1, 4, p.d_model)

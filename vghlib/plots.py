@@ -1,4 +1,4 @@
-"""Figures for Part II: the gradient-estimator and value-gradient-field explorer on an LQ system.
+"""Figures that a chapter draws from library code: the Part II explorer of gradient estimators.
 
 Reference: Asadulaev et al., arXiv 2605.21654, eq 9 (costates estimate the value gradient) and
 Corollary 1 in the corrected form of the book's appendix (SF and PD agree in expectation).
@@ -16,19 +16,12 @@ import matplotlib.pyplot as plt
 import torch
 
 from vghlib import control as C
-from vghlib import control_estimators as CE
+from vghlib import policy_gradient as PG
+from vghlib import systems
 
-__all__ = ["explorer_system", "draw_control_explorer"]
+__all__ = ["draw_control_explorer"]
 
 DTYPE = torch.float64
-
-
-def explorer_system(horizon: int) -> C.LQSystem:
-    """The 2-D double integrator of Part II (γ = 0.95, process noise 0.01 I) with horizon T."""
-    t = lambda x: torch.tensor(x, dtype=DTYPE)  # noqa: E731
-    return C.LQSystem(A=t([[1.0, 0.1], [0.0, 1.0]]), B=t([[0.0], [0.1]]),
-                      Q=t([[1.0, 0.0], [0.0, 0.1]]), R=t([[0.01]]), horizon=int(horizon),
-                      gamma=0.95, process_cov=0.01 * torch.eye(2, dtype=DTYPE))
 
 
 def draw_control_explorer(horizon: int = 20, sigma: float = 0.5, group_size: int = 8,
@@ -42,12 +35,12 @@ def draw_control_explorer(horizon: int = 20, sigma: float = 0.5, group_size: int
     """
     if group_size < 2:
         raise ValueError("group_size must be at least 2 (leave-one-out needs a partner)")
-    system = explorer_system(horizon)
+    system = systems.double_integrator(horizon)
     K = torch.tensor([[-1.0, -1.5]], dtype=DTYPE)
     s1 = torch.tensor([1.0, -0.5], dtype=DTYPE)
-    smp = CE.lq_gradient_samples(system, K, sigma, s1, batch=n_groups * group_size, seed=seed)
-    pd = CE.group_means(smp["pd"], group_size)
-    sf = CE.group_means(CE.sf_from_scores(smp["score"], smp["returns"], group_size, "loo"),
+    smp = PG.lq_gradient_samples(system, K, sigma, s1, batch=n_groups * group_size, seed=seed)
+    pd = PG.group_means(smp["pd"], group_size)
+    sf = PG.group_means(PG.sf_from_scores(smp["score"], smp["returns"], group_size, "loo"),
                         group_size)
     ex = smp["exact"]
 
@@ -69,11 +62,11 @@ def draw_control_explorer(horizon: int = 20, sigma: float = 0.5, group_size: int
     ax0.set_title(f"gradient estimates, T={horizon}, σ={sigma:g}, n={group_size}")
     ax0.legend(fontsize=7, loc="best")
 
-    P, _ = C.lq_policy_value(system, K, sigma)
+    P, _ = systems.lq_policy_value(system, K, sigma)
     g = torch.linspace(-2.0, 2.0, 9, dtype=DTYPE)
     X, Y = torch.meshgrid(g, g, indexing="xy")
     S = torch.stack([X.reshape(-1), Y.reshape(-1)], dim=1)                    # (81, 2)
-    G = C.lq_value_grad(P, S, 0)                                               # (81, 2)
+    G = systems.lq_value_grad(P, S, 0)                                               # (81, 2)
     scale = float(G.norm(dim=1).max()) / 0.45   # longest arrow: 0.45 state units
     ax1.quiver(S[:, 0], S[:, 1], G[:, 0], G[:, 1], color="0.5", angles="xy", scale_units="xy",
                scale=scale, width=0.004, label="exact $G_1(s)=2P_1s$")

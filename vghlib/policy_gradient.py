@@ -1,4 +1,4 @@
-"""Score-function (GRPO-style) and pathwise (BPTT) policy gradients on differentiable rollouts.
+"""Corollary 1 measured: score-function (GRPO-style) and pathwise (BPTT) policy gradients on rollouts.
 
 Reference: Asadulaev et al., arXiv 2605.21654, eq 1 (group advantages), eq 2–3, eq 7 and
 Corollary 1 in the corrected form of the book's appendix (Lemma 1 applied to Q_t, not to r).
@@ -29,21 +29,26 @@ return-to-go R_t; only the variance differs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
 
 from vghlib import grpo
-from vghlib.control import (DTYPE, LQSystem, Rollout, bptt_grad, linear_gaussian_policy, lqr_gains,
-                            per_rollout_params, rollout, standard_normal_noise)
-from vghlib.control_systems import lq_objective
-from vghlib.course import Feedback, check_numeric
+from vghlib.control import (
+    DTYPE,
+    Rollout,
+    bptt_grad,
+    linear_gaussian_policy,
+    per_rollout_params,
+    rollout,
+    standard_normal_noise,
+)
+from vghlib.systems import LQSystem, lq_objective, lqr_gains
 
 __all__ = ["group_advantages", "sf_grad_samples", "pd_grad_samples", "flatten_grads",
-           "SF_KINDS", "sf_from_scores", "lq_gradient_samples", "mean_ci", "group_means",
-           "TrainHistory", "train_lq", "exercise_mean_baseline_factor", "exercise_lq_policy_gradient"]
+           "SF_KINDS", "sf_from_scores", "lq_gradient_samples", "group_means",
+           "TrainHistory", "train_lq"]
 
 SF_KINDS = ("grpo", "mean", "loo", "none")
 
@@ -137,10 +142,12 @@ def lq_gradient_samples(system: LQSystem, gain: torch.Tensor, sigma: float,
                         ) -> dict[str, torch.Tensor]:
     """PD samples, SF scores and returns w.r.t. a constant gain K, all from the same rollouts.
 
+    The numeric test of Corollary 1 (corrected): SF and PD have the same mean, ∂J/∂K.
+
     ``batch`` rollouts all start at ``initial_state`` (n,) (one "prompt"), policy a = K s + σ ξ
     with K = ``gain`` (m, n), noise from ``seed``. Returns a dict of per-rollout tensors:
     ``"pd"`` (B, m·n) dR_1/dK, ``"score"`` (B, m·n) Σ_t ∂_K log π, ``"returns"`` (B,) R_1, and
-    ``"exact"`` (m·n,), the exact ∂J/∂K from :func:`vghlib.control_systems.lq_objective`. SF
+    ``"exact"`` (m·n,), the exact ∂J/∂K from :func:`vghlib.systems.lq_objective`. SF
     samples for any group size and advantage kind: :func:`sf_from_scores`.
     """
     n, m, T = system.state_dim, system.action_dim, system.horizon
@@ -160,12 +167,6 @@ def lq_gradient_samples(system: LQSystem, gain: torch.Tensor, sigma: float,
     (g,) = torch.autograd.grad(lq_objective(system, K1, sigma, initial_state=s0[0]), K1)
     out["exact"] = g.reshape(-1)
     return out
-
-
-def mean_ci(samples: torch.Tensor, z: float = 1.96) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean over rows and the half-width z·se of its confidence interval (default 95 %)."""
-    x = samples.reshape(samples.shape[0], -1)
-    return x.mean(0), z * x.std(0) / math.sqrt(x.shape[0])
 
 
 def group_means(samples: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -254,40 +255,3 @@ def train_lq(system: LQSystem, method: str, init_gain: torch.Tensor, sigma: floa
             record(it)
     hist.gains = gains.detach()
     return hist
-
-
-# --------------------------------------------------------------------------------------------
-# Self-checking exercises of the chapter "Continuous control"
-# --------------------------------------------------------------------------------------------
-
-def exercise_mean_baseline_factor(answer, group_size: int = 6) -> Feedback:
-    """Exercise ctrl-ex-factor: E[g_SF with the group-mean baseline] = c · ∂J/∂θ; give c for
-    ``group_size`` = 6. ``None`` means "no answer yet"."""
-    if answer is None:
-        return Feedback("ctrl-ex-factor", False,
-                        "no answer yet: set `answer` to the factor c and run the cell again")
-    ref = 1.0 - 1.0 / group_size
-    return check_numeric("ctrl-ex-factor", answer, ref, rtol=1e-3,
-                         hint="not yet: split the group mean into the sample's own share and the "
-                              "share of the other n − 1 rollouts")
-
-
-def _exercise_lq() -> tuple[LQSystem, torch.Tensor, float, torch.Tensor]:
-    t = lambda x: torch.tensor(x, dtype=DTYPE)  # noqa: E731
-    sys_ = LQSystem(A=t([[0.9]]), B=t([[0.5]]), Q=t([[1.0]]), R=t([[0.1]]), horizon=3, gamma=0.9)
-    return sys_, t([[-0.8]]), 0.3, t([2.0])
-
-
-def exercise_lq_policy_gradient(answer) -> Feedback:
-    """Exercise ctrl-ex-grad: the exact ∂J/∂K at K = −0.8 (one constant gain) of the scalar LQ
-    system A = 0.9, B = 0.5, Q = 1, R = 0.1, T = 3, γ = 0.9, σ = 0.3, s_1 = 2. Any method is fine
-    (Riccati + autograd, or a Monte Carlo PD estimate with enough rollouts: rtol is 2 %)."""
-    if answer is None:
-        return Feedback("ctrl-ex-grad", False,
-                        "no answer yet: set `answer` to your value of dJ/dK and run the cell again")
-    sys_, K, sigma, s1 = _exercise_lq()
-    K1 = K.clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(lq_objective(sys_, K1, sigma, initial_state=s1), K1)
-    return check_numeric("ctrl-ex-grad", answer, float(g[0, 0]), rtol=2e-2,
-                         hint="not yet: J(K) = s_1 P_1(K) s_1 + c_1(K); differentiate the Riccati "
-                              "recursion (lq_value_params keeps the graph) or average dR_1/dK")

@@ -1,4 +1,4 @@
-"""Costates of a discrete-token policy, per layer: empirical λ̂, relaxed λ^τ, and the value gradient G.
+"""Token costates, per layer: the empirical λ̂ (eq 14), the relaxed λ^τ, and the value gradient G.
 
 Reference: Asadulaev et al., arXiv 2605.21654, eq 13–15 (Definition 2), eq 19–20, A.6, A.9;
 science notes F1 (final-layer states carry no future credit) and F2 (λ̂ is unbiased for G).
@@ -427,22 +427,3 @@ def multilinear_reward(table: torch.Tensor):
             out = torch.einsum("nv...,nv->n...", out, rows[:, t])
         return out
     return reward
-
-
-def group_mean_scale(group_size: int) -> float:
-    """E[λ̂] / G when Â_i = r_i − mean of its group (the mean includes r_i): 1 − 1/n (F2)."""
-    n = int(group_size)
-    if n < 2:
-        raise ValueError("a group-mean baseline needs a group of at least 2")
-    return 1.0 - 1.0 / n
-
-
-def check_group_mean_scale(answer, group_size: int = 8):
-    """Self-check (chapter "Who carries the credit"): the factor E[λ̂]/G under a group-mean baseline."""
-    from vghlib.course import Feedback, check_numeric
-
-    name = "credit-group-mean"
-    if answer is None:
-        return Feedback(name, False, "no answer yet (set `answer` to a number and run the cell again)")
-    return check_numeric(name, answer, group_mean_scale(group_size), rtol=1e-3,
-                         hint="write Â_i = (1 - 1/n) r_i - (1/n) Σ_{j≠i} r_j and use independence of the samples")

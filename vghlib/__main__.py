@@ -1,0 +1,40 @@
+"""``python -m vghlib COMMAND ...``: one entry point for the book's command-line tools.
+
+Each command is a module of its own with a ``main(argv)`` function; this file only dispatches,
+so ``python -m vghlib env`` and ``python -m vghlib.env`` do the same thing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "env": ("vghlib.env", "report the environment against requirements.txt (--check: exit 1 on a mismatch)"),
+    "student": ("vghlib.course", "write student copies of the notebooks (solutions and outputs removed)"),
+    "pretrain": ("vghlib.pretrain", "build the laptop pretraining trajectory of Part IV"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    rows = "\n".join(f"  {name:<{width}}  {what}" for name, (_, what) in COMMANDS.items())
+    return f"usage: python -m vghlib COMMAND [options]\n\ncommands:\n{rows}\n\n" \
+           "`python -m vghlib COMMAND --help` describes the options of a command."
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

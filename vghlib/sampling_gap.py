@@ -1,0 +1,381 @@
+"""The sampling gap of Section 4: entropy bounds on it (Prop 2), Jacobian ranks (Prop 3), Theorem 1.
+
+Reference: Asadulaev et al., arXiv 2605.21654, eq 19–23, Prop 2 (eq 21), Prop 3, Theorem 1
+(eq 23) and Appendix A.7–A.9; science notes F4.
+
+* Entropy constants. Prop 2's proof needs ``1 − p_max ≤ C_V √(H / log|V|)`` and only argues that
+  a finite C_V exists; :func:`c_vocab` computes it. Among all distributions on |V| symbols whose
+  largest probability is m, the entropy is smallest for ``(m, …, m, r, 0, …, 0)`` with
+  k = ⌊1/m⌋ copies of m and the rest r = 1 − k m (it majorizes every other vector with the same
+  maximum, and entropy is Schur-concave), so every ratio ``(1 − p_max)/g(H)`` with g increasing
+  has its supremum on that one-parameter family (:func:`min_entropy_given_pmax`): a 1-D
+  optimisation, confirmed against random search (:func:`random_search_ratio`). The linear
+  alternative of F4 is ``1 − p_max ≤ −log p_max ≤ H``.
+* Prop 2 along the chain of its proof: the Jacobian of the relaxed sample p = softmax(z/τ) is
+  (diag p − p pᵀ)/τ and ``‖·‖ ≤ (1 − ‖p‖²)/τ ≤ 2(1 − p_max)/τ ≤ 2 C_V √(H/log|V|)/τ``
+  (:func:`prop2_chain`, with the linear bound 2H/τ next to it). H and p_max are those of
+  p = softmax(z/τ), not of the policy at τ = 1.
+* The *measured* sampling gap at a layer l is the operator norm of S = ∂h^{(l)}_{j+1}/∂h^{(l)}_j
+  along the relaxed-token path only (eq 20's second term): S = A Eᵀ J_softmax B with
+  A = ∂h^{(l)}_{j+1}/∂e_{j+1}, E the embedding matrix and B = ∂z_j/∂h^{(l)}_j
+  (:func:`sampling_path_gap`).
+* Prop 3: numeric rank of cross-position Jacobians against L · d_head · n_heads.
+* Theorem 1: both sides of eq 23, measured on a policy (:func:`theorem1_sides`).
+
+Entropy is in nats throughout (``entropy``, one function for numpy arrays and torch tensors).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import torch
+from scipy.optimize import minimize_scalar
+from scipy.special import entr
+
+from vghlib.token_costates import check_layers, position_jacobian
+
+__all__ = ["entropy", "min_entropy_given_pmax", "c_vocab", "sup_gap_over_entropy",
+           "random_search_ratio", "dirichlet_gap_ratio", "crossover_entropy", "softmax_probs",
+           "softmax_jacobian", "prop2_chain", "opnorm", "sampling_path_gap", "numeric_rank",
+           "prop3_bound", "attention_jacobian", "theorem1_rhs", "Theorem1Sides",
+           "theorem1_sides"]
+
+
+# --------------------------------------------------------------------------------------------
+# Entropy and the constant C_V of Prop 2
+# --------------------------------------------------------------------------------------------
+
+def entropy(p, axis: int = -1):
+    """Shannon entropy in nats along ``axis``, with 0 log 0 = 0. Rows must be probability vectors.
+
+    A torch tensor gives a float64 tensor (``torch.special.entr``); anything else a numpy array
+    or float (``scipy.special.entr``).
+    """
+    if isinstance(p, torch.Tensor):
+        return torch.special.entr(p.to(torch.float64)).sum(axis)
+    p = np.asarray(p, dtype=float)
+    if np.any(p < 0) or not np.all(np.isfinite(p)):
+        raise ValueError("entropy needs non-negative finite probabilities")
+    return entr(p).sum(axis=axis)
+
+
+def _check_vocab(vocab_size: int) -> int:
+    if int(vocab_size) != vocab_size or vocab_size < 2:
+        raise ValueError(f"vocab_size must be an integer >= 2, got {vocab_size!r}")
+    return int(vocab_size)
+
+
+def min_entropy_given_pmax(p_max: float) -> float:
+    """Smallest entropy (nats) of any distribution whose largest probability is ``p_max``.
+
+    Attained by ``k = floor(1/p_max)`` atoms of mass ``p_max`` and one atom with the rest; it
+    needs ``k + 1`` symbols (``k`` when the rest is 0), so it is available whenever
+    ``p_max >= 1/vocab_size``.
+    """
+    m = float(p_max)
+    if not 0 < m <= 1:
+        raise ValueError(f"p_max must lie in (0, 1], got {p_max!r}")
+    k = math.floor(1 / m + 1e-12)
+    rest = max(1.0 - k * m, 0.0)
+    return -k * m * math.log(m) - (rest * math.log(rest) if rest > 0 else 0.0)
+
+
+def _sup_over_pmax(g, vocab_size: int) -> tuple[float, float]:
+    """Maximise ``(1 - m) / g(Hmin(m))`` over p_max = m in [1/vocab_size, 1) for increasing ``g``.
+
+    Piecewise smooth: on [1/(k+1), 1/k] the minimiser has a fixed number of atoms, so each piece
+    is searched on a grid and refined. Pieces with m < 1/(K+1) are skipped once their ratio is
+    provably below the best found: there ``H >= -log m >= log(K+1)`` and ``1 - m < 1``.
+    """
+    def ratio(m: float) -> float:
+        return (1 - m) / g(min_entropy_given_pmax(m))
+
+    best = (-math.inf, float("nan"))
+    k_max = 16
+    k = 1
+    while k < vocab_size:
+        lo, hi = 1.0 / (k + 1), (1.0 / k if k > 1 else 1.0 - 1e-9)
+        grid = np.linspace(lo, hi, 65)
+        vals = np.array([ratio(m) for m in grid])
+        i = int(np.argmax(vals))
+        a, b = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+        res = minimize_scalar(lambda m: -ratio(m), bounds=(a, b), method="bounded",
+                              options={"xatol": 1e-12})
+        best = max(best, (vals[i], grid[i]), (-res.fun, res.x))
+        k += 1
+        if k >= k_max:
+            if 1.0 / g(math.log(k + 1)) < best[0]:   # no remaining piece can beat `best`
+                break
+            k_max *= 2
+    return float(best[0]), float(best[1])
+
+
+
+@lru_cache(maxsize=None)
+def c_vocab(vocab_size: int) -> tuple[float, float]:
+    """Prop 2's constant C_V = sup over the simplex of ``(1 - p_max) / sqrt(H / log|V|)``.
+
+    Returns ``(C_V, p_max at the supremum)``. Since ``1 - p_max <= min(H, 1) <= sqrt(H)``,
+    ``C_V <= sqrt(log vocab_size)``: the constant grows with the vocabulary like
+    ``sqrt(log|V|)``, which cancels the explicit ``1/sqrt(log|V|)`` of eq 21.
+    """
+    n = _check_vocab(vocab_size)
+    log_v = math.log(n)
+    return _sup_over_pmax(lambda h: math.sqrt(h / log_v), n)
+
+
+
+def sup_gap_over_entropy(vocab_size: int = 2) -> tuple[float, float]:
+    """sup over the simplex of ``(1 - p_max) / H``; the answer is 1/(2 ln 2) at (1/2, 1/2) for
+    every |V|."""
+    n = _check_vocab(vocab_size)
+    return _sup_over_pmax(lambda h: h, n)
+
+
+def random_search_ratio(vocab_size: int, n_draws: int = 20_000, seed: int = 0,
+                        power: float = 0.5, normalise: bool = True) -> float:
+    """Largest ``(1 - p_max) / (H / log|V|)**power`` over random distributions (a lower bound).
+
+    Draws come from Dirichlet laws with several concentrations and from random sparse supports,
+    so that near-degenerate distributions (where the supremum lives) are visited too. With
+    ``power=0.5, normalise=True`` this is a random-search estimate of ``C_V``.
+    """
+    n = _check_vocab(vocab_size)
+    rng = np.random.default_rng(seed)
+    per = n_draws // 4
+    draws = [rng.dirichlet(np.full(n, a), size=per) for a in (0.05, 0.3, 1.0)]
+    # Sparse: random support size 2..min(n, 6), Dirichlet(1) weights on it.
+    sparse = np.zeros((per, n))
+    sizes = rng.integers(2, min(n, 6) + 1, size=per)
+    w = rng.dirichlet(np.ones(6), size=per)
+    for j in range(min(n, 6)):
+        sparse[:, j] = np.where(j < sizes, w[:, j], 0.0)
+    sparse /= sparse.sum(axis=1, keepdims=True)
+    p = np.concatenate(draws + [sparse])                      # (n_draws, n)
+    h = entropy(p)
+    keep = h > 1e-9
+    scale = math.log(n) if normalise else 1.0
+    ratio = (1 - p.max(axis=1))[keep] / (h[keep] / scale) ** power
+    return float(ratio.max())
+
+
+def dirichlet_gap_ratio(vocab_size: int = 50, n_draws: int = 10_000, concentration: float = 1.0,
+                        seed: int = 0) -> float:
+    """Largest ``(1 - p_max) / H`` over ``n_draws`` Dirichlet(``concentration``) draws (science
+    note F4)."""
+    n = _check_vocab(vocab_size)
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.full(n, float(concentration)), size=n_draws)   # (n_draws, n)
+    h = entropy(p)
+    keep = h > 1e-12
+    return float(((1 - p.max(axis=1))[keep] / h[keep]).max())
+
+
+
+def crossover_entropy(vocab_size: int) -> float:
+    """The entropy H* = C_V² / log|V| below which the linear bound H beats C_V √(H/log|V|)."""
+    return c_vocab(vocab_size)[0] ** 2 / math.log(vocab_size)
+
+
+# --------------------------------------------------------------------------------------------
+# Prop 2, and the measured sampling gap (eq 19–21)
+# --------------------------------------------------------------------------------------------
+
+def softmax_probs(logits, temperature: float = 1.0) -> torch.Tensor:
+    """p = softmax(z / τ) along the last axis (float64)."""
+    if not temperature > 0:
+        raise ValueError("temperature must be positive")
+    z = torch.as_tensor(logits, dtype=torch.float64)
+    return torch.softmax(z / temperature, dim=-1)
+
+
+def softmax_jacobian(logits, temperature: float = 1.0) -> torch.Tensor:
+    """∂p/∂z = (diag(p) − p pᵀ)/τ for p = softmax(z/τ): ``(..., V)`` -> ``(..., V, V)``."""
+    p = softmax_probs(logits, temperature)
+    return (torch.diag_embed(p) - p[..., :, None] * p[..., None, :]) / temperature
+
+
+def prop2_chain(logits, temperature: float = 1.0) -> dict:
+    """Every side of Prop 2's proof for the rows of ``logits`` ``(..., V)`` at temperature τ.
+
+    Returns float64 arrays: ``jac_norm`` ‖(diag p − ppᵀ)/τ‖₂; ``trace`` (1 − ‖p‖²)/τ;
+    ``pmax_bound`` 2(1 − p_max)/τ; ``paper_bound`` 2 C_V √(H/log|V|)/τ; ``linear_bound`` 2H/τ;
+    and ``entropy``, ``p_max`` of p = softmax(z/τ), ``c_vocab``. The chain
+    jac_norm ≤ trace ≤ pmax_bound ≤ min(paper_bound, linear_bound) holds row by row.
+    """
+    z = torch.as_tensor(logits, dtype=torch.float64)
+    V = z.shape[-1]
+    p = softmax_probs(z, temperature)
+    H = entropy(p)
+    pm = p.max(-1).values
+    jac_norm = torch.linalg.eigvalsh(softmax_jacobian(z, temperature))[..., -1]  # PSD: top eigenvalue
+    cv = c_vocab(V)[0]
+    tau = temperature
+    return {"jac_norm": jac_norm.numpy(), "trace": ((1 - (p * p).sum(-1)) / tau).numpy(),
+            "pmax_bound": (2 * (1 - pm) / tau).numpy(),
+            "paper_bound": (2 * cv * torch.sqrt(H / math.log(V)) / tau).numpy(),
+            "linear_bound": (2 * H / tau).numpy(), "entropy": H.numpy(), "p_max": pm.numpy(),
+            "c_vocab": cv}
+
+
+def opnorm(M) -> float:
+    """Largest singular value of a matrix."""
+    return float(torch.linalg.matrix_norm(torch.as_tensor(M, dtype=torch.float64), ord=2))
+
+
+
+def sampling_path_gap(policy, tokens: torch.Tensor, position: int, layer: int, temperature: float = 1.0) -> dict:
+    """Measured sampling-path Jacobian at ``layer`` from ``position`` j to j + 1, and its bound.
+
+    ``tokens`` ``(S,)`` with S > j + 1. S = A Eᵀ J_sm B (see module docstring), where J_sm is
+    the softmax Jacobian at the logits z_j and temperature τ. Returns ``gap`` = ‖S‖, the factor
+    norms ``read`` ‖A‖, ``emb`` ‖E‖, ``head`` ‖B‖, ``factor`` = ‖A‖‖E‖‖B‖ (the paper's C without
+    the softmax part), the :func:`prop2_chain` entries at z_j multiplied by ``factor`` (bounds on
+    ``gap``), and ``direct`` = ‖∂h^{(l)}_{j+1}/∂h^{(l)}_j‖ with tokens fixed (J^attn of eq 20).
+    """
+    (layer,) = check_layers(policy, [layer])
+    tokens = torch.as_tensor(tokens, dtype=torch.long)
+    j = position
+    if not 0 <= j < tokens.numel() - 1:
+        raise ValueError(f"position must be in 0..S-2 = {tokens.numel() - 2}")
+    B = position_jacobian(policy, tokens, (layer, j), ("logits", j))  # (V, d)
+    # (d, d) each, one pass: A through the embedding at j + 1, and the direct path from h^(l)_j
+    A, direct = position_jacobian(policy, tokens, [(0, j + 1), (layer, j)], (layer, j + 1))
+    E = policy.embedding_matrix().detach().to(torch.float64)  # (V, d)
+    with torch.no_grad():
+        z = policy(tokens[None]).logits[0, j]
+    Jsm = softmax_jacobian(z, temperature)  # (V, V)
+    S = A @ E.T @ Jsm @ B  # (d, d)
+    chain = prop2_chain(z, temperature)
+    factor = opnorm(A) * opnorm(E) * opnorm(B)
+    out = {"gap": opnorm(S), "read": opnorm(A), "emb": opnorm(E), "head": opnorm(B), "factor": factor,
+           "direct": opnorm(direct), "matrix": S}
+    for k in ("jac_norm", "trace", "pmax_bound", "paper_bound", "linear_bound"):
+        out[k] = factor * float(chain[k])
+    out["entropy"], out["p_max"], out["c_vocab"] = float(chain["entropy"]), float(chain["p_max"]), chain["c_vocab"]
+    return out
+
+
+
+def numeric_rank(M, rtol: float = 1e-8) -> int:
+    """Number of singular values above ``rtol`` times the largest (0 for a zero matrix)."""
+    s = torch.linalg.svdvals(torch.as_tensor(M, dtype=torch.float64))
+    if s.numel() == 0 or s[0] == 0:
+        return 0
+    return int((s > rtol * s[0]).sum())
+
+
+def prop3_bound(n_layers: int, n_heads: int, d_head: int) -> int:
+    """Prop 3 (as proved in A.8): rank ≤ n_layers · d_head · n_heads for the attention path.
+
+    ``n_layers`` is the number of attention layers between source and target states. The bound
+    says something only when it is below the Jacobian's size d_model (transcriber note b10).
+    """
+    return int(n_layers) * int(n_heads) * int(d_head)
+
+
+def attention_jacobian(policy, tokens: torch.Tensor, src: tuple, dst: tuple) -> torch.Tensor:
+    """∂h^{(l_dst)}_{t}/∂h^{(l_src)}_{t'} with tokens fixed (t' < t: the cross-position, attention path)."""
+    tokens = torch.as_tensor(tokens, dtype=torch.long)
+    if src[1] >= dst[1]:
+        raise ValueError("src position must be earlier than dst position for a cross-position Jacobian")
+    return position_jacobian(policy, tokens, src, dst)
+
+
+
+# --------------------------------------------------------------------------------------------
+# Theorem 1 (eq 23)
+# --------------------------------------------------------------------------------------------
+
+def theorem1_rhs(jac_norm, eps, gamma: float = 1.0) -> np.ndarray:
+    """Right side of eq 23 (product form of A.9) for every step t.
+
+    ``jac_norm[k]`` = ‖J_{k←k−1}‖ and ``eps[k]`` = ε_k for steps k = 0..T−1 (index 0 unused by
+    the sum). Returns rhs[t] = Σ_{k=t+1}^{T−1} γ^{k−t} (Π_{j=t+1}^{k−1} jac_norm[j]) eps[k].
+    Computed backwards: rhs[t] = γ (eps[t+1] + jac_norm[t+1] rhs[t+1]).
+    """
+    J = np.asarray(jac_norm, dtype=float)
+    e = np.asarray(eps, dtype=float)
+    if J.shape != e.shape or J.ndim != 1:
+        raise ValueError("jac_norm and eps must be 1-D arrays of the same length T")
+    if not 0 < gamma <= 1:
+        raise ValueError("gamma must lie in (0, 1]")
+    T = len(J)
+    rhs = np.zeros(T)
+    for t in range(T - 2, -1, -1):
+        rhs[t] = gamma * (e[t + 1] + J[t + 1] * rhs[t + 1])
+    return rhs
+
+
+
+@dataclass
+class Theorem1Sides:
+    """Both sides of Theorem 1 (eq 23) at step t = 1, for each measured layer.
+
+    ``lhs[l]`` = ‖G − E[λ^τ_1]‖ (the Monte Carlo mean of ``n_relaxed`` relaxed costates; the exact
+    value gradient G stands for E[λ̂ | h], which it equals for a discrete policy, science notes F2),
+    ``se[l]`` its standard error (the norm of the per-coordinate standard errors), ``rhs[l]`` the
+    right side from :func:`theorem1_rhs`, ``value_grad_norm[l]`` = ‖G‖. ``entropy`` is the mean
+    next-token entropy (nats) over the sampled sequences. ``jacobian_samples`` lists
+    ``(measured gap, paper's Prop 2 bound)`` for every sampling-path Jacobian that was measured.
+    """
+
+    lhs: dict
+    se: dict
+    rhs: dict
+    value_grad_norm: dict
+    entropy: float
+    jacobian_samples: list = field(default_factory=list)
+
+    def holds(self, layer: int, n_se: float = 2.0) -> bool:
+        """LHS ≤ RHS + ``n_se`` standard errors: the verdict the book prints."""
+        return self.lhs[layer] <= self.rhs[layer] + n_se * self.se[layer]
+
+
+def theorem1_sides(policy, prefix: torch.Tensor, horizon: int, reward_fn, layers,
+                   temperature: float, n_relaxed: int = 4000, n_sequences: int = 8,
+                   gamma: float = 1.0, generator: torch.Generator | None = None) -> Theorem1Sides:
+    """Measure both sides of Theorem 1 (eq 23, product form of A.9) at t = 1 on ``policy``.
+
+    Let τ be ``temperature``, T = ``horizon``. The left side is ‖E[λ̂_1 | h] − E[λ^τ_1 | h]‖,
+    where E[λ̂_1 | h] is the exact value gradient G (by enumeration, ``value_grad_exact``) and
+    E[λ^τ_1 | h] the mean of ``n_relaxed`` relaxed (Gumbel-softmax) costates. The right side is
+    Σ_{k>1} γ^{k−1} (Π ‖J_{j←j−1}‖) ε_k with ε_k = ‖S_k‖ ‖E[λ^τ_k]‖ (A.9). ‖S_k‖ (the
+    sampling-path Jacobian, :func:`sampling_path_gap`) and ‖J‖ (the direct, tokens-fixed
+    Jacobian) depend on the sampled tokens and cannot be pulled out of the conditional
+    expectation, so they are taken at their largest over ``n_sequences`` sampled sequences,
+    which favours the theorem. Draws the relaxed rollouts and then the sequences from
+    ``generator``, in that order.
+    """
+    from vghlib.models import sample
+    from vghlib.token_costates import costate_relaxed, value_grad_exact
+
+    layers = check_layers(policy, layers)
+    T = int(horizon)
+    _, G = value_grad_exact(policy, prefix, T, reward_fn, layers)
+    _, lt = costate_relaxed(policy, prefix, T, reward_fn, n_relaxed, temperature, layers,
+                            generator=generator)
+    xs = sample(policy, prefix, T, n_sequences, generator=generator)                # (n, T + 1)
+    with torch.no_grad():
+        p = torch.softmax(policy(xs).logits[:, :T], -1)                             # (n, T, V)
+        ent = float(entropy(p).mean())              # mean next-token entropy per step (nats)
+    out = Theorem1Sides({}, {}, {}, {}, ent)
+    for l in layers:
+        m = lt[l][:, 0].mean(0)
+        out.se[l] = float((lt[l][:, 0].std(0) / n_relaxed ** 0.5).norm())
+        S_sup, J_sup = np.zeros(T), np.zeros(T)
+        for x in xs:
+            for j in range(T - 1):
+                sg = sampling_path_gap(policy, x, j, l, temperature)
+                out.jacobian_samples.append((sg["gap"], sg["paper_bound"]))
+                S_sup[j + 1] = max(S_sup[j + 1], sg["gap"])
+                J_sup[j + 1] = max(J_sup[j + 1], sg["direct"])
+        lam_norm = np.array([float(lt[l][:, k].mean(0).norm()) for k in range(T)])
+        out.rhs[l] = float(theorem1_rhs(J_sup, S_sup * lam_norm, gamma)[0])
+        out.lhs[l] = float((m - G[l]).norm())
+        out.value_grad_norm[l] = float(G[l].norm())
+    return out
