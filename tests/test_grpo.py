@@ -130,3 +130,31 @@ def test_group_mean_scale_is_one_minus_one_over_n_and_matches_the_mean_advantage
     r[2] = 1.0
     assert advantages(r, "mean")[2].item() == pytest.approx(group_mean_scale(5))
     assert advantages(r, "mean")[2].item() != pytest.approx(1.0)
+
+
+def test_two_sided_clipping_and_the_loss_types_on_a_hand_computed_batch():
+    # The batch of the test above with eps_low = 0.2, eps_high = 0.3: the first token's ratio
+    # 1.25 is no longer clipped (1.25 < 1.3), and a fourth token of ratio 0.7 (A < 0) is clipped
+    # at 1 - eps_low = 0.8: min(0.7 * -2, 0.8 * -2) = -1.6.
+    f64 = dict(dtype=torch.float64)
+    logp = torch.tensor([[math.log(0.5), math.log(0.3)], [math.log(0.9), math.log(0.07)]], **f64)
+    old = torch.tensor([[math.log(0.4), math.log(0.3)], [math.log(0.6), math.log(0.1)]], **f64)
+    adv = torch.tensor([1.0, -2.0], **f64)
+    mask = torch.ones(2, 2, **f64)
+    tok = torch.tensor([[-1.25, -1.0], [3.0, 1.6]], **f64)   # -min(ρA, clip(ρ)A), by hand
+    loss, info = grpo_loss(logp, old, adv, mask, clip_eps=0.2, clip_eps_high=0.3)
+    assert loss.item() == pytest.approx(tok.mean(-1).mean().item(), abs=1e-12)
+    assert info["clip_frac"] == pytest.approx(2 / 4)          # ratios 1.5 and 0.7 lie outside
+    sym, sym_info = grpo_loss(logp, old, adv, mask, clip_eps=0.2)   # negative control: symmetric
+    assert sym.item() != pytest.approx(loss.item()) and sym_info["clip_frac"] == pytest.approx(3 / 4)
+    bnpo, _ = grpo_loss(logp, old, adv, mask, 0.2, clip_eps_high=0.3, loss_type="bnpo")
+    assert bnpo.item() == pytest.approx(tok.sum().item() / 4, abs=1e-12)
+    # Dr. GRPO: sum over tokens / (B * max_completion_length), with a shorter second completion
+    short = torch.tensor([[1.0, 1.0], [1.0, 0.0]], **f64)
+    dr, _ = grpo_loss(logp, old, adv, short, 0.2, clip_eps_high=0.3, loss_type="dr_grpo",
+                      max_completion_length=4)
+    assert dr.item() == pytest.approx((-1.25 - 1.0 + 3.0) / (2 * 4), abs=1e-12)
+    with pytest.raises(ValueError, match="max_completion_length"):
+        grpo_loss(logp, old, adv, mask, loss_type="dr_grpo")
+    with pytest.raises(ValueError, match="unknown loss_type"):
+        grpo_loss(logp, old, adv, mask, loss_type="dapo2")

@@ -39,6 +39,18 @@ class Requirement:
         return f"{self.name}=={self.pinned}: ok"
 
 
+def cache_dir(name: str = "") -> Path:
+    """Where the book caches what it builds (the laptop trajectory, sweep results).
+
+    ``$VGHLIB_CACHE`` when set, else ``.cache/`` at the repository root (git ignores it), so a
+    fresh clone starts cold and a second build reuses the first one's work.
+    """
+    root = Path(os.environ.get("VGHLIB_CACHE") or REPO_ROOT / ".cache")
+    out = root / name if name else root
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def read_pins(path: Path = REQUIREMENTS) -> dict[str, str]:
     """The ``name==version`` lines of a requirements file, as {name: version}."""
     pins = {}

@@ -88,38 +88,60 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     return torch.exp(d) - d - 1
 
 
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "seq-mean-token-mean", "token-mean")
+
+
 def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor,
               clip_eps: float = 0.2, kl_coef: float = 0.0, ref_logp: torch.Tensor | None = None,
-              loss_type: str = "seq-mean-token-mean") -> tuple[torch.Tensor, dict]:
+              loss_type: str = "seq-mean-token-mean", clip_eps_high: float | None = None,
+              max_completion_length: int | None = None) -> tuple[torch.Tensor, dict]:
     """The negative of the paper's eq 1 for one batch of completions, and diagnostics.
 
     Shapes: ``logp``, ``old_logp``, ``mask``, ``ref_logp``: ``(B, T)``; ``adv``: ``(B,)`` (one
     advantage per completion, held constant along it, as GRPO does).
 
-    loss_type:
-      * ``"seq-mean-token-mean"``: mean over each completion's tokens, then over completions:
-        the 1/G Σ_i 1/T_i Σ_t of eq 1 (TRL ``loss_type="grpo"``, verl ``seq-mean-token-mean``).
-      * ``"token-mean"``: one mean over all tokens of the batch (TRL ``"dapo"``, verl ``token-mean``).
+    Clipping: the ratio ρ is clipped to [1 − ε_low, 1 + ε_high] with ε_low = ``clip_eps`` (TRL
+    ``epsilon``) and ε_high = ``clip_eps_high`` (TRL ``epsilon_high``; None means ε_low, the
+    symmetric clip of eq 1; DAPO's "clip-higher" uses ε_high > ε_low). ``info["clip_frac"]`` is
+    the fraction of tokens whose ratio lies outside [1 − ε_low, 1 + ε_high].
+
+    loss_type (TRL's names first, then verl's):
+      * ``"grpo"`` = ``"seq-mean-token-mean"``: mean over each completion's tokens, then over
+        completions: the 1/G Σ_i 1/T_i Σ_t of eq 1.
+      * ``"bnpo"`` = ``"token-mean"``: one mean over all tokens of the batch (TRL ``"bnpo"``, the
+        token mean that TRL's ``"dapo"`` also uses on one process; verl ``token-mean``).
+      * ``"dr_grpo"``: Σ over all tokens divided by the constant B · ``max_completion_length``
+        (Dr. GRPO, Liu et al. 2025): no length normalisation per completion. Use it with
+        ``advantages(kind="mean")`` (no std scaling; TRL ``scale_rewards=False``) for Dr. GRPO.
     """
-    if loss_type not in ("seq-mean-token-mean", "token-mean"):
-        raise ValueError(f"unknown loss_type {loss_type!r}; use 'seq-mean-token-mean' or 'token-mean'")
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {loss_type!r}; use one of {LOSS_TYPES}")
+    if loss_type == "dr_grpo" and not (max_completion_length and max_completion_length >= 1):
+        raise ValueError("loss_type='dr_grpo' divides by a constant: pass max_completion_length "
+                         "(the generation limit, TRL max_completion_length)")
     if kl_coef and ref_logp is None:
         raise ValueError("kl_coef > 0 needs ref_logp, the reference policy's token log-probs")
+    eps_low = clip_eps
+    eps_high = clip_eps if clip_eps_high is None else clip_eps_high
+    if not (0 <= eps_low < 1 and eps_high >= 0):
+        raise ValueError(f"need 0 <= clip_eps < 1 and clip_eps_high >= 0, got {eps_low}, {eps_high}")
     mask = mask.to(logp.dtype)
     ratio = torch.exp(logp - old_logp)  # ρ_{i,t}
     a = adv.unsqueeze(-1)  # (B, 1): constant along the completion
-    surrogate = torch.minimum(ratio * a, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * a)
+    surrogate = torch.minimum(ratio * a, torch.clamp(ratio, 1 - eps_low, 1 + eps_high) * a)
     per_token = -surrogate
     kl = k3_kl(logp, ref_logp) if ref_logp is not None else torch.zeros_like(logp)
     if kl_coef:
         per_token = per_token + kl_coef * kl
-    if loss_type == "seq-mean-token-mean":
+    if loss_type in ("grpo", "seq-mean-token-mean"):
         lengths = mask.sum(-1).clamp(min=1)
         loss = ((per_token * mask).sum(-1) / lengths).mean()
-    else:
+    elif loss_type in ("bnpo", "token-mean"):
         loss = (per_token * mask).sum() / mask.sum().clamp(min=1)
+    else:
+        loss = (per_token * mask).sum() / (per_token.shape[0] * max_completion_length)
     with torch.no_grad():
-        clipped = ((ratio - 1).abs() > clip_eps).to(logp.dtype)
+        clipped = ((ratio < 1 - eps_low) | (ratio > 1 + eps_high)).to(logp.dtype)
         info = {
             "clip_frac": float((clipped * mask).sum() / mask.sum().clamp(min=1)),
             "kl": float((kl * mask).sum() / mask.sum().clamp(min=1)),

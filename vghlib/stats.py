@@ -1,11 +1,16 @@
-"""Monte Carlo summaries with their uncertainty: means with standard errors and confidence intervals.
+"""Estimates with their uncertainty: means with standard errors, and rank correlations over checkpoints.
 
 Reference: the book reports every estimate of the paper's quantities (eq 2–3, 9, Corollary 1,
-eq 24–31) with an interval. This module is the one place where "mean ± z·se" is computed.
+eq 24–31) with an interval; Section 6's Spearman correlations get the bootstrap intervals,
+permutation p-values and out-of-sample checks that science notes F7 asks for.
 
 * :class:`Estimate` and :func:`summarize`: mean, standard error and per-sample std of an (n, p)
   array of per-sample values (numpy), with ``ci``, ``covers`` and ``z_score``.
 * :func:`mean_ci`: the same mean and its half-width z·se for a torch tensor of samples, over rows.
+* :func:`spearman` (ρ, bootstrap interval, permutation p-value), :func:`spearman_difference`
+  (does one predictor beat another, with an interval), :func:`partial_spearman` (beyond a
+  control), :func:`zscore`, :func:`leave_one_out_predictions` and :func:`loo_r2`, all over
+  checkpoints and all from ``scipy.stats``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Estimate", "summarize", "mean_ci"]
+__all__ = ["Estimate", "summarize", "mean_ci", "Correlation", "spearman", "zscore", "partial_spearman",
+           "leave_one_out_predictions", "spearman_difference", "loo_r2"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +65,138 @@ def mean_ci(samples: torch.Tensor, z: float = 1.96) -> tuple[torch.Tensor, torch
     """Mean over rows and the half-width z·se of its confidence interval (default 95 %)."""
     x = samples.reshape(samples.shape[0], -1)
     return x.mean(0), z * x.std(0) / math.sqrt(x.shape[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Rank correlations over checkpoints, with their uncertainty (Section 6, science notes F7)
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Correlation:
+    """A Spearman correlation over n paired values, with a bootstrap interval and a p-value.
+
+    ``rho``: Spearman's ρ; ``ci``: the (low, high) bootstrap percentile interval at ``level``,
+    resampling the pairs (checkpoints) with replacement; ``p_value``: two-sided permutation test
+    of ρ = 0 (the pairing shuffled); ``n``: the number of pairs.
+    """
+
+    rho: float
+    ci: tuple
+    p_value: float
+    n: int
+    level: float = 0.95
+
+    def __str__(self) -> str:
+        return (f"{self.rho:+.2f} [{self.ci[0]:+.2f}, {self.ci[1]:+.2f}], p = {self.p_value:.3f}"
+                f" (n = {self.n})")
+
+
+def _pairs(x, y) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1 or x.size < 4:
+        raise ValueError(f"need two 1-D arrays of the same length >= 4, got {x.shape} and {y.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("the values contain NaN or inf; drop those checkpoints first")
+    return x, y
+
+
+def _rho(x, y) -> float:
+    from scipy.stats import spearmanr
+
+    r = spearmanr(x, y).statistic
+    return 0.0 if np.isnan(r) else float(r)        # a constant column has no ranks: call it 0
+
+
+def spearman(x, y, n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> Correlation:
+    """Spearman's ρ of paired ``x``, ``y`` (one pair per checkpoint) with its uncertainty.
+
+    The interval is ``scipy.stats.bootstrap`` (percentile, paired resampling); the p-value is
+    ``scipy.stats.permutation_test`` with ``permutation_type="pairings"``, both seeded by ``seed``
+    so that a rerun prints the same numbers.
+    """
+    from scipy.stats import bootstrap, permutation_test
+
+    x, y = _pairs(x, y)
+    boot = bootstrap((x, y), _rho, paired=True, vectorized=False, n_resamples=n_resamples,
+                     confidence_level=level, method="percentile",
+                     rng=np.random.default_rng(seed))
+    perm = permutation_test((x, y), _rho, permutation_type="pairings", vectorized=False,
+                            n_resamples=n_resamples, alternative="two-sided",
+                            rng=np.random.default_rng(seed + 1))
+    lo, hi = boot.confidence_interval
+    return Correlation(_rho(x, y), (float(lo), float(hi)), float(perm.pvalue), x.size, level)
+
+
+def zscore(x) -> np.ndarray:
+    """(x − mean) / std across checkpoints (population std); a constant column gives zeros."""
+    x = np.asarray(x, dtype=float)
+    sd = x.std()
+    return np.zeros_like(x) if sd == 0 else (x - x.mean()) / sd
+
+
+def partial_spearman(x, y, control) -> float:
+    """Spearman's ρ of ``x`` and ``y`` after removing what ``control`` explains of each.
+
+    Ranks of all three, then the Pearson correlation of the residuals of rank(x) and rank(y)
+    on rank(control) (linear least squares): does x say anything about y beyond ``control``?
+    """
+    from scipy.stats import rankdata
+
+    x, y = _pairs(x, y)
+    c = _pairs(control, x)[0]
+    rx, ry, rc = rankdata(x), rankdata(y), rankdata(c)
+    A = np.column_stack([np.ones_like(rc), rc])
+    ex = rx - A @ np.linalg.lstsq(A, rx, rcond=None)[0]
+    ey = ry - A @ np.linalg.lstsq(A, ry, rcond=None)[0]
+    den = np.sqrt((ex ** 2).sum() * (ey ** 2).sum())
+    return 0.0 if den == 0 else float((ex * ey).sum() / den)
+
+
+def leave_one_out_predictions(features, y) -> np.ndarray:
+    """Out-of-sample predictions of ``y`` from an affine fit on ``features``, one checkpoint held out
+    at a time.
+
+    ``features`` is (n,) or (n, k). For each i the least-squares fit y ≈ a + Fb uses every
+    checkpoint but i, and predicts y_i. Returns the n held-out predictions.
+    """
+    y = np.asarray(y, dtype=float)
+    F = np.asarray(features, dtype=float)
+    F = F[:, None] if F.ndim == 1 else F
+    if F.shape[0] != y.shape[0] or y.ndim != 1:
+        raise ValueError(f"features {F.shape} and y {y.shape} disagree")
+    A = np.column_stack([np.ones(len(y)), F])
+    out = np.empty_like(y)
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        coef = np.linalg.lstsq(A[keep], y[keep], rcond=None)[0]
+        out[i] = A[i] @ coef
+    return out
+
+
+def spearman_difference(x1, x2, y, n_resamples: int = 2000, level: float = 0.95,
+                        seed: int = 0) -> tuple[float, tuple]:
+    """ρ(x1, y) − ρ(x2, y) and its paired bootstrap interval: does predictor x1 beat x2 on y?
+
+    The same resampled checkpoints serve both correlations, so the interval is that of the
+    difference, not of two separate estimates.
+    """
+    from scipy.stats import bootstrap
+
+    x1, y = _pairs(x1, y)
+    x2 = _pairs(x2, y)[0]
+    stat = lambda a, b, c: _rho(a, c) - _rho(b, c)  # noqa: E731
+    boot = bootstrap((x1, x2, y), stat, paired=True, vectorized=False, n_resamples=n_resamples,
+                     confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
+    lo, hi = boot.confidence_interval
+    return stat(x1, x2, y), (float(lo), float(hi))
+
+
+def loo_r2(features, y) -> float:
+    """Out-of-sample R² = 1 − Σ(y − ŷ_loo)² / Σ(y − ȳ)² of :func:`leave_one_out_predictions`.
+
+    Below 0 when the held-out predictions are worse than predicting the mean.
+    """
+    y = np.asarray(y, dtype=float)
+    pred = leave_one_out_predictions(features, y)
+    sst = ((y - y.mean()) ** 2).sum()
+    return float("nan") if sst == 0 else float(1 - ((y - pred) ** 2).sum() / sst)

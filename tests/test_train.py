@@ -1,0 +1,86 @@
+"""vghlib.train: GRPO on a causal LM for the label-copying task (tiny OLMo-2, real tokenizer)."""
+
+import pytest
+import torch
+
+from vghlib import grpo, pretrain, tasks
+from vghlib.train import GRPOConfig, answer_logprobs, train_grpo
+
+# 200 steps: step 50 has learned that a label follows "answer" (R ≈ 0.12), so RL moves it fast.
+TINY = pretrain.PretrainConfig(steps=200, n_checkpoints=3, eval_prompts=64, tokenizer_docs=200)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    traj = pretrain.build_trajectory(tmp_path_factory.mktemp("traj"), TINY, progress=False)
+    return traj.checkpoints[1].path
+
+
+@pytest.fixture()
+def setup(ckpt):
+    model, tok = pretrain.load_checkpoint(ckpt)
+    task = tasks.LabelCopyTask()
+    return model, task.batch(tok, 128, seed=5), task.batch(tok, 64, seed=6)
+
+
+def test_first_update_equals_reinforce_with_the_same_advantages(setup):
+    # At theta = theta_old the ratio is 1 and the clipped loss has the REINFORCE gradient.
+    model, train, ev = setup
+    z = tasks.answer_logits(model, train)
+    g = torch.Generator().manual_seed(0)
+    answers = tasks.sample_answers(z.detach(), train, 4, generator=g)
+    adv = grpo.advantages(tasks.per_sample_rewards(answers, z.detach(), train), "grpo")
+    logp = answer_logprobs(z, answers).reshape(-1, 1)
+    loss, info = grpo.grpo_loss(logp, logp.detach(), adv.reshape(-1), torch.ones_like(logp))
+    params = [p for p in model.parameters() if p.requires_grad]
+    g1 = torch.autograd.grad(loss, params, retain_graph=True)
+    g2 = torch.autograd.grad(-(adv.reshape(-1, 1) * logp).mean(), params)
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(g1, g2))
+    assert info["clip_frac"] == 0.0 and info["ratio_mean"] == pytest.approx(1.0)
+    g3 = torch.autograd.grad(answer_logprobs(tasks.answer_logits(model, train), answers).mean(), params)
+    assert not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g1, g3))  # control: no advantages
+
+
+def test_a_short_run_raises_the_reward_and_its_controls_do_not(setup):
+    model, train, ev = setup
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    rec = train_grpo(model, train, ev, GRPOConfig(learning_rate=3e-3), 15, seed=0)
+    assert len(rec.r_exact) == 16 and rec.r_after(15) > rec.r_after(0) + 0.05
+    model.load_state_dict(state)
+    flat = train_grpo(model, train, ev, GRPOConfig(reward_kind="prob"), 5, seed=0)
+    assert flat.r_exact == [flat.r_exact[0]] * 6     # equal rewards in a group: zero advantages
+    model.load_state_dict(state)
+    frozen = train_grpo(model, train, ev, GRPOConfig(learning_rate=0.0), 3, seed=0)
+    assert frozen.r_exact == [frozen.r_exact[0]] * 4
+
+
+def test_runs_are_deterministic_and_clipping_acts_with_several_iterations(setup):
+    model, train, ev = setup
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = GRPOConfig(num_iterations=4, learning_rate=1e-2, clip_eps=0.1, clip_eps_high=0.2)
+    a = train_grpo(model, train, ev, cfg, 3, seed=7)
+    model.load_state_dict(state)
+    b = train_grpo(model, train, ev, cfg, 3, seed=7)
+    assert a.r_exact == b.r_exact
+    assert max(a.clip_frac) > 0                      # later inner steps leave the trust region
+    model.load_state_dict(state)
+    c = train_grpo(model, train, ev, cfg, 3, seed=8)
+    assert c.r_exact != a.r_exact
+
+
+def test_dr_grpo_and_kl_variants_run(setup):
+    model, train, ev = setup
+    rec = train_grpo(model, train, ev, GRPOConfig(adv_kind="mean", loss_type="dr_grpo", kl_coef=0.1), 2)
+    assert len(rec.kl) == 2 and rec.kl[0] >= 0
+
+
+def test_bad_settings_are_refused_with_the_reason(setup):
+    model, train, ev = setup
+    with pytest.raises(ValueError, match="a group of one has advantage 0"):
+        GRPOConfig(group_size=1)
+    with pytest.raises(ValueError, match="unknown loss_type"):
+        GRPOConfig(loss_type="ppo")
+    with pytest.raises(ValueError, match="exceeds"):
+        train_grpo(model, train, ev, GRPOConfig(prompts_per_step=1000), 1)
+    with pytest.raises(ValueError, match="was not run"):
+        train_grpo(model, train, ev, GRPOConfig(), 1).r_after(5)

@@ -1,0 +1,397 @@
+"""The RL-impact sweep: for every checkpoint, measure the score, then run GRPO and record the gain.
+
+Reference: Asadulaev et al., arXiv 2605.21654, Section 6 (20 OLMo-2 1B checkpoints, GRPO budgets
+K ∈ {10, 20, 25, 30}, the predictors Spearman(P_gap, mean ΔR) and Spearman(z(R_before) +
+z(P_gap), z(R_after))) and eq 24–31; science notes F5–F7.
+
+``python -m vghlib sweep --checkpoints DIR --out results.jsonl`` writes one JSON object per line:
+
+* a ``"config"`` row first: every setting that changes a number, and its hash. A results file
+  written under another configuration is refused, never mixed in;
+* one ``"score"`` row per checkpoint (:func:`vghlib.impact.checkpoint_score`: Σ, Λ, S, H_α,
+  P_gap, R_before);
+* one ``"rl"`` row per (checkpoint, seed): a single GRPO run of max(budgets) updates that
+  records the exact R after every update, so all budgets of a seed come from one run (R_after(10)
+  is the same run as R_after(30), stopped earlier). The paper does not say whether its budgets
+  were separate runs; one run per seed is what fits a laptop.
+
+Every row is keyed (``"score/<checkpoint>"``, ``"rl/<checkpoint>/seed<s>"``) and appended with a
+single ``write`` to a file opened in append mode, then flushed to disk. A sweep killed at any
+point (even ``kill -9``) resumes where it stopped: rows already written are skipped, and a
+half-written last line is cut off and recomputed. Each row is a function of its key and the
+configuration alone (its own seeds), so a resumed sweep writes exactly what an uninterrupted one
+would have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vghlib import impact, tasks
+from vghlib.train import GRPOConfig, train_grpo
+
+__all__ = ["SweepConfig", "ResultsFile", "ResultsMismatch", "run_sweep", "summarise", "main"]
+
+RESULTS_VERSION = 1
+
+
+class ResultsMismatch(ValueError):
+    """A results file that belongs to another configuration (or is not a results file)."""
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything that changes a number in the results file (and so goes into its hash).
+
+    ``budgets``: the RL budgets K (updates) at which R_after is read; ``seeds``: one GRPO run per
+    seed per checkpoint; ``alpha``: the headroom temperature α of eq 28; ``layer``: the hidden
+    state the score reads (book notation ``hidden[l]``; −1 = the last block's output, the
+    final-layer state of Definition 2); ``n_eval`` / ``n_train``: evaluation prompts (R and the
+    score are exact averages over them) and the pool GRPO draws its prompts from; ``score_seed``:
+    the seed of the answers sampled for the single-sample Λ; ``grpo``: the GRPO settings
+    (its ``group_size`` is also the n of the score's advantages).
+    """
+
+    budgets: tuple = (10, 20, 25, 30)
+    seeds: tuple = (0, 1, 2)
+    alpha: float = 2.0
+    layer: int = -1
+    n_eval: int = 256
+    n_train: int = 512
+    eval_seed: int = 1_000_003
+    train_seed: int = 2_000_003
+    score_seed: int = 0
+    dtype: str = "float64"
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    task: tasks.LabelCopyTask = field(default_factory=tasks.LabelCopyTask)
+
+    def __post_init__(self):
+        if not self.budgets or any(int(b) != b or b < 1 for b in self.budgets):
+            raise ValueError(f"budgets must be positive integers, got {self.budgets!r}")
+        if not self.seeds:
+            raise ValueError("give at least one seed")
+        if self.dtype not in ("float64", "float32", "bfloat16"):
+            raise ValueError(f"dtype must be float64, float32 or bfloat16, got {self.dtype!r}")
+        impact._check_alpha(self.alpha)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["budgets"], d["seeds"] = list(self.budgets), list(self.seeds)
+        d["task"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["task"].items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SweepConfig":
+        d = dict(d)
+        d["grpo"] = GRPOConfig(**d["grpo"])
+        d["task"] = tasks.LabelCopyTask(**{k: tuple(v) if isinstance(v, list) else v
+                                           for k, v in d["task"].items()})
+        d["budgets"], d["seeds"] = tuple(d["budgets"]), tuple(d["seeds"])
+        return cls(**d)
+
+    def hash(self) -> str:
+        blob = json.dumps({"version": RESULTS_VERSION, **self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return getattr(torch, self.dtype)
+
+
+class ResultsFile:
+    """A JSON-lines results file with a config header, keyed rows and atomic appends."""
+
+    def __init__(self, path, config: SweepConfig, source: str = ""):
+        self.path, self.config, self.source = Path(path), config, source
+        self.rows: dict[str, dict] = {}
+        if self.path.exists() and self.path.stat().st_size:
+            self._read()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._append({"kind": "config", "key": "config", "config_hash": config.hash(),
+                          "config": config.to_dict(), "source": source})
+
+    def _read(self) -> None:
+        raw = self.path.read_bytes()
+        good = raw.rfind(b"\n") + 1                       # everything after it is a torn write
+        if good < len(raw):
+            with open(self.path, "r+b") as f:             # cut it off: that row is recomputed
+                f.truncate(good)
+                f.flush()
+                os.fsync(f.fileno())
+        lines = raw[:good].decode().splitlines()
+        try:
+            head = json.loads(lines[0]) if lines else {}
+        except json.JSONDecodeError:
+            head = {}
+        if head.get("kind") != "config":
+            raise ResultsMismatch(f"{self.path} is not a sweep results file (its first line is not "
+                                  "a config row); pass another --out")
+        if head.get("config_hash") != self.config.hash():
+            diff = _diff(head.get("config", {}), self.config.to_dict())
+            raise ResultsMismatch(
+                f"{self.path} was written by another configuration (differs in: "
+                f"{', '.join(diff) or 'the results format'}); its rows cannot be mixed with this "
+                "sweep's. Pass a new --out, or the same settings to resume it.")
+        for n, line in enumerate(lines[1:], start=2):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ResultsMismatch(f"{self.path}:{n} is not valid JSON ({err}); the file was "
+                                      "edited by hand? Remove that line to resume.") from None
+            self.rows[row["key"]] = row
+        self.header = head
+
+    def _append(self, row: dict) -> None:
+        data = (json.dumps(row, sort_keys=True) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)                            # one write: the row is there or not
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def add(self, row: dict) -> None:
+        if row["key"] in self.rows:
+            raise ValueError(f"row {row['key']!r} is already in {self.path}")
+        self._append(row)
+        self.rows[row["key"]] = row
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.rows
+
+
+def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k} ({a!r} there, {b!r} here)")
+    return out
+
+
+def score_key(name: str) -> str:
+    return f"score/{name}"
+
+
+def rl_key(name: str, seed: int) -> str:
+    return f"rl/{name}/seed{seed}"
+
+
+def _batches(tokenizer, config: SweepConfig):
+    ev = config.task.batch(tokenizer, config.n_eval, seed=config.eval_seed)
+    tr = config.task.batch(tokenizer, config.n_train, seed=config.train_seed)
+    return ev, tr
+
+
+def run_sweep(checkpoints, out, config: SweepConfig, *, load, device: str = "cpu",
+              progress: bool = True, source: str = "") -> ResultsFile:
+    """Score every checkpoint and run GRPO from it; append each result to ``out`` as it is made.
+
+    ``checkpoints``: a list of (name, step, handle); ``load(handle)`` returns ``(model,
+    tokenizer)``. Resumes ``out`` if it holds rows of this ``config`` (and refuses it if it holds
+    rows of another). ``device``: where the model runs (``"cpu"``, ``"cuda"``).
+    """
+    from tqdm.auto import tqdm
+
+    res = ResultsFile(out, config, source)
+    todo = []
+    for name, step, handle in checkpoints:
+        keys = [score_key(name)] + [rl_key(name, s) for s in config.seeds]
+        missing = [k for k in keys if k not in res]
+        if missing:
+            todo.append((name, step, handle, missing))
+    total = sum(len(m) for *_, m in todo)
+    bar = tqdm(total=total, desc="sweep", unit="run", disable=not progress)
+    for name, step, handle, missing in todo:
+        for key in missing:
+            model, tokenizer = load(handle)
+            model = model.to(device=device, dtype=config.torch_dtype)
+            ev, tr = _batches(tokenizer, config)
+            t0 = time.perf_counter()
+            if key.startswith("score/"):
+                s = impact.checkpoint_score(model, _to(ev, device), alpha=config.alpha,
+                                            group_size=config.grpo.group_size, layer=config.layer,
+                                            adv_kind=config.grpo.adv_kind, seed=config.score_seed,
+                                            checkpoint=name)
+                row = {"kind": "score", "key": key, "checkpoint": name, "step": step, **s}
+            else:
+                seed = int(key.rsplit("seed", 1)[1])
+                rec = train_grpo(model, tr, ev, config.grpo, max(config.budgets), seed=seed,
+                                 checkpoint=name)
+                row = {"kind": "rl", "key": key, "checkpoint": name, "step": step, "seed": seed,
+                       "r_before": rec.r_exact[0],
+                       "r_after": {str(b): rec.r_after(b) for b in config.budgets},
+                       "r_exact": rec.r_exact, "r_sampled": rec.r_sampled,
+                       "clip_frac": rec.clip_frac}
+            row["seconds"] = round(time.perf_counter() - t0, 3)
+            res.add(row)
+            bar.update(1)
+            del model
+    bar.close()
+    return res
+
+
+def _to(batch, device):
+    from vghlib.train import _to as move
+
+    return move(batch, device)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a results file back: one row per checkpoint
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Summary:
+    """Per-checkpoint arrays, in step order. ``r_after[K]`` and ``gain[K]`` are means over seeds;
+    ``gain_sd[K]`` the sd over seeds; ``mean_gain`` is the paper's mean ΔR over budgets (and
+    seeds); ``score[name]`` the score fields (e.g. ``"p_gap_single"``; ``"prompt_p"`` and
+    ``"prompt_g2"`` are (checkpoints, prompts) arrays)."""
+
+    names: list
+    steps: np.ndarray
+    r_before: np.ndarray
+    budgets: tuple
+    r_after: dict
+    gain: dict
+    gain_sd: dict
+    mean_gain: np.ndarray
+    mean_r_after: np.ndarray
+    score: dict
+    config: SweepConfig
+
+
+def summarise(path, config: SweepConfig | None = None) -> Summary:
+    """Read ``path`` into a :class:`Summary`; every checkpoint must have its score and all seeds.
+
+    With ``config`` the file must have been written by it (else :class:`ResultsMismatch`);
+    without, the file's own header is used.
+    """
+    path = Path(path)
+    if config is None:
+        try:
+            head = json.loads(path.read_text().splitlines()[0])
+            config = SweepConfig.from_dict(head["config"])
+        except (IndexError, KeyError, json.JSONDecodeError, TypeError):
+            raise ResultsMismatch(f"{path} is not a sweep results file") from None
+    rows = ResultsFile(path, config).rows
+    scores = {r["checkpoint"]: r for r in rows.values() if r["kind"] == "score"}
+    rl = [r for r in rows.values() if r["kind"] == "rl"]
+    names = sorted(scores, key=lambda n: scores[n]["step"])
+    if not names:
+        raise ValueError(f"{path} holds no score rows yet: run the sweep first")
+    incomplete = [n for n in names
+                  if sorted(r["seed"] for r in rl if r["checkpoint"] == n) != sorted(config.seeds)]
+    if incomplete:
+        raise ValueError(f"{path}: checkpoints {incomplete} lack some GRPO seeds; resume the sweep "
+                         "with the same command to finish them")
+    B = config.budgets
+    per = {n: [r for r in rl if r["checkpoint"] == n] for n in names}
+    r_after = {b: np.array([np.mean([r["r_after"][str(b)] for r in per[n]]) for n in names])
+               for b in B}
+    rb = np.array([scores[n]["r_before"] for n in names])
+    gains = {b: np.array([[r["r_after"][str(b)] - r["r_before"] for r in per[n]] for n in names])
+             for b in B}                                                  # (C, seeds)
+    fields_ = [k for k, v in scores[names[0]].items()
+               if isinstance(v, (int, float, list)) and k not in ("step", "seconds")]
+    return Summary(
+        names=names, steps=np.array([scores[n]["step"] for n in names]), r_before=rb, budgets=B,
+        r_after=r_after, gain={b: g.mean(1) for b, g in gains.items()},
+        gain_sd={b: g.std(1) for b, g in gains.items()},
+        mean_gain=np.mean([gains[b].mean(1) for b in B], axis=0),
+        mean_r_after=np.mean([r_after[b] for b in B], axis=0),
+        score={k: np.array([scores[n][k] for n in names]) for k in fields_}, config=config)
+    # score["prompt_p"], score["prompt_g2"]: (C, n_eval) per-prompt values
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+def _ints(s: str) -> tuple:
+    try:
+        return tuple(int(x) for x in s.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d, g = SweepConfig(), GRPOConfig()
+    ap = argparse.ArgumentParser(
+        prog="python -m vghlib sweep",
+        description="Score each checkpoint (Σ, Λ, H_α, P_gap) and run GRPO from it for every budget "
+                    "and seed; results are appended to a resumable JSON-lines file.")
+    ap.add_argument("--checkpoints", required=True,
+                    help="a trajectory folder (python -m vghlib pretrain --out DIR) or any folder "
+                         "of step<N>/ checkpoints saved with save_pretrained")
+    ap.add_argument("--out", required=True, help="results file (.jsonl); resumed when it exists")
+    ap.add_argument("--budgets", type=_ints, default=d.budgets,
+                    help=f"GRPO budgets K, comma-separated (default {','.join(map(str, d.budgets))})")
+    ap.add_argument("--seeds", type=_ints, default=d.seeds,
+                    help=f"GRPO seeds, comma-separated (default {','.join(map(str, d.seeds))})")
+    ap.add_argument("--alpha", type=float, default=d.alpha, help=f"headroom α (default {d.alpha})")
+    ap.add_argument("--group-size", type=int, default=g.group_size,
+                    help=f"GRPO group size G (default {g.group_size})")
+    ap.add_argument("--layer", type=int, default=d.layer,
+                    help="hidden state the score reads: 0 embeddings .. L last block (default -1 = L)")
+    ap.add_argument("--lr", type=float, default=g.learning_rate,
+                    help=f"GRPO learning rate (default {g.learning_rate})")
+    ap.add_argument("--adv-kind", default=g.adv_kind, help="advantage: grpo, mean (Dr. GRPO), loo")
+    ap.add_argument("--loss-type", default=g.loss_type, help="grpo, bnpo or dr_grpo")
+    ap.add_argument("--reward-kind", default=g.reward_kind, help="indicator, prob or centered")
+    ap.add_argument("--n-eval", type=int, default=d.n_eval, help=f"evaluation prompts (default {d.n_eval})")
+    ap.add_argument("--n-train", type=int, default=d.n_train,
+                    help=f"pool of training prompts (default {d.n_train})")
+    ap.add_argument("--prompts-per-step", type=int, default=g.prompts_per_step,
+                    help=f"prompts per GRPO update (default {g.prompts_per_step})")
+    ap.add_argument("--dtype", default=d.dtype, help="float64 (default), float32 or bfloat16")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def config_from_args(a) -> SweepConfig:
+    g = GRPOConfig(group_size=a.group_size, learning_rate=a.lr, adv_kind=a.adv_kind,
+                   loss_type=a.loss_type, reward_kind=a.reward_kind,
+                   prompts_per_step=a.prompts_per_step)
+    return SweepConfig(budgets=a.budgets, seeds=a.seeds, alpha=a.alpha, layer=a.layer,
+                       n_eval=a.n_eval, n_train=a.n_train, dtype=a.dtype, grpo=g)
+
+
+def main(argv=None) -> int:
+    from vghlib import pretrain
+
+    a = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(a)
+        cps = pretrain.list_checkpoints(a.checkpoints)
+    except (ValueError, pretrain.TrajectoryError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    items = [(c.path.name, c.step, c.path) for c in cps]
+    try:
+        res = run_sweep(items, a.out, config, load=pretrain.load_checkpoint, device=a.device,
+                        progress=not a.quiet, source=str(Path(a.checkpoints).resolve()))
+    except (ResultsMismatch, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    n = sum(r["kind"] != "config" for r in res.rows.values())
+    print(f"{a.out}: {n} rows for {len(items)} checkpoints (config {config.hash()})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,309 @@
+"""The label-copying task: prompts for any Hugging Face tokenizer, its exact reward, and per-sample GRPO rewards.
+
+Reference: Asadulaev et al., arXiv 2605.21654, Section 6 ("Closed-form RL task"): R(θ; q) = p_θ(y*|q)
+and R_before = E_q p_θ(y*|q); science notes F5 (why GRPO needs a per-sample reward).
+
+A prompt hides the target label y* ∈ {A, B, C, D} after the marker word ``label``, among filler
+words and *distractor* labels (other labels scattered in the filler), and ends with the marker word
+``answer``. The answer is the single next token, y* itself::
+
+    sun B tree label C dog hill A sky answer   ->   " C"
+
+A model that only learns "the answer is some label" scores R = 1/4; one that copies any label it
+sees scores about E[1/(1 + #distractors)]; only one that finds the token *after* ``label`` scores 1.
+
+Names (book notation): ``target`` = index of y* in ``labels``, ``target_ids`` = its token id,
+``label_ids`` = the 4 candidate answer tokens, ``group_size`` = G (the paper's n), ``answers`` = the
+sampled answer tokens a_i. Everything here works from the logits of the answer position: the
+exact reward is a softmax entry, never a sampled estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+LABELS = ("A", "B", "C", "D")
+# English filler words, so the same prompts are natural text for a real LLM's tokenizer. None of
+# them is a label, even after lower-casing ("a" is left out for uncased tokenizers).
+FILLER_WORDS = ("sun", "tree", "dog", "hill", "sky", "red", "blue", "cat", "sea", "road", "bird",
+                "fish", "hat", "cup", "box", "car", "old", "new", "big", "small", "runs", "sees",
+                "green", "door")
+REWARD_KINDS = ("indicator", "prob", "centered")
+
+
+@dataclass(frozen=True)
+class LabelCopyTask:
+    """How label-copying prompts are drawn (a text format, independent of any tokenizer).
+
+    A prompt is ``n_filler`` filler slots with the pair ``label_word y*`` inserted at a uniform
+    position (0..n_filler), then ``answer_word``. Of the filler slots, k ~ Uniform{0..max_distractors}
+    are replaced by labels other than y* (uniform, with replacement): they make "copy any label in
+    the prompt" score less than 1, so that copying has to find the label after the marker.
+    """
+
+    n_filler: int = 10  # filler slots; with the 3 marker/label words a prompt has 13 words
+    max_distractors: int = 3  # up to 3 wrong labels in the prompt: "copy any label" scores ~0.52
+    labels: tuple = LABELS  # the candidate answers; each must be one token in answer position
+    filler_words: tuple = FILLER_WORDS
+    label_word: str = "label"  # marks the target: the answer is the word right after it
+    answer_word: str = "answer"  # the prompt's last word; the next token is the answer
+
+    def __post_init__(self):
+        if len(set(self.labels)) != len(self.labels) or len(self.labels) < 2:
+            raise ValueError(f"labels must be at least 2 distinct strings, got {self.labels!r}")
+        if not 0 <= self.max_distractors <= self.n_filler:
+            raise ValueError(f"max_distractors must lie in 0..n_filler={self.n_filler}, "
+                             f"got {self.max_distractors}")
+        clash = set(self.filler_words) & (set(self.labels) | {self.label_word, self.answer_word})
+        if clash:
+            raise ValueError(f"filler words must not be labels or marker words: {sorted(clash)}")
+
+    def texts(self, n: int, generator: torch.Generator) -> tuple[list[str], torch.Tensor]:
+        """Draw ``n`` prompt strings and the index of their target label: ``(texts, target (n,))``."""
+        g, nf, nl = generator, self.n_filler, len(self.labels)
+        target = torch.randint(0, nl, (n,), generator=g)  # (n,)
+        fill = torch.randint(0, len(self.filler_words), (n, nf), generator=g)  # (n, nf) word index
+        n_dis = torch.randint(0, self.max_distractors + 1, (n,), generator=g)  # (n,)
+        insert_at = torch.randint(0, nf + 1, (n,), generator=g)  # (n,)
+        out = []
+        for i in range(n):
+            words = [self.filler_words[j] for j in fill[i].tolist()]
+            k = int(n_dis[i])
+            slots = torch.randperm(nf, generator=g)[:k].tolist()
+            offsets = torch.randint(1, nl, (k,), generator=g).tolist()  # a label != y*
+            for s, o in zip(slots, offsets):
+                words[s] = self.labels[(int(target[i]) + o) % nl]
+            j = int(insert_at[i])
+            words[j:j] = [self.label_word, self.labels[int(target[i])]]
+            out.append(" ".join(words + [self.answer_word]))
+        return out, target
+
+    def batch(self, tokenizer, n: int, seed: int, add_bos: bool | None = None) -> "TaskBatch":
+        """``n`` tokenized prompts drawn with ``seed`` (same seed, same prompts, for any tokenizer)."""
+        texts, target = self.texts(n, torch.Generator().manual_seed(seed))
+        return make_batch(tokenizer, texts, target, self, add_bos=add_bos)
+
+
+@dataclass
+class TaskBatch:
+    """Tokenized prompts, left-padded so that position -1 is the answer position of every row.
+
+    Rows may have different lengths under a sub-word tokenizer: pads go on the left, with
+    ``attention_mask`` 0 there and ``position_ids`` counting real tokens only, so each row's
+    answer-position logits are those of the unpadded prompt (tests check this).
+    """
+
+    input_ids: torch.Tensor  # (N, S) long
+    attention_mask: torch.Tensor  # (N, S) long, 0 on left pads
+    position_ids: torch.Tensor  # (N, S) long, 0 at each row's first real token
+    target: torch.Tensor  # (N,) index of y* in task.labels
+    target_ids: torch.Tensor  # (N,) token id of y*
+    label_ids: torch.Tensor  # (n_labels,) token id of each candidate label in answer position
+    texts: list = field(repr=False)
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+
+def _describe(tokenizer) -> str:
+    return f"{type(tokenizer).__name__}(name_or_path={getattr(tokenizer, 'name_or_path', '')!r})"
+
+
+def encode(tokenizer, texts: list[str], add_bos: bool | None = None) -> list[list[int]]:
+    """Token ids of each text without the tokenizer's own special tokens, plus BOS when asked.
+
+    ``add_bos=None`` prepends ``tokenizer.bos_token_id`` when the tokenizer has one. The
+    tokenizer's post-processor is bypassed (``add_special_tokens=False``) so that no EOS is ever
+    appended after a prompt, whatever the tokenizer's template.
+    """
+    if add_bos is None:
+        add_bos = tokenizer.bos_token_id is not None
+    if add_bos and tokenizer.bos_token_id is None:
+        raise ValueError(f"add_bos=True but tokenizer {_describe(tokenizer)} has no bos_token_id")
+    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return [[tokenizer.bos_token_id] + x for x in ids] if add_bos else [list(x) for x in ids]
+
+
+def label_token_ids(tokenizer, task: LabelCopyTask = LabelCopyTask()) -> torch.Tensor:
+    """The token id of each label as it appears in answer position: ``(n_labels,)`` long.
+
+    The answer position follows ``task.answer_word`` and a space, so label L must satisfy
+    encode(answer_word + " " + L) == encode(answer_word) + [one id]. Raises ``ValueError``
+    naming the tokenizer and the label when a label is several tokens, the unknown token, or
+    shares its id with another label or a filler word.
+    """
+    who = _describe(tokenizer)
+    fix = ("The label-copying reward p(y*|q) reads one answer token, so each label must be a "
+           "single token: pass other labels (LabelCopyTask(labels=...)) or use a tokenizer whose "
+           "vocabulary holds them (e.g. build one with vghlib.pretrain.build_tokenizer).")
+    ctx = encode(tokenizer, [task.answer_word], add_bos=False)[0]
+    ids = []
+    for lab in task.labels:
+        full = encode(tokenizer, [f"{task.answer_word} {lab}"], add_bos=False)[0]
+        new = full[len(ctx):]
+        if full[: len(ctx)] != ctx or len(new) != 1:
+            pieces = tokenizer.convert_ids_to_tokens(new if full[: len(ctx)] == ctx else full)
+            raise ValueError(f"tokenizer {who} encodes the label {lab!r} after "
+                             f"{task.answer_word!r} as {len(pieces)} tokens {pieces}, not one. {fix}")
+        if tokenizer.unk_token_id is not None and new[0] == tokenizer.unk_token_id:
+            raise ValueError(f"tokenizer {who} does not know the label {lab!r}: it encodes to the "
+                             f"unknown token {tokenizer.unk_token!r}. {fix}")
+        ids.append(new[0])
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"tokenizer {who} maps different labels {task.labels} to the same token "
+                         f"ids {ids} (an uncased vocabulary?). {fix}")
+    filler_ids = {t for x in encode(tokenizer, list(task.filler_words), add_bos=False) for t in x}
+    if filler_ids & set(ids):
+        raise ValueError(f"tokenizer {who}: a filler word shares a token with a label "
+                         f"(ids {sorted(filler_ids & set(ids))}); the prompt would hold hidden "
+                         f"distractors. Pass other filler_words.")
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def make_batch(tokenizer, texts: list[str], target: torch.Tensor,
+               task: LabelCopyTask = LabelCopyTask(), add_bos: bool | None = None) -> TaskBatch:
+    """Tokenize prompt ``texts`` (ending in ``task.answer_word``) with left padding.
+
+    Also checks, prompt by prompt, that appending " y*" to the text appends exactly the label's
+    token, so the answer position of every row is exactly where the label would be written.
+    """
+    label_ids = label_token_ids(tokenizer, task)
+    target = torch.as_tensor(target, dtype=torch.long)
+    for i, t in enumerate(texts):
+        if t.split()[-1:] != [task.answer_word]:
+            raise ValueError(f"prompt {i} ({t!r}) must end with the answer word "
+                             f"{task.answer_word!r}: the next token is read as the answer")
+    ids = encode(tokenizer, texts, add_bos=add_bos)
+    answered = encode(tokenizer, [f"{t} {task.labels[int(y)]}" for t, y in zip(texts, target)],
+                      add_bos=add_bos)
+    for i, (a, b, y) in enumerate(zip(ids, answered, target.tolist())):
+        if b != a + [int(label_ids[y])]:
+            raise ValueError(f"prompt {i}: with tokenizer {_describe(tokenizer)}, adding the answer "
+                             f"{task.labels[y]!r} to {texts[i]!r} changes the prompt's tokens; "
+                             "end prompts with a word boundary before the answer")
+    S = max(len(x) for x in ids)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # masked anyway
+    input_ids = torch.full((len(ids), S), pad, dtype=torch.long)  # (N, S)
+    mask = torch.zeros((len(ids), S), dtype=torch.long)
+    for i, x in enumerate(ids):
+        input_ids[i, S - len(x):] = torch.tensor(x)
+        mask[i, S - len(x):] = 1
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)  # (N, S)
+    return TaskBatch(input_ids, mask, position_ids, target, label_ids[target], label_ids, list(texts))
+
+
+def answer_logits(model, batch: TaskBatch) -> torch.Tensor:
+    """Logits of the answer position (the last one) of each prompt: ``(N, V)``.
+
+    ``model`` is a Hugging Face causal LM. Runs with gradients when the caller has them on (GRPO
+    needs log π(a_i|q) with grad); wrap in ``torch.no_grad()`` to only measure.
+    """
+    dev = next(model.parameters()).device
+    out = model(input_ids=batch.input_ids.to(dev), attention_mask=batch.attention_mask.to(dev),
+                position_ids=batch.position_ids.to(dev), use_cache=False)
+    return out.logits[:, -1]  # (N, V)
+
+
+def _check_logits(logits: torch.Tensor, batch: TaskBatch, checkpoint) -> torch.Tensor:
+    if logits.dim() == 3:  # full (N, S, V) logits of a left-padded batch: keep the answer position
+        logits = logits[:, -1]
+    if logits.dim() != 2 or logits.shape[0] != len(batch):
+        raise ValueError(f"expected answer-position logits of shape (N={len(batch)}, V), got "
+                         f"{tuple(logits.shape)}")
+    if logits.shape[-1] <= int(batch.label_ids.max()):
+        raise ValueError(f"logits cover a vocabulary of {logits.shape[-1]} tokens, but the label ids "
+                         f"are {batch.label_ids.tolist()}: were the prompts made with this model's tokenizer?")
+    # NaN or +inf make p(y*|q) undefined; -inf (a masked token) is fine while a row keeps a
+    # finite entry, which exact_reward checks through p itself.
+    bad_entry = torch.isnan(logits) | torch.isposinf(logits)  # (N, V)
+    bad = bad_entry.any(-1).nonzero().flatten()
+    if bad.numel():
+        i = int(bad[0])
+        raise ValueError(f"checkpoint {checkpoint!r}: non-finite answer logits at prompt {i} "
+                         f"({bad.numel()} prompts in all; e.g. {logits[i][bad_entry[i]][:3].tolist()}), "
+                         "so its reward p(y*|q) is undefined; check the checkpoint's weights and dtype")
+    return logits
+
+
+def exact_reward(logits: torch.Tensor, batch: TaskBatch, checkpoint=None) -> torch.Tensor:
+    """R(θ; q) = p_θ(y* | q) = softmax(z)[y*] for each prompt: ``(N,)``.
+
+    Let z be ``logits`` (answer position, ``(N, V)``, or the full ``(N, S, V)``). Differentiable
+    in z; no sampling. ``checkpoint`` only labels error messages.
+    """
+    z = _check_logits(logits, batch, checkpoint)
+    p = torch.softmax(z, dim=-1).gather(-1, batch.target_ids[:, None].to(z.device))[:, 0]  # (N,)
+    _check_finite(p, checkpoint, "p(y*|q)")
+    return p
+
+
+@torch.no_grad()
+def r_before(model, batch: TaskBatch, checkpoint=None) -> float:
+    """R_before = E_q p_θ(y* | q), the mean exact reward over the batch's prompts."""
+    return float(exact_reward(answer_logits(model, batch), batch, checkpoint).mean())
+
+
+def _check_finite(r: torch.Tensor, checkpoint, what: str):
+    bad = (~torch.isfinite(r)).nonzero()
+    if bad.numel():
+        i = int(bad[0, 0])
+        raise ValueError(f"checkpoint {checkpoint!r}: non-finite reward {what} = {r[i].tolist()} at "
+                         f"prompt {i} ({bad.shape[0]} entries in all)")
+
+
+def sample_answers(logits: torch.Tensor, batch: TaskBatch, group_size: int,
+                   generator: torch.Generator | None = None, temperature: float = 1.0,
+                   checkpoint=None) -> torch.Tensor:
+    """Sample G = ``group_size`` answer tokens a_i ~ softmax(z / temperature) per prompt: ``(N, G)``.
+
+    The policy is the whole next-token distribution (any vocabulary token may be sampled, which is
+    how a model at R ≈ 0 gets no reward). G >= 2 is required: the GRPO advantage
+    (r_i - mean(r)) / std(r) of a group of one is 0 (or 0/0 with the unbiased std), so a group of
+    one carries no learning signal.
+    """
+    if not isinstance(group_size, int) or group_size < 2:
+        raise ValueError(f"group_size must be an integer >= 2, got {group_size!r}: GRPO compares "
+                         "the samples of a group with each other, and a group of 1 has advantage 0 "
+                         "(its reward minus its own mean)")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    z = _check_logits(logits, batch, checkpoint).detach()
+    p = torch.softmax(z.double() / temperature, dim=-1)  # (N, V)
+    return torch.multinomial(p, group_size, replacement=True, generator=generator)  # (N, G)
+
+
+def per_sample_rewards(answers: torch.Tensor, logits: torch.Tensor, batch: TaskBatch,
+                       kind: str = "indicator", checkpoint=None) -> torch.Tensor:
+    """Per-sample rewards r_i of the sampled ``answers`` ``(N, G)`` for GRPO: ``(N, G)`` float64.
+
+    Kinds (science notes F5):
+
+    * ``"indicator"`` (default): r_i = 1[a_i = y*]. E[r_i | q] = p(y*|q) = R(θ; q), so it is an
+      unbiased sample of the paper's reward, and it differs within a group, so GRPO advantages are
+      not all zero.
+    * ``"prob"``: r_i = p(y*|q) for every member of the group, the paper's R taken literally. The
+      group has equal rewards, so every GRPO advantage (r_i - mean)/(std + ξ) is exactly 0: GRPO
+      with this reward does not move the policy. Offered to show that, not to train with.
+    * ``"centered"``: r_i = 1[a_i = y*] - p(y*|q), the indicator with its exact expectation
+      subtracted (a sample-independent baseline: unbiased costates, science notes F2). Inside a
+      group the constant cancels, so GRPO advantages equal those of ``"indicator"``.
+
+    ``logits`` are the answer-position logits the answers were sampled from; ``checkpoint`` labels
+    error messages (a non-finite reward names it and the prompt index).
+    """
+    if kind not in REWARD_KINDS:
+        raise ValueError(f"unknown reward kind {kind!r}; choose one of {REWARD_KINDS}")
+    if answers.dim() != 2 or answers.shape[0] != len(batch):
+        raise ValueError(f"answers must have shape (N={len(batch)}, G), got {tuple(answers.shape)}")
+    p = exact_reward(logits, batch, checkpoint).detach().double()  # (N,)
+    hit = (answers == batch.target_ids[:, None].to(answers.device)).double()  # (N, G)
+    if kind == "indicator":
+        r = hit
+    elif kind == "prob":
+        r = p[:, None].expand_as(hit).clone()
+    else:  # centered
+        r = hit - p[:, None]
+    _check_finite(r, checkpoint, f"({kind})")
+    return r
