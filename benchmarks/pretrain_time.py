@@ -5,9 +5,11 @@ Reference: Asadulaev et al., arXiv 2605.21654, Section 6 (R_before along a pretr
 builds it again to show the cache (no training step), and prints a table: step, R_before.
 
 ``--perturb EPS ...`` also retrains from initial weights multiplied by (1 + EPS u), u ~ U(-1, 1),
-and prints the largest |ΔR_before| over the checkpoints: with EPS near float64 rounding (1e-13)
-this is how far a different CPU's rounding can move the printed values; EPS = 1e-7 (float32
-rounding) shows why the trajectory is trained in float64. Each EPS costs one more full training.
+and prints ΔR_before per checkpoint: with EPS near float64 rounding (1e-13) this is how far a
+different CPU's rounding can move the printed values; EPS = 1e-7 is float32-level rounding.
+Each EPS costs one more full training. Measured (2-core AMD EPYC, AVX-512, 1 thread): both move
+R_before by up to 0.2 around the copying transition (the training is chaotic there) and by
+< 1e-5 before step ~100 and ~1e-4 at the last checkpoint.
 
     python benchmarks/pretrain_time.py [--threads N] [--perturb 1e-13 1e-7] [--keep DIR]
 
@@ -42,18 +44,18 @@ def perturbed_r_before(config: P.PretrainConfig, eps: float) -> list[float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=P.PretrainConfig.threads,
+                    help="torch threads while training (a config field: the bits depend on it)")
     ap.add_argument("--perturb", type=float, nargs="*", default=[],
                     help="relative init perturbations to retrain with (one training each)")
     ap.add_argument("--keep", default=None, help="build into this folder instead of a temp one")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    config = P.PretrainConfig(seed=a.seed)
+    config = P.PretrainConfig(seed=a.seed, threads=a.threads)
     folder = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="vgh-pretrain-"))
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; folder {folder}")
+          f"capability {torch.backends.cpu.get_cpu_capability()}, training on {config.threads} "
+          f"thread(s) (process default {torch.get_num_threads()}); folder {folder}")
     try:
         t0 = time.perf_counter()
         traj = P.build_trajectory(folder, config, progress=True)

@@ -23,9 +23,10 @@ def built(tmp_path_factory):
 
 def test_build_writes_safetensors_checkpoints_and_a_complete_manifest(built):
     assert built.trained_steps == SMALL.steps and not built.cached
-    assert built.steps == P.checkpoint_steps(SMALL) == [0, 3, 12]
+    assert built.steps == P.checkpoint_steps(SMALL) == [0, 4, 12]  # 12 * (1/2)^1.5 = 4.2
     m = json.loads((built.folder / "manifest.json").read_text())
     assert m["complete"] and m["config_hash"] == P.config_hash(SMALL)
+    assert P.PretrainConfig.from_dict(m["config"]) == SMALL  # the manifest's config reads back
     assert [c["step"] for c in m["checkpoints"]] == built.steps
     for c in built.checkpoints:
         names = {p.name for p in c.path.iterdir()}
@@ -36,8 +37,13 @@ def test_build_writes_safetensors_checkpoints_and_a_complete_manifest(built):
 
 
 def test_same_config_in_another_folder_gives_equal_weights(built, tmp_path):
+    torch_threads = torch.get_num_threads()
     other = P.build_trajectory(tmp_path, SMALL, progress=False)
+    assert torch.get_num_threads() == torch_threads  # train() restores the caller's threads
     assert other.r_before == built.r_before
+    sha = [json.loads((t.folder / "manifest.json").read_text())["checkpoints"] for t in (built, other)]
+    assert [c["weights_sha256"] for c in sha[0]] == [c["weights_sha256"] for c in sha[1]]
+    assert len({c["weights_sha256"] for c in sha[0]}) == len(sha[0])  # the weights change per step
     for a, b in zip(built.checkpoints, other.checkpoints):
         wa, wb = load_file(a.path / "model.safetensors"), load_file(b.path / "model.safetensors")
         assert wa.keys() == wb.keys()
@@ -99,7 +105,7 @@ def test_half_written_checkpoint_is_not_listed(built, tmp_path):
     shutil.copytree(built.folder, folder)
     (folder / "manifest.json").unlink()  # list by scanning sub-folders instead
     shutil.copytree(folder / "step000012", folder / ".tmp-step000020-999")  # a save killed mid-way
-    assert [c.step for c in P.list_checkpoints(folder)] == [0, 3, 12]
+    assert [c.step for c in P.list_checkpoints(folder)] == built.steps
 
 
 def test_empty_or_model_less_folders_say_what_was_expected(tmp_path):
@@ -156,11 +162,13 @@ def test_task_prompts_are_in_distribution_for_the_corpus():
     assert not (x[20:] == vocab["label"]).any() and not (x[20:] == vocab["answer"]).any()
 
 
-def test_checkpoint_steps_are_quadratic_and_default_has_24():
-    s = P.checkpoint_steps(P.PretrainConfig())
-    assert len(s) == 24 and s[0] == 0 and s[-1] == 3000
+def test_checkpoint_steps_follow_the_power_law_and_default_has_24():
+    c = P.PretrainConfig()
+    s = P.checkpoint_steps(c)
+    assert len(s) == 24 and s[0] == 0 and s[-1] == c.steps
+    assert s[1] == round(c.steps * (1 / 23) ** c.spacing_power)
     gaps = [b - a for a, b in zip(s, s[1:])]
-    assert gaps == sorted(gaps) and gaps[0] < gaps[-1] / 10
+    assert gaps == sorted(gaps) and gaps[0] < gaps[-1] / 5  # dense early, sparse late
 
 
 def test_cli_builds_reads_cache_and_refuses_another_config(tmp_path, capsys):

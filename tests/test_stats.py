@@ -83,3 +83,16 @@ def test_spearman_difference_and_loo_r2():
     d0, (lo0, hi0) = spearman_difference(good, good, y, n_resamples=500)
     assert d0 == 0 and lo0 == hi0 == 0                    # control: a predictor never beats itself
     assert loo_r2(good, y) > 0.5 and loo_r2(bad, y) < 0.1
+
+
+def test_the_vectorised_rank_correlation_is_scipys_spearman():
+    from scipy.stats import spearmanr
+
+    from vghlib.stats import _rho
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(50, 12)), rng.normal(size=(50, 12))
+    y[:, 3] = y[:, 4]                                           # ties are ranked as scipy does
+    want = np.array([spearmanr(a, b).statistic for a, b in zip(x, y)])
+    assert np.allclose(_rho(x, y, axis=-1), want)
+    assert _rho(np.ones(5), np.arange(5.0)) == 0.0              # a constant column: no ranks

@@ -46,9 +46,11 @@ def test_a_sweep_killed_with_sigkill_resumes_with_no_lost_and_no_duplicated_rows
     proc.wait()
     partial = killed.read_bytes().count(b"\n")
     assert 3 <= partial < 1 + 3 * 7, "the sweep must have been stopped part-way"
-    assert main(["--checkpoints", str(traj), "--out", str(killed), *ARGS, *seeds]) == 0
+    resume = subprocess.run(cmd, capture_output=True, text=True)       # the same command again
+    assert resume.returncode == 0, resume.stderr
     clean = tmp_path / "clean.jsonl"
-    assert main(["--checkpoints", str(traj), "--out", str(clean), *ARGS, *seeds]) == 0
+    whole = subprocess.run(cmd[:7] + [str(clean)] + cmd[8:], capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
     got, want = _rows(killed), _rows(clean)
     keys = [r["key"] for r in got]
     assert len(keys) == len(set(keys)) == 1 + 3 * 7                 # nothing twice, nothing lost

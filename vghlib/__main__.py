@@ -7,7 +7,16 @@ so ``python -m vghlib env`` and ``python -m vghlib.env`` do the same thing.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+# Commands that train set the numerics before torch is imported, so that their results are the
+# same on every x86 CPU: ATen's portable (non-vectorised) kernels and MKL's conditional
+# numerical reproducibility. Without them the kernels chosen for the CPU (AVX2, AVX-512) change
+# the last bits of every step, and a pretraining run amplifies that into visibly different
+# checkpoints (benchmarks/pretrain_time.py --perturb measures how much).
+PORTABLE_NUMERICS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
+TRAINING_COMMANDS = ("pretrain", "sweep")
 
 COMMANDS = {
     "env": ("vghlib.env", "report the environment against requirements.txt (--check: exit 1 on a mismatch)"),
@@ -33,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    if name in TRAINING_COMMANDS:
+        for k, v in PORTABLE_NUMERICS.items():
+            os.environ.setdefault(k, v)
     module = importlib.import_module(COMMANDS[name][0])
     return int(module.main(rest) or 0)
 

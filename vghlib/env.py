@@ -51,6 +51,16 @@ def cache_dir(name: str = "") -> Path:
     return out
 
 
+def numerics() -> dict:
+    """The settings that decide the last bits of a CPU training run (part of every cache key).
+
+    ``python -m vghlib pretrain`` and ``sweep`` pin ``ATEN_CPU_CAPABILITY=default`` and
+    ``MKL_CBWR=COMPATIBLE`` (see ``vghlib.__main__``); a run inside a notebook or a test that
+    did not pin them records what it used, so its results are never mixed with pinned ones.
+    """
+    return {k: os.environ.get(k, "") for k in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+
+
 def read_pins(path: Path = REQUIREMENTS) -> dict[str, str]:
     """The ``name==version`` lines of a requirements file, as {name: version}."""
     pins = {}

@@ -21,7 +21,7 @@ NO_ANSWER = "no answer yet: set your answer variable and run the cell again"
 __all__ = ["Feedback", "check_numeric", "check_symbolic", "CHECKERS", "reference",
            "check_sfpd_var", "check_sfpd_cross", "check_costates_riccati", "check_ctrl_factor",
            "check_ctrl_grad", "check_gap_crossover", "check_credit_group_mean",
-           "check_proofs_sup_ratio"]
+           "check_proofs_sup_ratio", "check_grpo_dead_group", "check_impact_scale"]
 
 
 @dataclass(frozen=True)
@@ -245,3 +245,18 @@ check_proofs_sup_ratio = _numeric(
     _ref("vghlib.sampling_gap", "sup_gap_over_entropy", 8, index=0), rtol=2e-3,
     hint="for a fixed p_max, which distribution has the least entropy?",
     doc="The largest value of (1 − p_max) / H (nats) over all distributions, 3 digits.")
+
+
+# ------------------------------------------------------------------ Part IV: the impact law
+
+check_grpo_dead_group = _numeric(
+    "grpo-dead-group", "check_grpo_dead_group",
+    _ref("vghlib.grpo", "zero_advantage_probability", 0.25, 8), rtol=1e-3,
+    hint="a group carries no signal when all 8 answers agree: all right or all wrong",
+    doc="The probability that a group of 8 answers at p(y*|q) = 0.25 has every advantage 0.")
+
+check_impact_scale = _numeric(
+    "impact-scale", "check_impact_scale",
+    _ref("vghlib.impact", "grpo_costate_scale", 0.5, 2), rtol=2e-3,
+    hint="with n = 2 only the mixed groups count; write both advantages with the unbiased std",
+    doc="The factor c(p, n) of E[λ̂ | h] = c·G for GRPO advantages at p = 0.5 and n = 2.")

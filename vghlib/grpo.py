@@ -67,6 +67,25 @@ def group_mean_scale(group_size: int) -> float:
     return 1.0 - 1.0 / n
 
 
+def zero_advantage_probability(p, group_size: int):
+    """P(a group of n 0/1 rewards is all equal) = p^n + (1 − p)^n: such a group has Â = 0 exactly.
+
+    Let p be the success probability of one completion and n = ``group_size``. With the "grpo"
+    and "mean" advantages (eq 1) a group of equal rewards contributes no gradient at all, so this
+    is the fraction of prompts an update wastes.
+    """
+    import numpy as np
+
+    n = int(group_size)
+    if n < 1:
+        raise ValueError("group_size must be >= 1")
+    p = np.asarray(p, dtype=float)
+    if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
+        raise ValueError("p must hold probabilities in [0, 1]")
+    out = p ** n + (1 - p) ** n
+    return float(out) if out.ndim == 0 else out
+
+
 def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """ℓ_t = log π(o_t | s_t) of eq 13 for each position: logits ``(B, T, V)``, tokens ``(B, T)`` -> ``(B, T)``.
 

@@ -289,7 +289,7 @@ def best_checkpoint(scores, steps) -> int:
 
 def predictor_table(summary, score: str = "p_gap_single", n_resamples: int = 2000,
                     seed: int = 0) -> list[dict]:
-    """The paper's two predictors and a sceptic's baselines, each with its uncertainty.
+    """The paper's two predictors of eq 29 (Section 6) and a sceptic's baselines, with uncertainty.
 
     ``summary``: a :class:`vghlib.sweep.Summary`; ``score``: which P_gap (``"p_gap_single"``, the
     paper's plug-in, or ``"p_gap_cond"``). Rows (``name``, ``target``, ``corr``: a

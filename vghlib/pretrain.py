@@ -1,4 +1,4 @@
-"""A pretraining trajectory that trains on a laptop: a tiny OLMo-2 learns label copying, checkpoint by checkpoint.
+"""A laptop pretraining trajectory: a tiny OLMo-2 learns label copying, checkpoint by checkpoint.
 
 Reference: Asadulaev et al., arXiv 2605.21654, Section 6 (GRPO from each of 20 OLMo-2 1B
 pretraining checkpoints on a label-copying task), here at a scale that builds in minutes on 2 CPU
@@ -20,15 +20,24 @@ the filler, so the answer is the label *right after* ``label``, not any label in
 two attention steps (a label token must learn what precedes it; ``answer`` must look for that
 feature), so the trajectory passes through stages, each visible in R_before = E_q p(y*|q):
 random init (R ≈ 1/|V| ≈ 0.03, hopeless), "the answer is some label" (R ≈ 0.25), "copy a label of
-the prompt" (R ≈ 0.5), then the marker is found and R saturates near 1. Checkpoints are spaced
-quadratically in steps (``spacing_power``), since the early stages are fast: that puts several
-checkpoints in each stage, not 15 of 20 on the saturated plateau.
+the prompt" (R ≈ 0.3-0.5), then the marker is found and R saturates near 1 (≥ 0.995 at the end
+for seeds 0, 1 and 3). The checkpoint steps grow as i^1.5 (``spacing_power``), since the early
+stages are fast: with evenly spaced steps most of the 24 checkpoints would sit on the plateau.
 
-Reproducibility. Training runs in float64. The weights are initialised from integer draws of a
-seeded ``torch.Generator`` mapped exactly to floats (a uniform law with Hugging Face's std), so the
-initial weights are bit-identical on every CPU; what remains is float64 rounding of matrix
-products, which differs between CPUs at the 1e-16 level. ``benchmarks/pretrain_time.py --perturb``
-measures how much that can move the printed R_before.
+Reproducibility. Training runs in float64, on ``threads`` = 1 intra-op thread (part of the
+config: a different thread count changes the rounding of reductions), from weights initialised by
+integer draws of a seeded ``torch.Generator`` mapped exactly to floats (a uniform law with Hugging
+Face's std), so the initial weights are bit-identical on every CPU. A build is then bit-identical
+on one machine and software stack (tests check it), but not across CPUs: float64 rounding of matrix
+products and vectorised kernels differs between CPU types (AVX2, AVX-512, ARM) at the 1e-16 level,
+and this training is chaotic. Measured (``benchmarks/pretrain_time.py --perturb``): a relative
+change of 1e-13 in the initial weights stays below 1e-5 in R_before up to step ~100, moves
+R_before by up to 0.2 around the copying transition (steps ~250-600, where R climbs from 0.3 to
+0.9), and by <= 1e-3 at the last checkpoint. A 1e-7 change does the same. So float64 does not make
+the middle of the trajectory reproducible to 2 decimals on other CPUs; what a book can print and
+compare is R_before of checkpoints loaded from saved files (one float64 forward pass: no chaos),
+or the stable ends of a fresh build. Each checkpoint records a sha256 of its weights, so two
+builds can be compared bit for bit.
 
 Files. ``build_trajectory(out)`` writes ``out/stepNNNNNN/`` folders (``save_pretrained`` of the
 model, safetensors only, and of the tokenizer) and ``out/manifest.json`` (config, its hash, R_before
@@ -77,24 +86,26 @@ class PretrainConfig:
     copy_fraction: float = 0.5  # half of each batch copies: fast enough to saturate in budget
     markov_sharpness: float = 8.0  # filler transitions ∝ u^8, u ~ U(0,1): a few likely successors
     tokenizer_docs: int = 2000  # documents the WordLevel tokenizer is trained on
-    hidden_size: int = 32  # tiny: the whole build fits in ~3 CPU-minutes in float64
+    hidden_size: int = 48  # d=32 stalls near R = 0.96-0.98 on some seeds; 48 reaches >= 0.995
     n_layers: int = 2  # copying after a marker needs two attention steps
     n_heads: int = 4
-    intermediate_size: int = 64
+    intermediate_size: int = 128
     init_std: float = 0.02  # Hugging Face's initializer_range
-    steps: int = 3000  # R_before saturates near 1 by ~2000 steps at these settings
+    steps: int = 2000  # R_before >= 0.99 from ~1300 steps on (seeds 0, 1, 3); ~1 CPU-minute
     batch_size: int = 64
     lr: float = 3e-3  # AdamW peak learning rate
     warmup: int = 50  # linear warmup steps, then cosine decay
     min_lr_ratio: float = 0.1  # cosine ends at 10% of the peak
     weight_decay: float = 0.0
     n_checkpoints: int = 24  # including step 0 and the last step (the paper has 20)
-    spacing_power: float = 2.0  # step_i = steps * (i / (n-1))^p: dense where learning is fast
+    spacing_power: float = 1.5  # step_i = steps * (i / (n-1))^p: denser early, where R moves
     eval_prompts: int = 512  # a fixed set: its mean is within ~0.02 of E_q p(y*|q)
     eval_seed: int = 1234  # eval prompts: the same for every seed and checkpoint
+    threads: int = 1  # torch intra-op threads while training: the bits depend on it
 
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainConfig":
+        """The config stored in a manifest (``read_manifest(folder)["config"]``)."""
         d = dict(d)
         t = d.pop("task")
         task = LabelCopyTask(**{k: tuple(v) if isinstance(v, list) else v for k, v in t.items()})
@@ -111,7 +122,10 @@ def config_dict(config: PretrainConfig) -> dict:
 
 def config_hash(config: PretrainConfig) -> str:
     """sha256 of the config (and CODE_VERSION), first 16 hex digits."""
-    blob = json.dumps({"code_version": CODE_VERSION, **config_dict(config)}, sort_keys=True)
+    from vghlib.env import numerics
+
+    blob = json.dumps({"code_version": CODE_VERSION, "numerics": numerics(), **config_dict(config)},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -272,8 +286,18 @@ def train(config: PretrainConfig, tokenizer, on_checkpoint=None, progress: bool 
     Loss: next-token cross-entropy on every position of every document (plain LM pretraining; the
     copying answer is one token of 15 in half of the documents). AdamW, betas (0.9, 0.95).
     ``model`` replaces the initial model (e.g. a perturbed copy, to measure how rounding-level
-    changes grow); by default it is ``build_model(config, tokenizer)``. Returns ``(model, n_steps_run)``.
+    changes grow); by default it is ``build_model(config, tokenizer)``. Runs on ``config.threads``
+    torch threads (the caller's setting is restored). Returns ``(model, n_steps_run)``.
     """
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _train(config, tokenizer, on_checkpoint, progress, model)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(config, tokenizer, on_checkpoint, progress, model):
     from tqdm.auto import tqdm
 
     model = build_model(config, tokenizer) if model is None else model
@@ -329,11 +353,8 @@ class Trajectory:
     checkpoints: list
     trained_steps: int  # optimizer steps run by this call: 0 when read from the cache
     seconds: float  # wall time of this call
+    cached: bool  # True when read from the manifest without training
     model: object = field(default=None, repr=False)  # the final in-memory model, if trained now
-
-    @property
-    def cached(self) -> bool:
-        return self.trained_steps == 0
 
     @property
     def steps(self) -> list[int]:
@@ -382,7 +403,8 @@ def _clean(folder: Path, manifest: dict | None) -> None:
     """Remove what an earlier build of ours wrote: its checkpoints, temp folders, manifest."""
     names = {c["dir"] for c in (manifest or {}).get("checkpoints", [])}
     for p in folder.iterdir():
-        if p.name in names or p.name.startswith(".tmp-step") or (manifest and re.fullmatch(r"step\d{6}", p.name)):
+        ours = manifest is not None and re.fullmatch(r"step\d{6}", p.name)
+        if p.name in names or p.name.startswith(".tmp-step") or ours:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
     (folder / MANIFEST).unlink(missing_ok=True)
 
@@ -405,9 +427,15 @@ def build_trajectory(out, config: PretrainConfig = PretrainConfig(), force: bool
     if m is not None and m.get("config_hash") == h and m.get("complete"):
         cps = [Checkpoint(c["step"], out / c["dir"], c["r_before"]) for c in m["checkpoints"]]
         if all((c.path / "config.json").is_file() for c in cps):
-            return Trajectory(out, config, cps, 0, time.perf_counter() - t0)
+            return Trajectory(out, config, cps, 0, time.perf_counter() - t0, cached=True)
     if m is not None and m.get("config_hash") != h and not force:
-        diff = "; ".join(_config_diff(m.get("config", {}), cdict)) or "code version changed"
+        from vghlib.env import numerics
+
+        diff = "; ".join(_config_diff(m.get("config", {}), cdict))
+        if not diff and m.get("numerics") != numerics():
+            diff = (f"numerics {m.get('numerics')} there, {numerics()} here (build it with "
+                    "`python -m vghlib pretrain`, which pins them)")
+        diff = diff or "code version changed"
         raise TrajectoryError(f"{out} holds a trajectory built with another config (hash "
                               f"{m.get('config_hash')}, this one {h}): {diff}. Use another --out "
                               "folder, or pass --force (force=True) to delete it and rebuild.")
@@ -418,7 +446,10 @@ def build_trajectory(out, config: PretrainConfig = PretrainConfig(), force: bool
     _clean(out, m)
 
     tokenizer = build_tokenizer(config)
+    from vghlib.env import numerics
+
     manifest = {"format": "vghlib.pretrain", "config_hash": h, "code_version": CODE_VERSION,
+                "numerics": numerics(),
                 "config": cdict, "complete": False, "checkpoints": [],
                 "versions": _versions()}
     _write_json(out / MANIFEST, manifest)
@@ -434,19 +465,22 @@ def build_trajectory(out, config: PretrainConfig = PretrainConfig(), force: bool
             tokenizer.save_pretrained(tmp)
         if not (tmp / "model.safetensors").is_file() or any(tmp.glob("*.bin")):
             raise RuntimeError(f"save_pretrained did not write model.safetensors alone in {tmp}")
-        _write_json(tmp / "checkpoint.json", {"step": step, "r_before": r, "config_hash": h})
+        sha = weights_sha256(model)
+        _write_json(tmp / "checkpoint.json", {"step": step, "r_before": r, "config_hash": h,
+                                              "weights_sha256": sha})
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)  # the checkpoint appears under its name only once complete
         cps.append(Checkpoint(step, final, r))
-        manifest["checkpoints"].append({"step": step, "dir": final.name, "r_before": r})
+        manifest["checkpoints"].append({"step": step, "dir": final.name, "r_before": r,
+                                        "weights_sha256": sha})
         _write_json(out / MANIFEST, manifest)
 
     model, n_run = train(config, tokenizer, on_checkpoint=save, progress=progress)
     seconds = time.perf_counter() - t0
     manifest.update(complete=True, build_seconds=round(seconds, 1))
     _write_json(out / MANIFEST, manifest)
-    return Trajectory(out, config, cps, n_run, seconds, model)
+    return Trajectory(out, config, cps, n_run, seconds, cached=False, model=model)
 
 
 @contextlib.contextmanager
@@ -463,11 +497,25 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+def weights_sha256(model) -> str:
+    """sha256 of every parameter's bytes, in name order: equal iff the weights are bit-identical."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def _versions() -> dict:
+    import platform
+
     import tokenizers
     import transformers
     return {"torch": torch.__version__, "transformers": transformers.__version__,
-            "tokenizers": tokenizers.__version__, "python": sys.version.split()[0]}
+            "tokenizers": tokenizers.__version__, "python": sys.version.split()[0],
+            "machine": platform.machine(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "MKL_CBWR": os.environ.get("MKL_CBWR"),
+            "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,12 +597,12 @@ def main(argv=None) -> int:
                     help=f"number of checkpoints, step 0 and the last included (default {d.n_checkpoints})")
     ap.add_argument("--force", action="store_true",
                     help="rebuild even if the folder holds a trajectory of another config")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=d.threads,
+                    help=f"torch threads while training (default {d.threads}; part of the config, "
+                         "since the result's bits depend on it)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    config = PretrainConfig(seed=a.seed, steps=a.steps, n_checkpoints=a.checkpoints)
+    config = PretrainConfig(seed=a.seed, steps=a.steps, n_checkpoints=a.checkpoints, threads=a.threads)
     try:
         traj = build_trajectory(a.out, config, force=a.force, progress=not a.quiet)
     except TrajectoryError as e:

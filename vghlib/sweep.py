@@ -11,7 +11,7 @@ z(P_gap), z(R_after))) and eq 24–31; science notes F5–F7.
 * one ``"score"`` row per checkpoint (:func:`vghlib.impact.checkpoint_score`: Σ, Λ, S, H_α,
   P_gap, R_before);
 * one ``"rl"`` row per (checkpoint, seed): a single GRPO run of max(budgets) updates that
-  records the exact R after every update, so all budgets of a seed come from one run (R_after(10)
+  measures the exact R after each budget, so all budgets of a seed come from one run (R_after(10)
   is the same run as R_after(30), stopped earlier). The paper does not say whether its budgets
   were separate runs; one run per seed is what fits a laptop.
 
@@ -42,7 +42,7 @@ from vghlib.train import GRPOConfig, train_grpo
 
 __all__ = ["SweepConfig", "ResultsFile", "ResultsMismatch", "run_sweep", "summarise", "main"]
 
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
 
 
 class ResultsMismatch(ValueError):
@@ -99,8 +99,12 @@ class SweepConfig:
         d["budgets"], d["seeds"] = tuple(d["budgets"]), tuple(d["seeds"])
         return cls(**d)
 
-    def hash(self) -> str:
-        blob = json.dumps({"version": RESULTS_VERSION, **self.to_dict()}, sort_keys=True)
+    def hash(self, numerics: dict | None = None) -> str:
+        """Hash of the config, the results format and the numerics (default: this process's)."""
+        from vghlib.env import numerics as current
+
+        blob = json.dumps({"version": RESULTS_VERSION, "numerics": numerics or current(),
+                           **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
@@ -111,15 +115,19 @@ class SweepConfig:
 class ResultsFile:
     """A JSON-lines results file with a config header, keyed rows and atomic appends."""
 
-    def __init__(self, path, config: SweepConfig, source: str = ""):
+    def __init__(self, path, config: SweepConfig, source: str = "", numerics: dict | None = None):
+        from vghlib.env import numerics as current
+
         self.path, self.config, self.source = Path(path), config, source
+        self.numerics = numerics or current()
         self.rows: dict[str, dict] = {}
         if self.path.exists() and self.path.stat().st_size:
             self._read()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._append({"kind": "config", "key": "config", "config_hash": config.hash(),
-                          "config": config.to_dict(), "source": source})
+            self._append({"kind": "config", "key": "config",
+                          "config_hash": config.hash(self.numerics), "config": config.to_dict(),
+                          "numerics": self.numerics, "source": source})
 
     def _read(self) -> None:
         raw = self.path.read_bytes()
@@ -137,8 +145,11 @@ class ResultsFile:
         if head.get("kind") != "config":
             raise ResultsMismatch(f"{self.path} is not a sweep results file (its first line is not "
                                   "a config row); pass another --out")
-        if head.get("config_hash") != self.config.hash():
+        if head.get("config_hash") != self.config.hash(self.numerics):
             diff = _diff(head.get("config", {}), self.config.to_dict())
+            if not diff and head.get("numerics") != self.numerics:
+                diff = [f"numerics ({head.get('numerics')} there, {self.numerics} here; "
+                        "`python -m vghlib sweep` pins them)"]
             raise ResultsMismatch(
                 f"{self.path} was written by another configuration (differs in: "
                 f"{', '.join(diff) or 'the results format'}); its rows cannot be mixed with this "
@@ -230,11 +241,11 @@ def run_sweep(checkpoints, out, config: SweepConfig, *, load, device: str = "cpu
             else:
                 seed = int(key.rsplit("seed", 1)[1])
                 rec = train_grpo(model, tr, ev, config.grpo, max(config.budgets), seed=seed,
-                                 checkpoint=name)
+                                 checkpoint=name, record_at=config.budgets)
                 row = {"kind": "rl", "key": key, "checkpoint": name, "step": step, "seed": seed,
                        "r_before": rec.r_exact[0],
                        "r_after": {str(b): rec.r_after(b) for b in config.budgets},
-                       "r_exact": rec.r_exact, "r_sampled": rec.r_sampled,
+                       "r_sampled": rec.r_sampled,
                        "clip_frac": rec.clip_frac}
             row["seconds"] = round(time.perf_counter() - t0, 3)
             res.add(row)
@@ -278,16 +289,17 @@ def summarise(path, config: SweepConfig | None = None) -> Summary:
     """Read ``path`` into a :class:`Summary`; every checkpoint must have its score and all seeds.
 
     With ``config`` the file must have been written by it (else :class:`ResultsMismatch`);
-    without, the file's own header is used.
+    without, the file's own header is used. The numerics are read from the file's header, so a
+    file written by ``python -m vghlib sweep`` reads back anywhere.
     """
     path = Path(path)
-    if config is None:
-        try:
-            head = json.loads(path.read_text().splitlines()[0])
+    try:
+        head = json.loads(path.read_text().splitlines()[0])
+        if config is None:
             config = SweepConfig.from_dict(head["config"])
-        except (IndexError, KeyError, json.JSONDecodeError, TypeError):
-            raise ResultsMismatch(f"{path} is not a sweep results file") from None
-    rows = ResultsFile(path, config).rows
+    except (IndexError, KeyError, json.JSONDecodeError, TypeError):
+        raise ResultsMismatch(f"{path} is not a sweep results file") from None
+    rows = ResultsFile(path, config, numerics=head.get("numerics")).rows
     scores = {r["checkpoint"]: r for r in rows.values() if r["kind"] == "score"}
     rl = [r for r in rows.values() if r["kind"] == "rl"]
     names = sorted(scores, key=lambda n: scores[n]["step"])
@@ -359,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"prompts per GRPO update (default {g.prompts_per_step})")
     ap.add_argument("--dtype", default=d.dtype, help="float64 (default), float32 or bfloat16")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: the bits of a CPU run depend on it)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 
@@ -372,9 +386,19 @@ def config_from_args(a) -> SweepConfig:
 
 
 def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    threads_before = torch.get_num_threads()
+    if a.device == "cpu" and a.threads > 0:
+        torch.set_num_threads(a.threads)
+    try:
+        return _main(a)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _main(a) -> int:
     from vghlib import pretrain
 
-    a = build_parser().parse_args(argv)
     try:
         config = config_from_args(a)
         cps = pretrain.list_checkpoints(a.checkpoints)

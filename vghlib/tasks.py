@@ -1,4 +1,4 @@
-"""The label-copying task: prompts for any Hugging Face tokenizer, its exact reward, and per-sample GRPO rewards.
+"""The label-copying task: prompts for any Hugging Face tokenizer, exact and per-sample rewards.
 
 Reference: Asadulaev et al., arXiv 2605.21654, Section 6 ("Closed-form RL task"): R(θ; q) = p_θ(y*|q)
 and R_before = E_q p_θ(y*|q); science notes F5 (why GRPO needs a per-sample reward).

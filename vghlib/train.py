@@ -83,8 +83,9 @@ class GRPOConfig:
 @dataclass
 class RunRecord:
     """What one run recorded. ``r_exact[k]`` is E_q p(y*|q) on the evaluation batch after k
-    updates (index 0: before RL); ``r_sampled[k]`` the mean sampled reward of update k + 1;
-    ``clip_frac[k]`` and ``kl[k]`` the diagnostics of its last optimizer step."""
+    updates (index 0: before RL; None where the run was told not to measure); ``r_sampled[k]``
+    the mean sampled reward of update k + 1; ``clip_frac[k]`` and ``kl[k]`` the diagnostics of
+    its last optimizer step."""
 
     r_exact: list = field(default_factory=list)
     r_sampled: list = field(default_factory=list)
@@ -95,6 +96,8 @@ class RunRecord:
         """R_after(K) for K = ``budget`` updates."""
         if not 0 <= budget < len(self.r_exact):
             raise ValueError(f"budget {budget} was not run: this run has {len(self.r_exact) - 1} updates")
+        if self.r_exact[budget] is None:
+            raise ValueError(f"R after {budget} updates was not measured (see record_at)")
         return self.r_exact[budget]
 
 
@@ -128,15 +131,16 @@ def _policy_logits(model, batch: tasks.TaskBatch, rows: torch.Tensor):
 
 def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
                config: GRPOConfig, updates: int, seed: int = 0, checkpoint=None,
-               progress=None) -> RunRecord:
-    """Run ``updates`` GRPO updates on ``model`` (in place) and record the reward after each.
+               progress=None, record_at=None) -> RunRecord:
+    """Run ``updates`` GRPO updates (eq 1) on ``model`` in place and record the reward after each.
 
     ``train_batch``: a pool of prompts; each update draws ``config.prompts_per_step`` of them
     (without replacement within the update) with a generator seeded by ``seed``, which also drives
     the answer sampling, so a run is a function of (checkpoint, config, seed). ``eval_batch``:
     the fixed prompts on which R = E_q p(y*|q) is measured exactly. ``checkpoint`` labels error
     messages (e.g. a NaN reward names it and the prompt); ``progress`` is an optional callable
-    ``progress(k)`` called after update k.
+    ``progress(k)`` called after update k. ``record_at``: the update counts after which R is
+    measured (None: after every update); measuring costs a forward pass over ``eval_batch``.
     """
     if not isinstance(updates, int) or updates < 0:
         raise ValueError(f"updates must be a non-negative int, got {updates!r}")
@@ -156,7 +160,12 @@ def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
 
     eval_d = _to(eval_batch, device)
 
+    wanted = None if record_at is None else {0, *record_at}
+
     def measure():
+        if wanted is not None and len(rec.r_exact) not in wanted:
+            rec.r_exact.append(None)
+            return
         with torch.no_grad():
             rec.r_exact.append(float(tasks.exact_reward(tasks.answer_logits(model, eval_d),
                                                         eval_d, checkpoint).double().mean()))
