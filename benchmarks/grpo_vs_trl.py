@@ -8,9 +8,13 @@ one after the other in this process, so the ratio compares them under the same l
 
 TRL is not a requirement of the book. Install it beside the virtual environment to run this:
 
-    .venv/bin/pip install --target /tmp/trl trl accelerate datasets pandas pyarrow dill xxhash \
-        multiprocess fsspec --no-deps
-    PYTHONPATH=/tmp/trl .venv/bin/python benchmarks/grpo_vs_trl.py --checkpoints .cache/laptop-trajectory
+    .venv/bin/pip install --target /tmp/trl trl accelerate pandas xxhash fsspec --no-deps
+    .venv/bin/pip install --target /tmp/trl-data "datasets==3.6.0" "dill==0.3.8" \
+        "multiprocess==0.70.16" "pyarrow==20.0.0" --no-deps
+    PYTHONPATH=/tmp/trl-data:/tmp/trl .venv/bin/python benchmarks/grpo_vs_trl.py
+
+(datasets 5.2 with pyarrow 26 fails to build even a two-column dataset here: dill cannot
+pickle pyarrow's MonthDayNano type; the older pins above work.)
 
 Prints a table: library, dtype, median seconds per step, steps timed, and the ratio TRL / vghlib.
 """
@@ -66,7 +70,7 @@ def trl_steps(path, n_steps, dtype):
                           loss_type="grpo", beta=0.0, num_iterations=1, temperature=1.0,
                           use_cpu=True, report_to="none", logging_steps=10_000, save_strategy="no",
                           bf16=False, fp16=False, lr_scheduler_type="constant", warmup_steps=0,
-                          max_grad_norm=None, weight_decay=0.0, dataloader_num_workers=0,
+                          max_grad_norm=0.0, weight_decay=0.0, dataloader_num_workers=0,
                           disable_tqdm=True)
         trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=data,
                               processing_class=tok, callbacks=[Clock()])
