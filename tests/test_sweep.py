@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from vghlib import pretrain
 from vghlib.sweep import ResultsFile, ResultsMismatch, SweepConfig, main, summarise
@@ -113,3 +114,146 @@ def test_summarise_reads_budgets_seeds_and_scores(traj, tmp_path):
                   for r in rows) / 4
     assert s.mean_gain[0] == pytest.approx(by_hand)
     assert {"p_gap_single", "p_gap_cond", "headroom", "sigma_energy"} <= set(s.score)
+
+
+# ---------------------------------------------------------------------------------------------
+# Part V: the Hub code path (offline, through a local cache), sharding, torchrun, memory
+
+
+REPO = "allenai/OLMo-2-0425-1B"
+
+
+def kept_name(traj, i):
+    return pretrain.list_checkpoints(traj)[i].path.name
+
+
+@pytest.fixture(scope="module")
+def hub_cache(traj, tmp_path_factory):
+    """The tiny trajectory's checkpoints as branches of REPO in a Hugging Face cache."""
+    from test_checkpoints import add_to_hub_cache
+
+    cache = tmp_path_factory.mktemp("hub")
+    for c in pretrain.list_checkpoints(traj):
+        add_to_hub_cache(cache, REPO, f"stage1-step{c.step}-tokens{c.step}B", c.path)
+    return cache
+
+
+def _hub_cmd(hub_cache, out, *extra):
+    return ["--model", REPO, "--steps", "all", "--cache-dir", str(hub_cache), "--out", str(out),
+            *ARGS, "--seeds", "0,1", *extra]
+
+
+def test_torchrun_with_two_processes_equals_one_process(hub_cache, tmp_path):
+    """The full CLI path: Hub branches (offline cache) -> torchrun, 2 CPU ranks over gloo."""
+    one = tmp_path / "one.jsonl"                  # both through `python -m vghlib`, which pins
+    cli = [sys.executable, "-m", "vghlib", "sweep"]  # the CPU numerics before importing torch
+    run = subprocess.run([*cli, *_hub_cmd(hub_cache, one)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    two = tmp_path / "two.jsonl"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "vghlib", "sweep", *_hub_cmd(hub_cache, two)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got, want = _values(_rows(two)), _values(_rows(one))
+    assert len(want) == 1 + 3 * 3 and got == want                   # every row, the same numbers
+    ranks = [_rows(p) for p in sorted(tmp_path.glob("two.shard*of2.jsonl"))]
+    assert len(ranks) == 2 and all(len(r) > 1 for r in ranks)      # both ranks did work
+    names = [{r["checkpoint"] for r in rows[1:]} for rows in ranks]
+    assert not names[0] & names[1]                                  # each checkpoint on one rank
+    assert {r["checkpoint"] for r in _rows(one)[1:]} == {
+        f"stage1-step{s}-tokens{s}B" for s in pretrain.checkpoint_steps(TINY)}
+
+
+def test_job_array_shards_merge_into_the_unsharded_results(hub_cache, tmp_path, capsys):
+    one = tmp_path / "one.jsonl"
+    assert main(_hub_cmd(hub_cache, one)) == 0
+    out = tmp_path / "arr.jsonl"
+    for i in range(3):
+        assert main(_hub_cmd(hub_cache, out, "--shard", f"{i}/3")) == 0
+    assert not out.exists() and len(list(tmp_path.glob("arr.shard*of3.jsonl"))) == 3
+    assert main(_hub_cmd(hub_cache, out)) == 0                      # merges; computes nothing
+    assert "merged 9 rows from 3 shard files" in capsys.readouterr().err
+    assert _values(_rows(out)) == _values(_rows(one))
+    assert all(r.get("seconds", 0) == s.get("seconds", 0)           # copied, not recomputed
+               for r, s in zip(sorted(_rows(out)[1:], key=lambda r: r["key"]),
+                               sorted([x for p in tmp_path.glob("arr.shard*") for x in _rows(p)[1:]],
+                                      key=lambda r: r["key"])))
+    bad = tmp_path / "arr.shard0of3.jsonl"                          # a shard that disagrees
+    rows = _rows(bad)
+    rows[1]["r_before"] = 0.5 if rows[1]["kind"] == "rl" else rows[1]["r_before"] + 0.1
+    bad.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    assert main(_hub_cmd(hub_cache, out)) == 2
+    assert "disagree on row" in capsys.readouterr().err
+    assert main(_hub_cmd(hub_cache, out, "--shard", "3/3")) == 2
+    assert "0 <= I < N" in capsys.readouterr().err
+
+
+def test_a_hub_model_needs_explicit_steps_and_unknown_steps_name_the_nearest(hub_cache, tmp_path,
+                                                                              capsys):
+    assert main(["--model", REPO, "--cache-dir", str(hub_cache), "--out", str(tmp_path / "r.jsonl"),
+                 *ARGS]) == 2
+    assert "give --steps" in capsys.readouterr().err
+    assert main(["--model", REPO, "--steps", "0,30", "--cache-dir", str(hub_cache), "--out",
+                 str(tmp_path / "r.jsonl"), *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint at step(s) 30" in err and "nearest 21, 60" in err
+    assert "huggingface-cli download" in err                        # offline: how to get it
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_micro_batches_change_memory_not_results(traj, tmp_path):
+    """Scores and GRPO with 3 prompts per pass equal one pass over all prompts (to rounding)."""
+    whole, parts = tmp_path / "whole.jsonl", tmp_path / "parts.jsonl"
+    assert main(["--model", str(traj), "--out", str(whole), *ARGS, "--seeds", "0"]) == 0
+    assert main(["--model", str(traj), "--out", str(parts), *ARGS, "--seeds", "0",
+                 "--micro-batch", "3"]) == 0
+    a, b = _values(_rows(whole)), _values(_rows(parts))
+    assert a.keys() == b.keys()
+    for k in a:
+        if k == "config":
+            assert b[k]["config"]["micro_batch"] == 3 and "micro_batch" not in a[k]["config"]
+            continue
+        for field in ("r_before", "sigma_energy", "lam_cond", "p_gap_cond", "lam_single"):
+            if field in a[k]:
+                assert b[k][field] == pytest.approx(a[k][field], rel=1e-9, abs=1e-15), (k, field)
+        if "r_after" in a[k]:
+            for budget in a[k]["r_after"]:
+                assert b[k]["r_after"][budget] == pytest.approx(a[k]["r_after"][budget], rel=1e-9)
+            assert b[k]["r_after"] != {kk: v + 1e-3 for kk, v in a[k]["r_after"].items()}
+
+
+def test_bfloat16_mixed_precision_runs_and_stays_close_to_float64(traj, tmp_path):
+    f64, bf = tmp_path / "f64.jsonl", tmp_path / "bf16.jsonl"
+    assert main(["--model", str(traj), "--out", str(f64), *ARGS, "--seeds", "0"]) == 0
+    assert main(["--model", str(traj), "--out", str(bf), *ARGS, "--seeds", "0",
+                 "--dtype", "bfloat16"]) == 0
+    a, b = _values(_rows(f64)), _values(_rows(bf))
+    score = [k for k in a if k.startswith("score/")]
+    assert all(b[k]["r_before"] == pytest.approx(a[k]["r_before"], rel=0.05) for k in score)
+    assert any(b[k]["r_before"] != a[k]["r_before"] for k in score)  # it did run in bf16
+    assert all(b[k]["sigma_energy"] == pytest.approx(a[k]["sigma_energy"], rel=0.1) for k in score)
+
+
+def test_out_of_memory_gets_a_message_and_keeps_the_finished_rows(traj, tmp_path, monkeypatch,
+                                                                 capsys):
+    from vghlib import impact
+
+    out = tmp_path / "r.jsonl"
+    real, calls = impact.checkpoint_score, []
+
+    def second_oom(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(*a, **kw)
+    monkeypatch.setattr(impact, "checkpoint_score", second_oom)
+    assert main(["--model", str(traj), "--out", str(out), *ARGS, "--seeds", "0"]) == 3
+    err = capsys.readouterr().err
+    assert f"out of memory on cpu while scoring checkpoint {kept_name(traj, 1)}" in err
+    assert "--micro-batch 16" in err and "--dtype bfloat16" in err and "resumes" in err
+    assert "Traceback" not in err
+    kept = _rows(out)
+    assert [r["key"] for r in kept[1:]] == [f"score/{kept_name(traj, 0)}", f"rl/{kept_name(traj, 0)}/seed0"]
+    monkeypatch.setattr(impact, "checkpoint_score", real)
+    assert main(["--model", str(traj), "--out", str(out), *ARGS, "--seeds", "0"]) == 0
+    assert len(_rows(out)) == 1 + 3 * 2

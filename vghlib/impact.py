@@ -196,7 +196,8 @@ def answer_state_vjp(model, batch, layer: int, cotangents) -> list:
 
 
 def checkpoint_score(model, batch, *, alpha: float, group_size: int, layer: int = -1,
-                     adv_kind: str = "grpo", seed: int = 0, checkpoint=None) -> dict:
+                     adv_kind: str = "grpo", seed: int = 0, checkpoint=None,
+                     micro_batch: int | None = None) -> dict:
     """The RL-impact score of one checkpoint on a one-token-answer task (eq 24–28, Section 6).
 
     Matched trajectories, as in Section 6: G, λ̂ and the rewards come from the same prompts, the
@@ -219,28 +220,42 @@ def checkpoint_score(model, batch, *, alpha: float, group_size: int, layer: int 
     ``p_gap_cond`` = S · H_α; ``bernoulli_var`` = E_q p(1 − p) (a sceptic's baseline),
     ``scale_mean`` = E_q c(p, n); and the per-prompt ``prompt_p`` and ``prompt_g2`` = ‖G_q‖², from
     which :func:`score_from_prompts` recomputes the exact score for other α and n.
+
+    ``micro_batch``: at most this many prompts per forward and backward pass (None: all at once);
+    prompts are independent rows, so only the memory changes (and the rounding).
     """
     from vghlib import grpo, tasks
 
     alpha = _check_alpha(alpha)
     g = torch.Generator().manual_seed(int(seed))
+    from vghlib.train import _rows, chunked_answer_logits
+
     with torch.no_grad():
-        z = tasks.answer_logits(model, batch).double().cpu()                  # (N, V)
+        z = chunked_answer_logits(model, batch, micro_batch).double().cpu()   # (N, V)
     p = tasks.exact_reward(z, batch, checkpoint).numpy()                      # (N,)
     answers = tasks.sample_answers(z, batch, group_size, generator=g, checkpoint=checkpoint)
     r = tasks.per_sample_rewards(answers, z, batch, "indicator", checkpoint)  # (N, n)
     adv = grpo.advantages(r, adv_kind)                                        # (N, n)
     y = batch.target_ids.cpu()
 
-    def cotangents(logits):
-        pi = torch.softmax(logits.double(), -1)                              # (N, V)
-        onehot = lambda ids: F.one_hot(ids, pi.shape[-1]).double()  # noqa: E731
-        dp = pi.gather(-1, y[:, None].to(pi.device)) * (onehot(y.to(pi.device)) - pi)  # ∂p/∂z
-        score = [adv[:, i, None].to(pi) * (onehot(answers[:, i].to(pi.device)) - pi)
-                 for i in range(answers.shape[1])]                           # Â_i ∂log π(a_i)/∂z
-        return [dp] + score
+    def cotangents_of(rows):
+        def cotangents(logits):
+            pi = torch.softmax(logits.double(), -1)                          # (n_rows, V)
+            onehot = lambda ids: F.one_hot(ids, pi.shape[-1]).double()  # noqa: E731
+            yr, ar, advr = y[rows].to(pi.device), answers[rows].to(pi.device), adv[rows].to(pi)
+            dp = pi.gather(-1, yr[:, None]) * (onehot(yr) - pi)              # ∂p/∂z
+            score = [advr[:, i, None] * (onehot(ar[:, i]) - pi)
+                     for i in range(answers.shape[1])]                       # Â_i ∂log π(a_i)/∂z
+            return [dp] + score
+        return cotangents
 
-    G, *lam = answer_state_vjp(model, batch, layer, cotangents)               # (N, d) each
+    N = len(batch)
+    if micro_batch is None or micro_batch >= N:
+        G, *lam = answer_state_vjp(model, batch, layer, cotangents_of(torch.arange(N)))  # (N, d)
+    else:
+        parts = [answer_state_vjp(model, _rows(batch, c.to(batch.input_ids.device)), layer,
+                                  cotangents_of(c)) for c in torch.arange(N).split(micro_batch)]
+        G, *lam = [torch.cat([pt[k] for pt in parts]) for k in range(len(parts[0]))]
     G, lam = G.cpu().numpy(), np.stack([x.cpu().numpy() for x in lam], 1)    # (N, d), (N, n, d)
     n = answers.shape[1]
     align_s, sigma_energy, lam_single = usable_terms(lam.reshape(-1, G.shape[1]),

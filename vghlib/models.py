@@ -308,8 +308,10 @@ def tiny_olmo2(vocab_size: int = 16, hidden_size: int = 32, n_layers: int = 2, n
     return model
 
 
-def load_causal_lm(path, dtype=torch.float64):
+def load_causal_lm(path, dtype=torch.float64, device_map=None):
     """Load a causal LM saved with ``save_pretrained`` from a local folder, safetensors only.
+
+    ``device_map`` (e.g. ``"auto"``) is passed to ``from_pretrained`` (accelerate places the layers).
 
     Never runs remote code and never reaches the Hub. A folder holding only pickled weights
     (``pytorch_model.bin``) is refused: convert it with ``model.save_pretrained(dir,
@@ -324,7 +326,8 @@ def load_causal_lm(path, dtype=torch.float64):
         raise ValueError(f"{path} holds no .safetensors weights; this loader refuses pickled "
                          "checkpoints (re-save with safe_serialization=True)")
     model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, trust_remote_code=False,
-                                                 local_files_only=True, dtype=dtype)
+                                                 local_files_only=True, dtype=dtype,
+                                                 device_map=device_map)
     model.eval()
     return model
 

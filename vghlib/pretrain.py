@@ -560,7 +560,7 @@ def list_checkpoints(folder) -> list[Checkpoint]:
     return sorted(cps, key=lambda c: c.step)
 
 
-def load_checkpoint(path, dtype=torch.float64):
+def load_checkpoint(path, dtype=torch.float64, device_map=None):
     """``(model, tokenizer)`` from a checkpoint folder: ``load_causal_lm`` + ``AutoTokenizer``.
 
     Local files only, safetensors only, no remote code.
@@ -575,7 +575,7 @@ def load_checkpoint(path, dtype=torch.float64):
     if not ((path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file()):
         raise TrajectoryError(f"{path} holds a model but no tokenizer (tokenizer.json): save the "
                               "tokenizer next to the model with tokenizer.save_pretrained(path)")
-    model = load_causal_lm(path, dtype)
+    model = load_causal_lm(path, dtype, device_map=device_map)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
     return model, tokenizer
 

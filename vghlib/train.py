@@ -123,15 +123,18 @@ def _rows(batch: tasks.TaskBatch, rows: torch.Tensor) -> tasks.TaskBatch:
                            batch.label_ids, [batch.texts[i] for i in rows.tolist()])
 
 
-def _policy_logits(model, batch: tasks.TaskBatch, rows: torch.Tensor):
-    device = next(model.parameters()).device
-    sub = _rows(batch, rows)
-    return tasks.answer_logits(model, _to(sub, device)), sub
+def chunked_answer_logits(model, batch: tasks.TaskBatch, micro_batch: int | None = None):
+    """:func:`vghlib.tasks.answer_logits` over row chunks of at most ``micro_batch`` prompts
+    (None: one pass): the rows are independent, so the result is the same up to rounding."""
+    if micro_batch is None or micro_batch >= len(batch):
+        return tasks.answer_logits(model, batch)
+    idx = torch.arange(len(batch), device=batch.input_ids.device)
+    return torch.cat([tasks.answer_logits(model, _rows(batch, c)) for c in idx.split(micro_batch)])
 
 
 def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
                config: GRPOConfig, updates: int, seed: int = 0, checkpoint=None,
-               progress=None, record_at=None) -> RunRecord:
+               progress=None, record_at=None, micro_batch: int | None = None) -> RunRecord:
     """Run ``updates`` GRPO updates (eq 1) on ``model`` in place and record the reward after each.
 
     ``train_batch``: a pool of prompts; each update draws ``config.prompts_per_step`` of them
@@ -141,7 +144,13 @@ def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
     messages (e.g. a NaN reward names it and the prompt); ``progress`` is an optional callable
     ``progress(k)`` called after update k. ``record_at``: the update counts after which R is
     measured (None: after every update); measuring costs a forward pass over ``eval_batch``.
+    ``micro_batch``: at most this many prompts per forward pass (None: all at once). The loss of
+    a one-token answer is a mean over samples under every ``loss_type``, so a micro-batch's loss
+    weighted by its share of the samples, accumulated over micro-batches, has the same gradient
+    up to rounding; memory then scales with ``micro_batch``, not ``prompts_per_step``.
     """
+    if micro_batch is not None and (not isinstance(micro_batch, int) or micro_batch < 1):
+        raise ValueError(f"micro_batch must be a positive int or None, got {micro_batch!r}")
     if not isinstance(updates, int) or updates < 0:
         raise ValueError(f"updates must be a non-negative int, got {updates!r}")
     if config.prompts_per_step > len(train_batch):
@@ -167,14 +176,15 @@ def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
             rec.r_exact.append(None)
             return
         with torch.no_grad():
-            rec.r_exact.append(float(tasks.exact_reward(tasks.answer_logits(model, eval_d),
-                                                        eval_d, checkpoint).double().mean()))
+            z = chunked_answer_logits(model, eval_d, micro_batch)
+            rec.r_exact.append(float(tasks.exact_reward(z, eval_d, checkpoint).double().mean()))
 
     measure()
     for k in range(updates):
         rows = torch.randperm(len(train_batch), generator=g)[: config.prompts_per_step]
         with torch.no_grad():
-            z_old, sub = _policy_logits(model, train_batch, rows)                   # (N, V)
+            sub = _rows(train_batch, rows)
+            z_old = chunked_answer_logits(model, _to(sub, device), micro_batch)     # (N, V)
             z_old = z_old.double().cpu()   # sample on the CPU: one generator on any device
             answers = tasks.sample_answers(z_old, sub, config.group_size, generator=g,
                                            temperature=config.temperature, checkpoint=checkpoint)
@@ -188,17 +198,29 @@ def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
         answers_d = answers.to(device)
         sub = _to(sub, device)
         mask = torch.ones(answers.numel(), 1, device=device)                       # one token
+        N = len(sub)
+        chunks = [torch.arange(N)] if micro_batch is None else torch.arange(N).split(micro_batch)
         for _ in range(config.num_iterations):
-            z = tasks.answer_logits(model, sub)
-            logp = answer_logprobs(z, answers_d, config.temperature).reshape(-1, 1)  # (N·G, 1)
-            loss, info = grpo.grpo_loss(logp, old_logp.reshape(-1, 1).to(logp),
-                                        adv.reshape(-1).to(logp), mask.to(logp),
-                                        clip_eps=config.clip_eps,
-                                        clip_eps_high=config.clip_eps_high,
-                                        kl_coef=config.kl_coef, ref_logp=ref_logp,
-                                        loss_type=config.loss_type, max_completion_length=1)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            info = {"clip_frac": 0.0, "kl": 0.0}
+            for c in chunks:
+                part = sub if len(chunks) == 1 else _rows(sub, c.to(sub.input_ids.device))
+                z = tasks.answer_logits(model, part)
+                logp = answer_logprobs(z, answers_d[c], config.temperature).reshape(-1, 1)
+                loss, inf = grpo.grpo_loss(logp, old_logp[c].reshape(-1, 1).to(logp),
+                                           adv[c].reshape(-1).to(logp), mask[: logp.shape[0]].to(logp),
+                                           clip_eps=config.clip_eps,
+                                           clip_eps_high=config.clip_eps_high, kl_coef=config.kl_coef,
+                                           ref_logp=None if ref_logp is None else
+                                           ref_logp.reshape(N, -1)[c.to(ref_logp.device)].reshape(-1, 1),
+                                           loss_type=config.loss_type, max_completion_length=1)
+                if len(chunks) == 1:       # the whole batch: exactly the unchunked loss
+                    loss.backward()
+                    info = inf
+                else:                      # a share len(c)/N of the samples
+                    (loss * (len(c) / N)).backward()
+                    for k in info:
+                        info[k] += float(inf[k]) * len(c) / N
             opt.step()
         rec.r_sampled.append(float((answers == sub.target_ids.cpu()[:, None]).double().mean()))
         rec.clip_frac.append(info["clip_frac"])

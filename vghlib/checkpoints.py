@@ -1,0 +1,293 @@
+"""Where the checkpoints of a sweep come from: a Hub model's branches, local folders, or Part IV.
+
+Reference: Asadulaev et al., arXiv 2605.21654, Section 6 (20 pretraining checkpoints of
+``allenai/OLMo-2-0425-1B``, steps 50k to 1M every 50k); science notes, section 4.
+
+Every source gives a list of :class:`CheckpointRef` (a name, a pretraining step, and where the
+weights are) and :func:`load` turns one into ``(model, tokenizer)``:
+
+* **a Hub model id and a step range**, e.g. ``resolve("allenai/OLMo-2-0425-1B",
+  "50000:1000000:50000")``. OLMo-2 publishes its intermediate checkpoints as git branches named
+  like ``stage1-step140000-tokens294B``. The branches are *listed*
+  (``huggingface_hub.list_repo_refs``) and selected by the step they name; a branch name is never
+  built by formula, since its token count is a rounding the library cannot know. Weights load
+  with ``revision=<branch>``. Offline (``HF_HUB_OFFLINE=1``, or no network), the branches are
+  read from the local Hugging Face cache instead, so checkpoints downloaded earlier with
+  ``huggingface-cli download`` work without the Hub;
+* **a local folder** of checkpoints saved with ``save_pretrained``: sub-folders whose name holds
+  ``step<N>`` (``step000120/``, ``stage1-step140000-tokens294B/``), or a Part IV trajectory with its
+  ``manifest.json``;
+* **``"laptop"``**: Part IV's pretraining trajectory, built with the pinned defaults of
+  ``python -m vghlib pretrain`` in the book's cache folder when it is not there yet.
+
+A step that does not exist gets an error listing the nearest steps that do; offline without a
+local copy, the error gives the ``huggingface-cli download`` commands to run, or the folder to
+point at instead. Loading is safetensors only, never with remote code.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+__all__ = ["CheckpointRef", "CheckpointError", "parse_steps", "parse_branch", "hub_branches",
+           "select_steps", "resolve", "load", "LAPTOP"]
+
+LAPTOP = "laptop"
+# stage1-step140000-tokens294B, stage2-ingredient3-step3000-tokens7B, stage1-step0-tokens0B
+_BRANCH = re.compile(r"^(?P<stage>stage\d+)(?:-(?P<part>[a-z]+\d+))?-step(?P<step>\d+)"
+                     r"-tokens(?P<tokens>\d+)B$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be found or loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    """One checkpoint: ``name`` (its key in a results file: the branch or folder name), ``step``
+    (pretraining step), ``location`` (a Hub repo id or a folder) and ``revision`` (the Hub
+    branch; None for a folder)."""
+
+    name: str
+    step: int
+    location: str
+    revision: str | None = None
+
+    @property
+    def is_hub(self) -> bool:
+        return self.revision is not None
+
+
+def parse_steps(spec) -> list[int] | None:
+    """The steps of ``--steps``: ``"START:STOP:STEP"`` (STOP included), ``"a,b,c"``, or
+    ``"all"``/None (every checkpoint of the source: returns None).
+
+    >>> parse_steps("50000:1000000:50000")[:3], len(parse_steps("50000:1000000:50000"))
+    ([50000, 100000, 150000], 20)
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip() in ("", "all")):
+        return None
+    if not isinstance(spec, str):
+        return sorted({int(s) for s in spec})
+    s = spec.strip()
+    try:
+        if ":" in s:
+            parts = [int(x) for x in s.split(":")]
+            if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
+                raise ValueError
+            start, stop, step = parts
+            return list(range(start, stop + 1, step))
+        out = sorted({int(x) for x in s.split(",") if x.strip()})
+    except ValueError:
+        raise CheckpointError(f"--steps {spec!r}: expected START:STOP:STEP with STOP included "
+                              "(e.g. 50000:1000000:50000), a comma-separated list of steps, or "
+                              "'all'") from None
+    if not out or min(out) < 0:
+        raise CheckpointError(f"--steps {spec!r}: steps must be non-negative integers")
+    return out
+
+
+def parse_branch(name: str) -> dict | None:
+    """``{"stage", "part", "step", "tokens_b"}`` of an OLMo-style branch name, or None.
+
+    >>> parse_branch("stage1-step140000-tokens294B")["step"]
+    140000
+    """
+    m = _BRANCH.match(name)
+    if m is None:
+        return None
+    return {"stage": m["stage"], "part": m["part"], "step": int(m["step"]),
+            "tokens_b": int(m["tokens"])}
+
+
+def _download_hint(repo_id: str, branches) -> str:
+    cmds = "\n".join(f"  huggingface-cli download {repo_id} --revision {b}" for b in branches[:3])
+    more = f"\n  ... ({len(branches) - 3} more revisions)" if len(branches) > 3 else ""
+    return (f"On a machine with Hub access, download them first:\n{cmds}{more}\n(then copy the "
+            "Hugging Face cache, or set HF_HUB_CACHE to it), or pass a local folder of "
+            "checkpoints saved with save_pretrained (--model DIR, one step<N>/ sub-folder each).")
+
+
+def cached_branches(repo_id: str, cache_dir=None) -> list[str]:
+    """Branch names of ``repo_id`` present in the local Hugging Face cache (no network)."""
+    from huggingface_hub import constants
+
+    root = Path(cache_dir or constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    refs = root / "refs"
+    if not refs.is_dir():
+        return []
+    return sorted(str(p.relative_to(refs)) for p in refs.rglob("*") if p.is_file())
+
+
+def hub_branches(repo_id: str, *, list_refs=None, cache_dir=None) -> tuple[list[str], str]:
+    """The branch names of a Hub model and where they came from (``"hub"`` or ``"cache"``).
+
+    ``list_refs``: the function that lists them (default ``huggingface_hub.list_repo_refs``;
+    tests pass a fake). Offline or unreachable, falls back to the branches in the local cache.
+    """
+    from huggingface_hub import errors, is_offline_mode, list_repo_refs
+
+    list_refs = list_refs or list_repo_refs
+    if not is_offline_mode():
+        try:
+            return [b.name for b in list_refs(repo_id).branches], "hub"
+        except (errors.RepositoryNotFoundError, errors.GatedRepoError) as err:
+            raise CheckpointError(f"{repo_id!r} is not a model the Hub lets this machine read "
+                                  f"({type(err).__name__}): check the id (e.g. "
+                                  "allenai/OLMo-2-0425-1B), or log in with `huggingface-cli "
+                                  "login` for a gated model") from None
+        except Exception:  # no network: the cache is all there is  # noqa: BLE001
+            pass
+    found = cached_branches(repo_id, cache_dir)
+    if not found:
+        why = "HF_HUB_OFFLINE is set" if is_offline_mode() else "the Hub cannot be reached"
+        raise CheckpointError(
+            f"{why} and the local Hugging Face cache holds no revision of {repo_id!r}, so its "
+            "checkpoints can be neither listed nor loaded. "
+            + _download_hint(repo_id, ["stage1-step<STEP>-tokens<TOKENS>B"]
+                             + ["(list the names with huggingface_hub.list_repo_refs)"]))
+    return found, "cache"
+
+
+def _nearest(step: int, available: list[int]) -> list[int]:
+    """The available steps just below and just above ``step`` (one of them at the ends)."""
+    i = bisect.bisect_left(available, step)
+    return available[max(0, i - 1):i + 1]
+
+
+def select_steps(named: dict[int, str], steps, where: str) -> list[tuple[int, str]]:
+    """``[(step, name)]`` for the requested ``steps`` (None: all) out of ``named`` {step: name}.
+
+    Every requested step must exist; otherwise the error lists, for each missing step, the
+    nearest available ones.
+    """
+    available = sorted(named)
+    if not available:
+        raise CheckpointError(f"{where} holds no checkpoints")
+    if steps is None:
+        return [(s, named[s]) for s in available]
+    missing = [s for s in steps if s not in named]
+    if missing:
+        near = "; ".join(f"{s}: nearest {', '.join(map(str, _nearest(s, available)))}"
+                         for s in missing[:8])
+        more = f" (and {len(missing) - 8} more)" if len(missing) > 8 else ""
+        raise CheckpointError(
+            f"{where} has no checkpoint at step(s) {', '.join(map(str, missing[:8]))}{more}. "
+            f"Nearest available: {near}{more}. {len(available)} checkpoints exist, steps "
+            f"{available[0]}..{available[-1]}; pass steps from that list.")
+    return [(s, named[s]) for s in steps]
+
+
+def _hub_refs(repo_id, steps, stage, list_refs, cache_dir) -> list[CheckpointRef]:
+    names, origin = hub_branches(repo_id, list_refs=list_refs, cache_dir=cache_dir)
+    named = {}
+    for n in names:
+        b = parse_branch(n)
+        if b is not None and "-".join(filter(None, (b["stage"], b["part"]))) == stage:
+            named.setdefault(b["step"], n)
+    where = f"{repo_id} ({'branches in the local cache' if origin == 'cache' else 'Hub branches'}, {stage})"
+    if not named:
+        raise CheckpointError(f"{where}: no branch is named like {stage}-step<STEP>-tokens<N>B "
+                              f"(found {sorted(names)[:5]}...); pass --stage, or a local folder")
+    try:
+        chosen = select_steps(named, steps, where)
+    except CheckpointError as err:
+        if origin == "cache":
+            raise CheckpointError(f"{err} Offline, only the cached revisions can be used. "
+                                  + _download_hint(repo_id, [f"{stage}-step{s}-tokens<N>B" for s in steps
+                                                             if s not in named])) from None
+        raise
+    return [CheckpointRef(n, s, repo_id, n) for s, n in chosen]
+
+
+def _folder_refs(folder: Path, steps) -> list[CheckpointRef]:
+    from vghlib.pretrain import TrajectoryError, list_checkpoints
+
+    try:
+        cps = list_checkpoints(folder)
+    except TrajectoryError as err:
+        raise CheckpointError(str(err)) from None
+    named = {c.step: c.path.name for c in cps}
+    chosen = select_steps(named, steps, str(folder))
+    return [CheckpointRef(n, s, str(folder / n)) for s, n in chosen]
+
+
+def laptop_folder() -> Path:
+    from vghlib.env import cache_dir
+
+    return cache_dir() / "laptop-trajectory"
+
+
+def resolve(model: str, steps=None, *, stage: str = "stage1", list_refs=None,
+            cache_dir=None) -> list[CheckpointRef]:
+    """The checkpoints of ``model`` at ``steps`` (a :func:`parse_steps` spec or list; None: all).
+
+    ``model``: ``"laptop"`` (Part IV's trajectory, built when missing), an existing local folder,
+    or a Hub model id ``owner/name``. ``stage``: which branches of a Hub model count (OLMo-2:
+    ``stage1`` pretraining, not the ``stage2-ingredient…`` annealing runs). ``list_refs``,
+    ``cache_dir``: see :func:`hub_branches`. ``stage="stage2-ingredient3"`` selects
+    OLMo-2's annealing branches of that ingredient.
+    """
+    if not isinstance(steps, list):
+        steps = parse_steps(steps)
+    if model == LAPTOP:
+        from vghlib import pretrain
+
+        folder = laptop_folder()
+        if pretrain.read_manifest(folder) is None or not pretrain.read_manifest(folder).get("complete"):
+            print(f"building Part IV's laptop trajectory in {folder} (about 2 minutes)")
+            pretrain.build_trajectory(folder, progress=False)
+        return _folder_refs(folder, steps)
+    path = Path(model).expanduser()
+    if path.is_dir() or model.startswith(("/", ".", "~")) or model.count("/") > 1:
+        return _folder_refs(path, steps)            # a folder (its error says if it is missing)
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", model) is None:
+        raise CheckpointError(f"--model {model!r} is neither a folder nor a Hub model id "
+                              "(owner/name, e.g. allenai/OLMo-2-0425-1B) nor 'laptop'")
+    return _hub_refs(model, steps, stage, list_refs, cache_dir)
+
+
+def load(ref: CheckpointRef, dtype=torch.float32, *, device_map=None, cache_dir=None):
+    """``(model, tokenizer)`` of one checkpoint, in eval mode, weights in ``dtype``.
+
+    ``device_map="auto"`` spreads a model larger than one GPU over all visible GPUs (and the CPU)
+    through accelerate; then the model is not moved again. Safetensors only, no remote code.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not ref.is_hub:
+        from vghlib.pretrain import TrajectoryError, load_checkpoint
+
+        try:
+            model, tok = load_checkpoint(ref.location, dtype, device_map=device_map)
+        except (TrajectoryError, ValueError) as err:
+            raise CheckpointError(str(err)) from None
+        return model, tok
+    kw = dict(revision=ref.revision, cache_dir=cache_dir, trust_remote_code=False)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(ref.location, use_safetensors=True, dtype=dtype,
+                                                     device_map=device_map, **kw)
+        tok = AutoTokenizer.from_pretrained(ref.location, **kw)
+    except OSError as err:
+        from huggingface_hub import is_offline_mode
+
+        if "safetensors" in str(err).lower() and "no file named" in str(err).lower():
+            raise CheckpointError(f"{ref.location}@{ref.revision} has no safetensors weights; "
+                                  "this book loads no pickled checkpoints") from None
+        why = "offline" if is_offline_mode() else "the download failed"
+        raise CheckpointError(f"cannot load {ref.location} at revision {ref.revision} ({why}: "
+                              f"{str(err).splitlines()[0][:200]}). "
+                              + _download_hint(ref.location, [ref.revision])) from None
+    model.eval()
+    return model, tok
+
+
+def describe(refs) -> str:
+    """One line per checkpoint: the table a sweep prints before it starts."""
+    return "\n".join(f"{r.step:>9}  {r.name}" for r in refs)
+
