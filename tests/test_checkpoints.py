@@ -197,3 +197,14 @@ def test_folders_without_checkpoints_or_with_pickles_are_refused(tmp_path, traj)
     torch.save({}, pick / "pytorch_model.bin")
     with pytest.raises(C.CheckpointError, match="holds no checkpoints"):
         C.resolve(str(tmp_path / "p"))
+
+
+def test_device_map_auto_places_the_model_through_accelerate(tmp_path, traj):
+    """device_map="auto" (how a 7B or 13B model is spread over GPUs) gives the same logits; on a
+    machine without GPUs accelerate places every layer on the CPU. (Spreading over several GPUs
+    needs GPUs: benchmarks/, not a test.)"""
+    (ref,) = C.resolve(str(traj.folder), [30])
+    plain, tok = C.load(ref, torch.float64)
+    placed, _ = C.load(ref, torch.float64, device_map="auto")
+    assert {p.device.type for p in placed.parameters()} == {"cpu"}
+    assert torch.equal(_logits(placed, tok), _logits(plain, tok))

@@ -13,9 +13,11 @@ from vghlib.sampling_gap import (
     attention_jacobian,
     numeric_rank,
     prop2_chain,
+    prop2_per_position,
     prop3_bound,
     sampling_path_gap,
     softmax_jacobian,
+    softmax_jacobian_top_eigenvalue,
     theorem1_rhs,
 )
 from vghlib.token_costates import position_jacobian
@@ -43,6 +45,242 @@ def test_prop2_chain_holds_and_its_controls_fail():
         assert np.any(c["jac_norm"] > (1 - c["p_max"]) / tau + tol)  # the factor 2 is needed
         assert np.any(c["trace"] > (1 - c["p_max"]) / tau + tol)
         assert np.any(c["pmax_bound"] > c["paper_bound"] / c["c_vocab"] + tol)
+
+
+def _eigvalsh_top(p):
+    """Reference: top eigenvalue of the materialised diag(p) − ppᵀ (rows of p, small V only)."""
+    return torch.linalg.eigvalsh(torch.diag_embed(p) - p[..., :, None] * p[..., None, :])[..., -1]
+
+
+def _test_rows(V, n, g):
+    """(rows, kinds): Dirichlet and peaked softmax rows, an exact tie at the top, one-hot, a row
+    with many exact zeros (-inf logits), the uniform law and a two-point law."""
+    rows, kinds = [], []
+    for alpha in (0.1, 1.0):
+        alphas = torch.full((V,), alpha, dtype=torch.float64)
+        rows.append(torch.distributions.Dirichlet(alphas).sample((n,)))
+        kinds += ["generic"] * n
+    for s in (3.0, 30.0):
+        rows.append(torch.softmax(s * torch.randn(n, V, generator=g, dtype=torch.float64), -1))
+        kinds += ["generic"] * n
+    z = torch.randn(V, generator=g, dtype=torch.float64)
+    z[V // 3] = z[V // 2] = z.max() + 1.0                      # exact tie at the top
+    zeros = torch.randn(V, generator=g, dtype=torch.float64)
+    zeros[torch.randperm(V, generator=g)[: V - 7]] = -math.inf  # only 7 non-zero p_i
+    two = torch.zeros(V, dtype=torch.float64)
+    two[[1, V - 1]] = torch.tensor([0.7, 0.3], dtype=torch.float64)
+    one_hot = F.one_hot(torch.tensor([V // 2]), V).to(torch.float64)
+    uniform = torch.full((1, V), 1.0 / V, dtype=torch.float64)
+    rows += [torch.softmax(z, -1)[None], torch.softmax(zeros, -1)[None], one_hot, uniform, two[None]]
+    kinds += ["tie", "zeros", "one-hot", "uniform", "two-point"]
+    return torch.cat(rows), kinds
+
+
+@pytest.mark.parametrize("V, n", [(50, 20), (500, 10), (3000, 1)])
+def test_softmax_jacobian_top_eigenvalue_matches_eigvalsh(V, n):
+    g = torch.Generator().manual_seed(V)
+    torch.manual_seed(V)
+    p, kinds = _test_rows(V, n, g)
+    if V == 3000:  # eigvalsh on 3000 x 3000 takes about a second a row: keep four rows
+        keep = [1, 3, kinds.index("tie"), kinds.index("zeros")]
+        p, kinds = p[keep], [kinds[i] for i in keep]
+    evals = torch.linalg.eigvalsh(torch.diag_embed(p) - p[:, :, None] * p[:, None, :])  # (n, V)
+    lam, ref, second = softmax_jacobian_top_eigenvalue(p), evals[:, -1], evals[:, -2]
+    tol = 1e-12
+    assert lam.shape == (len(kinds),) and lam.dtype == torch.float64
+    assert (lam - ref).abs().max() <= tol
+    pm = p.max(-1).values
+    i = kinds.index("tie")
+    assert lam[i] == pm[i]                                  # a tied maximum is an eigenvalue
+    if "one-hot" in kinds:
+        assert lam[kinds.index("one-hot")] == 0.0
+        assert lam[kinds.index("two-point")] == pytest.approx(2 * 0.7 * 0.3, rel=1e-15)   # 2 p1 p2
+    # Negative controls: two wrong "roots" differ from eigvalsh by far more than the tolerance,
+    # so agreement to 1e-12 is a real check: p_(1) itself (the far end of the bracket), and the
+    # second-largest eigenvalue (the root of the same secular equation in [p_(3), p_(2)]).
+    # (On very peaked rows both eigenvalues are tiny, so the controls use the others.)
+    gen = torch.tensor([k == "generic" for k in kinds]) & (ref > 1e-3)
+    assert gen.sum() >= 1
+    assert ((pm - ref)[gen].abs() > 1e3 * tol).all()
+    assert ((second - ref)[gen].abs() > 1e3 * tol).all()
+    if V > 500:
+        return
+    # prop2_chain: the secular path against the eigvalsh path at a temperature != 1
+    z = torch.log(p.clamp_min(1e-300))
+    a, b = prop2_chain(z, 0.7, method="secular"), prop2_chain(z, 0.7, method="eigvalsh")
+    np.testing.assert_allclose(a["jac_norm"], b["jac_norm"], rtol=0, atol=tol / 0.7)
+    for k in ("trace", "pmax_bound", "paper_bound", "linear_bound", "entropy", "p_max"):
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_softmax_jacobian_top_eigenvalue_edge_cases():
+    # Exact zeros deflate: at OLMo-2's |V| = 100,352 a row with 40 non-zero entries has the top
+    # eigenvalue of its 40 x 40 block, which eigvalsh can take.
+    g = torch.Generator().manual_seed(1)
+    V = 100_352
+    support = torch.randperm(V, generator=g)[:40]
+    q = torch.distributions.Dirichlet(torch.full((40,), 0.5, dtype=torch.float64)).sample()
+    p = torch.zeros(V, dtype=torch.float64)
+    p[support] = q
+    assert abs(float(softmax_jacobian_top_eigenvalue(p) - _eigvalsh_top(q))) <= 1e-15
+    # shapes, V = 1 and V = 2, uniform laws (a tie of all V entries), peaked and subnormal rows
+    rows = torch.softmax(torch.randn(2, 3, 20, generator=g, dtype=torch.float64), -1)
+    out = softmax_jacobian_top_eigenvalue(rows)
+    assert out.shape == (2, 3)
+    torch.testing.assert_close(out, _eigvalsh_top(rows), rtol=0, atol=1e-15)
+    def top(*p):
+        return float(softmax_jacobian_top_eigenvalue(torch.tensor(p, dtype=torch.float64)))
+
+    assert top(1.0) == 0.0
+    assert top(0.25, 0.75) == pytest.approx(2 * 0.25 * 0.75, rel=1e-15)
+    for n in (7, 4096):
+        assert top(*[1.0 / n] * n) == 1.0 / n
+    # p = (1, e): a = 1 exactly, lambda = e (1 + sqrt 5)/2 to first order; kept to full relative
+    # precision for e = 1e-30 (no cancellation in a^2/(a - lambda) - 1) and finite for subnormal e
+    for e in (1e-30, 1e-200):
+        assert top(1.0, e, 0.0) == pytest.approx(e * (1 + math.sqrt(5)) / 2, rel=1e-14)
+    assert 0 < top(1.0, 2e-321) < 1e-320
+    # every row converges in a few safeguarded rational steps, never in a long bisection
+    stats = []
+    P, _ = _test_rows(300, 30, g)
+    for i in range(len(P)):
+        eb._secular_top_root(P[i:i + 1], torch.empty(2, 1, 300, dtype=torch.float64), 200, stats)
+    assert max(stats) <= 10
+    with pytest.raises(ValueError):
+        softmax_jacobian_top_eigenvalue(torch.tensor([0.5, -0.1, 0.6]))
+    with pytest.raises(ValueError):
+        softmax_jacobian_top_eigenvalue(torch.tensor([0.5, math.nan]))
+
+
+def _olmo2_vocab_logits(n_extra=0):
+    """(8, 100352) float64 logits at OLMo-2's vocabulary: flat to sharp rows, a row with masked
+    (-inf) entries, and a near-one-hot row with a single competitor (where ||J|| ~ 2(1 − p_max))."""
+    g = torch.Generator().manual_seed(7)
+    V = 100_352
+    scale = torch.tensor([0.3, 1.0, 2.0, 4.0, 8.0, 3.0, 1.0, 1.0], dtype=torch.float64)[:, None]
+    z = scale * torch.randn(8, V, generator=g, dtype=torch.float64)
+    z[5, torch.randperm(V, generator=g)[:50_000]] = -math.inf
+    z[6, 11] += 40.0                                           # one dominant token
+    z[7, 11] += 40.0
+    z[7, 12] += 34.0                                           # ... and one competitor
+    return z
+
+
+def test_prop2_chain_holds_at_the_olmo2_vocabulary():
+    z = _olmo2_vocab_logits()
+    for tau in (0.5, 1.0, 2.0):
+        c = prop2_chain(z, tau)
+        tol = 1e-12
+        assert np.all(c["jac_norm"] > 0)
+        assert np.all(c["jac_norm"] <= c["trace"] + tol)
+        assert np.all(c["trace"] <= c["pmax_bound"] + tol)
+        assert np.all(c["pmax_bound"] <= np.minimum(c["paper_bound"], c["linear_bound"]) + tol)
+        assert c["c_vocab"] == eb.c_vocab(100_352)[0]
+        # control, as at small |V|: the factor 2 of pmax_bound is needed (the two-token row)
+        assert np.any(c["jac_norm"] > (1 - c["p_max"]) / tau + tol)
+
+
+def test_prop2_chain_large_vocab_path_is_O_V(monkeypatch):
+    import time
+
+    z = _olmo2_vocab_logits()
+    expected = prop2_chain(z, 1.0)
+
+    def forbidden(*a, **k):
+        raise AssertionError("a V x V matrix was built")
+
+    monkeypatch.setattr(eb, "softmax_jacobian", forbidden)
+    monkeypatch.setattr(torch.linalg, "eigvalsh", forbidden)
+    monkeypatch.setattr(torch, "diag_embed", forbidden)
+    t0 = time.perf_counter()
+    c = prop2_chain(z, 1.0)           # (8, 100352): a V x V float64 matrix would be 80 GB a row
+    assert time.perf_counter() - t0 < 30
+    for k in expected:
+        np.testing.assert_array_equal(c[k], expected[k])
+    # at |V| <= 2048 "auto" is the eigvalsh path (the book's printed results): here it is blocked
+    with pytest.raises(AssertionError, match="V x V"):
+        prop2_chain(z[:1, :2048], 1.0)
+    prop2_chain(z[:1, :2049], 1.0)
+    with pytest.raises(ValueError, match="method"):
+        prop2_chain(z[:1, :10], 1.0, method="eig")
+
+
+def test_prop2_chain_small_vocab_is_bit_for_bit_eigvalsh():
+    # the book's input (part3/sampling_gap): the jac_norm it prints is eigvalsh's, to the bit
+    g = torch.Generator().manual_seed(0)
+    scale = torch.exp(torch.linspace(math.log(0.1), math.log(20.0), 5000, dtype=torch.float64))
+    z = scale[:, None] * torch.randn(5000, 32, generator=g, dtype=torch.float64)
+    c = prop2_chain(z, 1.0)
+    ref = torch.linalg.eigvalsh(softmax_jacobian(z, 1.0))[..., -1].numpy()
+    np.testing.assert_array_equal(c["jac_norm"], ref)
+    assert np.abs(c["jac_norm"] - prop2_chain(z, 1.0, method="secular")["jac_norm"]).max() <= 1e-12
+
+
+def _tiny_olmo2(vocab_size):
+    from transformers import Olmo2Config, Olmo2ForCausalLM
+
+    cfg = Olmo2Config(vocab_size=vocab_size, hidden_size=32, intermediate_size=64,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                      pad_token_id=0, bos_token_id=1, eos_token_id=2, initializer_range=0.5)
+    torch.manual_seed(0)
+    return Olmo2ForCausalLM(cfg).to(torch.float64).eval()
+
+
+@pytest.mark.parametrize("vocab_size", [50, 3000])
+def test_prop2_per_position_on_a_left_padded_batch(vocab_size):
+    model = _tiny_olmo2(vocab_size)
+    ids = torch.tensor([[0, 0, 0, 5, 6, 7, 8], [1, 9, 10, 11, 12, 13, 14]])
+    mask = torch.tensor([[0, 0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1]])
+    res = prop2_per_position(model, ids, mask, temperature=0.7, chunk=3)   # chunks cross rows
+    keys = ("jac_norm", "trace", "pmax_bound", "paper_bound", "linear_bound", "entropy", "p_max")
+    assert len(res["row"]) == 11
+    assert all(res[k].shape == (11,) and res[k].dtype == np.float64 for k in keys)
+    np.testing.assert_array_equal(res["row"], [0] * 4 + [1] * 7)
+    np.testing.assert_array_equal(res["position"], [3, 4, 5, 6] + list(range(7)))  # pads left out
+    # by hand: one forward pass, prop2_chain at the real positions
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask,
+                       position_ids=(mask.cumsum(-1) - 1).clamp_min(0)).logits        # (2, 7, V)
+    ref = prop2_chain(logits[mask.bool()], 0.7)
+    for k in keys:
+        np.testing.assert_allclose(res[k], ref[k], rtol=1e-13, atol=1e-16)
+    assert res["c_vocab"] == ref["c_vocab"]
+    assert np.all(res["jac_norm"] <= res["trace"] + 1e-12)
+    assert np.all(res["pmax_bound"] <= np.minimum(res["paper_bound"], res["linear_bound"]) + 1e-12)
+    # the left-padded row is the unpadded sequence; the chunk size changes nothing
+    alone = prop2_per_position(model, ids[:1, 3:], temperature=0.7)
+    for k in keys:
+        np.testing.assert_allclose(res[k][:4], alone[k], rtol=1e-9, atol=1e-15)
+    big_chunk = prop2_per_position(model, ids, mask, 0.7, chunk=64)
+    for k in keys:
+        np.testing.assert_array_equal(big_chunk[k], res[k])
+    # control: without the mask the pads are attended to and counted, and row 0 changes
+    unmasked = prop2_per_position(model, ids, temperature=0.7)
+    assert len(unmasked["row"]) == 14
+    assert np.abs(unmasked["entropy"][3:7] - res["entropy"][:4]).min() > 1e-6
+    with pytest.raises(ValueError, match="chunk"):
+        prop2_per_position(model, ids, mask, chunk=0)
+
+
+def test_prop2_per_position_in_bfloat16_and_on_cuda():
+    model = _tiny_olmo2(3000)
+    ids = torch.tensor([[0, 5, 6, 7], [1, 9, 10, 11]])
+    mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])
+    ref = prop2_per_position(model, ids, mask)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for dev in devices:
+        m16 = _tiny_olmo2(3000).to(device=dev, dtype=torch.bfloat16)
+        res = prop2_per_position(m16, ids, mask, chunk=2)
+        assert res["jac_norm"].dtype == np.float64 and len(res["jac_norm"]) == 7
+        assert np.all(res["jac_norm"] <= res["trace"] + 1e-12)
+        bound = np.minimum(res["paper_bound"], res["linear_bound"])
+        assert np.all(res["pmax_bound"] <= bound + 1e-12)
+        np.testing.assert_allclose(res["entropy"], ref["entropy"], rtol=0.05)     # bf16 rounding
+        with torch.no_grad():
+            z = m16(input_ids=ids.to(dev), attention_mask=mask.to(dev),
+                    position_ids=(mask.cumsum(-1) - 1).clamp_min(0).to(dev)).logits
+        by_hand = prop2_chain(z[mask.bool().to(dev)].cpu().double())
+        np.testing.assert_allclose(res["jac_norm"], by_hand["jac_norm"], rtol=1e-13)
 
 
 def _st_total_jacobian(p, tok, j, l, tau):

@@ -14,7 +14,11 @@ Reference: Asadulaev et al., arXiv 2605.21654, eq 19–23, Prop 2 (eq 21), Prop 
 * Prop 2 along the chain of its proof: the Jacobian of the relaxed sample p = softmax(z/τ) is
   (diag p − p pᵀ)/τ and ``‖·‖ ≤ (1 − ‖p‖²)/τ ≤ 2(1 − p_max)/τ ≤ 2 C_V √(H/log|V|)/τ``
   (:func:`prop2_chain`, with the linear bound 2H/τ next to it). H and p_max are those of
-  p = softmax(z/τ), not of the policy at τ = 1.
+  p = softmax(z/τ), not of the policy at τ = 1. At an LLM's vocabulary (OLMo-2: |V| = 100,352)
+  the V×V Jacobian cannot be formed; its top eigenvalue is the largest root of the secular
+  equation 1 = Σ_i p_i²/(p_i − λ), found in O(V) per iteration
+  (:func:`softmax_jacobian_top_eigenvalue`). :func:`prop2_per_position` applies the chain to
+  every real position of a Hugging Face causal LM's forward pass (the paper's Figure 2).
 * The *measured* sampling gap at a layer l is the operator norm of S = ∂h^{(l)}_{j+1}/∂h^{(l)}_j
   along the relaxed-token path only (eq 20's second term): S = A Eᵀ J_softmax B with
   A = ∂h^{(l)}_{j+1}/∂e_{j+1}, E the embedding matrix and B = ∂z_j/∂h^{(l)}_j
@@ -40,9 +44,9 @@ from vghlib.token_costates import check_layers, position_jacobian
 
 __all__ = ["entropy", "min_entropy_given_pmax", "c_vocab", "sup_gap_over_entropy",
            "random_search_ratio", "dirichlet_gap_ratio", "crossover_entropy", "softmax_probs",
-           "softmax_jacobian", "prop2_chain", "opnorm", "sampling_path_gap", "numeric_rank",
-           "prop3_bound", "attention_jacobian", "theorem1_rhs", "Theorem1Sides",
-           "theorem1_sides"]
+           "softmax_jacobian", "softmax_jacobian_top_eigenvalue", "prop2_chain",
+           "prop2_per_position", "opnorm", "sampling_path_gap", "numeric_rank", "prop3_bound",
+           "attention_jacobian", "theorem1_rhs", "Theorem1Sides", "theorem1_sides"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,20 +203,137 @@ def softmax_jacobian(logits, temperature: float = 1.0) -> torch.Tensor:
     return (torch.diag_embed(p) - p[..., :, None] * p[..., None, :]) / temperature
 
 
-def prop2_chain(logits, temperature: float = 1.0) -> dict:
+_EIGVALSH_MAX_V = 2048       # prop2_chain uses eigvalsh up to this |V| (the book's printed results)
+_SECULAR_BLOCK = 1 << 16     # elements (512 KiB of float64) per block of rows: stays in cache
+_EPS, _TINY = torch.finfo(torch.float64).eps, torch.finfo(torch.float64).tiny   # 2.2e-16, 2.2e-308
+
+
+def _secular_top_root(P: torch.Tensor, work: torch.Tensor, max_iter: int,
+                      stats: list | None = None) -> torch.Tensor:
+    """Largest root of 1 = Σ_i p_i²/(p_i − λ) for each row of ``P`` ``(r, V)``, V ≥ 2 (float64).
+
+    With a = p_(1), d = p_(2), q = a(1 − a) and ψ(λ) = Σ_{i ≠ top} p_i²/(p_i − λ), the equation
+    is h(λ) = (λ − q)/(a − λ) + ψ(λ) = 0 (the top term minus 1, written without the cancellation
+    of a²/(a − λ) − 1 at small λ, so that peaked p keep relative accuracy). h increases from −∞
+    to +∞ on (d, a). Safeguarded rational (middle-way) iteration: at the iterate λ, ψ is
+    modelled by A − B/(λ' − d) with the same value and slope, the top pole is kept exactly, and
+    the model equation c x² + b x − B w = 0 (x = λ' − d, w = a − d, c = 1 − A) has one root in
+    [0, w). The sign of h shrinks the bracket; a step outside it is replaced by its midpoint
+    (geometric when the bracket spans more than a factor 2). A row stops at a step below
+    4 eps λ (taking that step) or a bracket narrower than 4 eps p_(1), each plus the smallest
+    normal float (for subnormal roots). ``work`` ``(2, r, V)`` is scratch space; nothing else of
+    size V is allocated per iteration. ``stats`` (tests) collects the number of iterations.
+    """
+    top = torch.topk(P, 2, dim=-1)
+    itop = top.indices[:, :1]                                                    # (r, 1)
+    a, d2 = top.values[:, 0].contiguous(), top.values[:, 1].contiguous()         # (r,) each
+    q = a * (1 - a)
+    lo, hi = d2, a
+    lam = 0.5 * (lo + hi)            # = p_(1) exactly for a tied maximum
+    single = d2 == 0                 # one non-zero p: the root is q (0 for one-hot); zeros deflate
+    lam = torch.where(single, q, lam)
+    done = single | (hi - lo <= 4 * _EPS * hi)
+    dif, t = work[0], work[1]                                                    # (r, V) each
+    w = a - d2
+    for it in range(max_iter):
+        if bool(done.all()):
+            if stats is not None:
+                stats.append(it)
+            return lam
+        # Rows already done are evaluated too (blocks are a few rows) and left unchanged below.
+        torch.sub(P, lam[:, None], out=dif)                  # p_i − λ, non-zero off the top
+        torch.div(P, dif, out=t).mul_(P)                     # p_i²/(p_i − λ), 0 where p_i = 0
+        t.scatter_(1, itop, 0.0)                             # one copy of the top term dropped
+        psi = t.sum(1)                                       # ψ(λ) ≤ 0
+        dpsi = t.div_(dif).sum(1)                            # ψ'(λ) = Σ p_i²/(p_i − λ)² ≥ 0
+        h = (lam - q) / (a - lam) + psi
+        hi_n = torch.where(h > 0, lam, hi)
+        lo_n = torch.where(h < 0, lam, lo)
+        x0 = lam - d2
+        s = dpsi * x0                                        # B = s x0 ≥ 0 (B itself may underflow)
+        A = psi + s                                          # ≤ 0
+        c = 1 - A                                            # ≥ 1
+        b = A * w + s * x0 + d2 - q
+        disc = torch.hypot(b, 2 * (c * w).sqrt() * x0.sqrt() * s.sqrt())  # √(b² + 4cBw)
+        x = torch.where(b <= 0, (disc - b) / (2 * c), x0 * (2 * s * w / (b + disc)))
+        new = d2 + x
+        conv = (((new - lam).abs() <= 4 * _EPS * lam + _TINY)
+                | (hi_n - lo_n <= 4 * _EPS * hi_n + _TINY) | (h == 0))
+        mid = torch.where(hi_n > 2 * lo_n, lo_n.sqrt() * hi_n.sqrt(), 0.5 * (lo_n + hi_n))
+        new = torch.where(conv | ((new > lo_n) & (new < hi_n)), new, mid)
+        new = torch.where(h == 0, lam, torch.minimum(torch.maximum(new, lo_n), hi_n))
+        lam, lo, hi = (torch.where(done, old, upd)
+                       for old, upd in ((lam, new), (lo, lo_n), (hi, hi_n)))
+        done = done | conv
+    raise RuntimeError(f"secular solver did not converge in {max_iter} iterations")
+
+
+def softmax_jacobian_top_eigenvalue(p, max_iter: int = 200) -> torch.Tensor:
+    """Top eigenvalue of diag(p) − p pᵀ for every row of ``p`` ``(..., V)``, without the V×V matrix.
+
+    For p = softmax(z/τ), this divided by τ is ‖∂p/∂z‖₂, the left side of Prop 2 (Asadulaev et
+    al., arXiv 2605.21654, Proposition 2, eq 21). The matrix is a rank-one downdate of a
+    diagonal, so (after deflating the p_i = 0, each an eigenvalue 0) its eigenvalues solve the
+    secular equation
+
+        1 = Σ_i p_i² / (p_i − λ),
+
+    and by interlacing the largest lies in [p_(2), p_(1)], the two largest entries of p; it is
+    p_(1) when the largest value is tied, and p_(1)(1 − p_(1)) (0 for a one-hot p) when p has a
+    single non-zero entry. The root is found in float64 by a safeguarded rational iteration with
+    bisection (:func:`_secular_top_root`; 2–7 iterations per row): O(V) time and memory per row
+    and iteration, rows processed in cache-sized blocks of about 2^16 entries, no V×V matrix.
+    Each row stops at a relative step below 4 eps ≈ 9e-16, so λ is accurate to about 1e-15
+    relative for the float64 p it is given, also for peaked p where λ ≪ p_(1).
+
+    ``p``: non-negative finite rows (probability vectors, so that the matrix is PSD and its top
+    eigenvalue is its spectral norm). Returns float64 ``(...)``.
+    """
+    P = torch.as_tensor(p, dtype=torch.float64)
+    if P.ndim == 0:
+        raise ValueError("p must have a vocabulary axis")
+    shape, V = P.shape[:-1], P.shape[-1]
+    P = P.reshape(-1, V)                                                         # (R, V)
+    if P.numel():
+        pmin, pmax = P.aminmax()
+        if not (float(pmin) >= 0 and math.isfinite(float(pmax))):
+            raise ValueError("p must be finite and non-negative")
+    if V == 1:
+        return (P[:, 0] * (1 - P[:, 0])).reshape(shape)
+    out = torch.empty(P.shape[0], dtype=torch.float64)
+    step = max(1, _SECULAR_BLOCK // V)
+    work = torch.empty(2, min(step, P.shape[0]), V, dtype=torch.float64)      # scratch, reused
+    for s in range(0, P.shape[0], step):
+        blk = P[s:s + step]
+        out[s:s + step] = _secular_top_root(blk, work[:, :blk.shape[0]], max_iter)
+    return out.reshape(shape)
+
+
+def prop2_chain(logits, temperature: float = 1.0, method: str = "auto") -> dict:
     """Every side of Prop 2's proof for the rows of ``logits`` ``(..., V)`` at temperature τ.
 
     Returns float64 arrays: ``jac_norm`` ‖(diag p − ppᵀ)/τ‖₂; ``trace`` (1 − ‖p‖²)/τ;
     ``pmax_bound`` 2(1 − p_max)/τ; ``paper_bound`` 2 C_V √(H/log|V|)/τ; ``linear_bound`` 2H/τ;
     and ``entropy``, ``p_max`` of p = softmax(z/τ), ``c_vocab``. The chain
     jac_norm ≤ trace ≤ pmax_bound ≤ min(paper_bound, linear_bound) holds row by row.
+
+    ``method`` for ``jac_norm``: ``"eigvalsh"`` (the V×V Jacobian and ``torch.linalg.eigvalsh``),
+    ``"secular"`` (:func:`softmax_jacobian_top_eigenvalue`, O(V) memory), or ``"auto"``:
+    eigvalsh for |V| ≤ 2048, secular above. Every other entry is O(V) per row either way.
     """
     z = torch.as_tensor(logits, dtype=torch.float64)
     V = z.shape[-1]
+    if method == "auto":
+        method = "eigvalsh" if V <= _EIGVALSH_MAX_V else "secular"
+    if method not in ("eigvalsh", "secular"):
+        raise ValueError(f"method must be 'auto', 'eigvalsh' or 'secular', got {method!r}")
     p = softmax_probs(z, temperature)
     H = entropy(p)
     pm = p.max(-1).values
-    jac_norm = torch.linalg.eigvalsh(softmax_jacobian(z, temperature))[..., -1]  # PSD: top eigenvalue
+    if method == "eigvalsh":
+        jac_norm = torch.linalg.eigvalsh(softmax_jacobian(z, temperature))[..., -1]  # PSD: top eigenvalue
+    else:
+        jac_norm = softmax_jacobian_top_eigenvalue(p) / temperature
     cv = c_vocab(V)[0]
     tau = temperature
     return {"jac_norm": jac_norm.numpy(), "trace": ((1 - (p * p).sum(-1)) / tau).numpy(),
@@ -220,6 +341,61 @@ def prop2_chain(logits, temperature: float = 1.0) -> dict:
             "paper_bound": (2 * cv * torch.sqrt(H / math.log(V)) / tau).numpy(),
             "linear_bound": (2 * H / tau).numpy(), "entropy": H.numpy(), "p_max": pm.numpy(),
             "c_vocab": cv}
+
+
+_CHAIN_KEYS = ("jac_norm", "trace", "pmax_bound", "paper_bound", "linear_bound", "entropy", "p_max")
+
+
+def prop2_per_position(model, input_ids, attention_mask=None, temperature: float = 1.0,
+                       chunk: int = 64) -> dict:
+    """Prop 2's two sides (and the chain between them) at every real position of a causal LM.
+
+    The per-position check behind the paper's Figure 2 (Asadulaev et al., arXiv 2605.21654: the
+    entropy bound verified on OLMo-2, ‖J_softmax‖ against 2 C_V √(H/log|V|)/τ per position).
+    ``model`` is any Hugging Face causal LM (e.g. ``Olmo2ForCausalLM``, on any device and in any
+    dtype); ``input_ids`` ``(B, S)``, ``attention_mask`` ``(B, S)`` with 1 at real tokens (None:
+    all real). One no-grad forward pass, in the model's current mode (``eval()`` it first), with
+    ``position_ids`` counted over the real tokens (cumsum(mask) − 1, as Hugging Face's
+    ``generate`` does), so that a left-padded row gives the logits of the unpadded sequence;
+    then the logits at the real positions, ``chunk`` at a time, are copied to the CPU, cast to
+    float64 and passed to :func:`prop2_chain` at ``temperature``, so only (chunk, V) float64
+    arrays exist at once. The logits at position t are the next-token law after token t.
+
+    Returns 1-D float64 numpy arrays over the N real positions (row-major order): the
+    :func:`prop2_chain` entries ``jac_norm``, ``trace``, ``pmax_bound``, ``paper_bound``,
+    ``linear_bound``, ``entropy``, ``p_max``; int64 ``row`` and ``position`` (the column in
+    ``input_ids``), so that entry k is ``logits[row[k], position[k]]``; and ``c_vocab``.
+    """
+    if int(chunk) != chunk or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    chunk = int(chunk)
+    ids = torch.as_tensor(input_ids)
+    if ids.ndim != 2:
+        raise ValueError("input_ids must be (batch, seq)")
+    mask = torch.ones_like(ids) if attention_mask is None else torch.as_tensor(attention_mask)
+    if mask.shape != ids.shape:
+        raise ValueError("attention_mask must have the shape of input_ids")
+    real_mask = mask.to("cpu") == 1                                              # (B, S)
+    position_ids = (real_mask.long().cumsum(-1) - 1).clamp_min(0)                # (B, S)
+    dev = getattr(model, "device", None) or next(model.parameters()).device
+    with torch.no_grad():
+        out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev),
+                    position_ids=position_ids.to(dev))
+        logits = out.logits if hasattr(out, "logits") else out[0]               # (B, S, V)
+    real = real_mask.nonzero()                                                   # (N, 2)
+    rows, pos = real[:, 0], real[:, 1]
+    V = logits.shape[-1]
+    res = {k: [] for k in _CHAIN_KEYS}
+    cv = c_vocab(V)[0]
+    for s in range(0, len(rows), chunk):
+        r, t = rows[s:s + chunk], pos[s:s + chunk]
+        z = logits[r.to(logits.device), t.to(logits.device)].to("cpu").to(torch.float64)  # (c, V)
+        c = prop2_chain(z, temperature)
+        for k in _CHAIN_KEYS:
+            res[k].append(c[k])
+    res = {k: np.concatenate(v) if v else np.zeros(0) for k, v in res.items()}
+    res.update(row=rows.numpy().astype(np.int64), position=pos.numpy().astype(np.int64), c_vocab=cv)
+    return res
 
 
 def opnorm(M) -> float:

@@ -430,6 +430,21 @@ def summarise(path, config: SweepConfig | None = None) -> Summary:
     # score["prompt_p"], score["prompt_g2"]: (C, n_eval) per-prompt values
 
 
+def read_prop2(path) -> list[dict]:
+    """The ``"prop2"`` rows of a results file, in step order, with numpy arrays per position.
+
+    Each dict has ``checkpoint``, ``step``, ``c_vocab`` and the arrays of
+    :func:`vghlib.sampling_gap.prop2_per_position` (``jac_norm``, ``paper_bound``, ``entropy``...).
+    """
+    rows = [json.loads(x) for x in Path(path).read_text().splitlines()[1:] if x.strip()]
+    out = []
+    for r in sorted((r for r in rows if r.get("kind") == "prop2"), key=lambda r: r["step"]):
+        out.append({k: (np.asarray(v) if isinstance(v, list) else v) for k, v in r.items()})
+    if not out:
+        raise ValueError(f"{path} holds no prop2 rows: run the sweep with --prop2-prompts N")
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
