@@ -11,7 +11,10 @@ import pytest
 import torch
 
 from vghlib import pretrain
+import numpy as np
+
 from vghlib.sweep import ResultsFile, ResultsMismatch, SweepConfig, main, summarise
+from vghlib.sweep import read_prop2 as sweep_read_prop2
 
 TINY = pretrain.PretrainConfig(steps=60, n_checkpoints=3, eval_prompts=32, tokenizer_docs=200)
 ARGS = ["--budgets", "1,3", "--n-eval", "32", "--n-train", "64", "--prompts-per-step", "8",
@@ -257,3 +260,37 @@ def test_out_of_memory_gets_a_message_and_keeps_the_finished_rows(traj, tmp_path
     monkeypatch.setattr(impact, "checkpoint_score", real)
     assert main(["--model", str(traj), "--out", str(out), *ARGS, "--seeds", "0"]) == 0
     assert len(_rows(out)) == 1 + 3 * 2
+
+
+def test_prop2_rows_hold_both_sides_of_the_bound_at_every_position(traj, tmp_path):
+    out = tmp_path / "r.jsonl"
+    assert main(["--model", str(traj), "--out", str(out), *ARGS, "--seeds", "0",
+                 "--prop2-prompts", "4"]) == 0
+    rows = sweep_read_prop2(out)
+    assert [r["step"] for r in rows] == pretrain.checkpoint_steps(TINY)
+    for r in rows:
+        assert len(r["jac_norm"]) == len(r["entropy"]) == len(r["position"]) > 4   # all positions
+        assert set(r["row"].tolist()) == {0, 1, 2, 3}
+        assert np.all(r["jac_norm"] <= r["paper_bound"] + 1e-12)
+        assert np.all(r["jac_norm"] <= r["linear_bound"] + 1e-12)
+    # the row holds the model's own numbers: recompute one position by hand (and a wrong one)
+    from vghlib import sampling_gap, sweep
+
+    last = pretrain.list_checkpoints(traj)[-1]
+    model, tok = pretrain.load_checkpoint(last.path)
+    ev, _ = sweep._batches(tok, SweepConfig(n_eval=32, n_train=64))
+    r = rows[-1]
+    i, t = int(r["row"][0]), int(r["position"][0])
+    with torch.no_grad():
+        z = model(input_ids=ev.input_ids[:4], attention_mask=ev.attention_mask[:4],
+                  position_ids=ev.position_ids[:4]).logits
+    assert sampling_gap.prop2_chain(z[i, t])["jac_norm"] == pytest.approx(r["jac_norm"][0], rel=1e-12)
+    assert sampling_gap.prop2_chain(z[i, t + 1])["jac_norm"] != pytest.approx(r["jac_norm"][0], rel=1e-6)
+    plain = tmp_path / "plain.jsonl"
+    assert main(["--model", str(traj), "--out", str(plain), *ARGS, "--seeds", "0"]) == 0
+    with pytest.raises(ValueError, match="--prop2-prompts"):
+        sweep_read_prop2(plain)
+    # the new settings stay out of the config (and its hash) at their defaults, so results files
+    # written before they existed still resume
+    assert {"micro_batch", "prop2_prompts"}.isdisjoint(SweepConfig().to_dict())
+    assert SweepConfig(prop2_prompts=4).to_dict()["prop2_prompts"] == 4
