@@ -49,8 +49,8 @@ Projection of the full sweep (excluding checkpoint download and load), from the 
 with K = max(budgets) = 30, seeds = ``--seeds`` (default 3), t_first the first update of a run
 (it includes Adam's state allocation), and 1 + 4 exact-R measurements per run (train_grpo always
 measures R before, then R after the budgets 10, 20, 25, 30). Loading a checkpoint is printed as a
-separate, unmeasured item: ``vghlib.sweep.run_sweep`` loads it once per run (1 + seeds times per
-checkpoint), and its cost depends on the disk or network.
+separate, unmeasured item: ``vghlib.sweep.run_sweep`` loads it once per checkpoint (each GRPO run
+restarts from a copy of its weights), and its cost depends on the disk or network.
 
     python benchmarks/olmo2_step.py --device cuda                      # 1b, float32
     python benchmarks/olmo2_step.py --device cuda --dtype bfloat16
@@ -364,9 +364,9 @@ def main(argv=None) -> int:
                      f"{N_CHECKPOINTS} x (score + {a.seeds} x ({K} updates + {n_r} R)), P={Ps[0]}; "
                      f"no load; target <= 30 min on one H100: {verdict}"))
     gb = n_all * 4 / 1e9
-    n_loads = N_CHECKPOINTS * (1 + a.seeds)
+    n_loads = N_CHECKPOINTS
     rows.append(("checkpoint load (not measured)", "-",
-                 f"{gb:.1f} GB in float32; run_sweep loads once per run: {n_loads} loads = "
+                 f"{gb:.1f} GB in float32; run_sweep loads once per checkpoint: {n_loads} loads = "
                  f"{n_loads * gb:.0f} GB read (e.g. {n_loads * gb / 60:.1f} min at 1 GB/s)"))
 
     w = max(len(r[0]) for r in rows)

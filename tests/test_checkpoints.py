@@ -208,3 +208,13 @@ def test_device_map_auto_places_the_model_through_accelerate(tmp_path, traj):
     placed, _ = C.load(ref, torch.float64, device_map="auto")
     assert {p.device.type for p in placed.parameters()} == {"cpu"}
     assert torch.equal(_logits(placed, tok), _logits(plain, tok))
+
+
+def test_laptop_names_part_fours_trajectory_in_the_book_cache(tmp_path, traj, monkeypatch):
+    monkeypatch.setenv("VGHLIB_CACHE", str(tmp_path))
+    shutil.copytree(traj.folder, tmp_path / "laptop-trajectory")     # as `pretrain` left it
+    refs = C.resolve("laptop", "all")
+    assert [r.step for r in refs] == traj.steps and not refs[0].is_hub
+    assert Path(refs[0].location).parent == tmp_path / "laptop-trajectory"
+    with pytest.raises(C.CheckpointError, match="nearest 0, 30"):
+        C.resolve("laptop", [7])
