@@ -84,3 +84,33 @@ def test_bad_settings_are_refused_with_the_reason(setup):
         train_grpo(model, train, ev, GRPOConfig(prompts_per_step=1000), 1)
     with pytest.raises(ValueError, match="was not run"):
         train_grpo(model, train, ev, GRPOConfig(), 1).r_after(5)
+
+
+def test_bfloat16_autocast_around_a_whole_run_sees_every_update(setup, monkeypatch):
+    """torch.autocast caches each weight's bfloat16 copy until its outermost context exits; a run
+    inside one context must still train the weights its forward passes read."""
+    model, train, ev = setup
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    config = GRPOConfig(prompts_per_step=16, group_size=4, learning_rate=3e-3)
+
+    def run(clear=True):
+        model.load_state_dict(start)
+        model.float()
+        if not clear:
+            monkeypatch.setattr(torch, "clear_autocast_cache", lambda: None)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            rec = train_grpo(model, train, ev, config, 12, seed=0)
+        monkeypatch.undo()
+        with torch.no_grad():                        # the float32 weights, read in float32
+            r32 = float(tasks.exact_reward(tasks.answer_logits(model, ev), ev).double().mean())
+        return rec, r32
+
+    model.load_state_dict(start)
+    model.float()
+    ref = train_grpo(model, train, ev, config, 12, seed=0)   # float32, no autocast
+    rec, r32 = run()
+    assert rec.r_exact[-1] > rec.r_exact[0] + 0.03                 # bfloat16 GRPO learns ...
+    assert rec.r_exact[-1] == pytest.approx(ref.r_exact[-1], abs=0.02)   # ... as float32 does
+    assert r32 == pytest.approx(rec.r_exact[-1], abs=0.02)         # and its weights are what it read
+    stale, stale32 = run(clear=False)                              # control: the cache not cleared
+    assert stale32 < ref.r_exact[-1] - 0.1 and abs(stale32 - stale.r_exact[-1]) > 0.1

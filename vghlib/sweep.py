@@ -104,6 +104,8 @@ class SweepConfig:
         for k, default in (("micro_batch", None), ("prop2_prompts", 0)):   # absent = default, so
             if d[k] == default:                                           # older files still match
                 del d[k]
+        if self.dtype == "bfloat16":      # bfloat16 files written before train_grpo cleared the
+            d["autocast"] = "recast-after-each-step"   # autocast cache are refused, not mixed in
         d["budgets"], d["seeds"] = list(self.budgets), list(self.seeds)
         d["task"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["task"].items()}
         return d
@@ -111,6 +113,7 @@ class SweepConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "SweepConfig":
         d = dict(d)
+        d.pop("autocast", None)
         d["grpo"] = GRPOConfig(**d["grpo"])
         d["task"] = tasks.LabelCopyTask(**{k: tuple(v) if isinstance(v, list) else v
                                            for k, v in d["task"].items()})

@@ -222,6 +222,10 @@ def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
                     for k in info:
                         info[k] += float(inf[k]) * len(c) / N
             opt.step()
+            # Under torch.autocast, each weight's low-precision copy is cached until the outermost
+            # autocast context exits: without this, every later forward pass of a run inside one
+            # context would read the weights as they were before the first step.
+            torch.clear_autocast_cache()
         rec.r_sampled.append(float((answers == sub.target_ids.cpu()[:, None]).double().mean()))
         rec.clip_frac.append(info["clip_frac"])
         rec.kl.append(info["kl"])
