@@ -12,6 +12,8 @@ with Monte Carlo mean costates at a few states.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import torch
 
@@ -19,7 +21,19 @@ from vghlib import control as C
 from vghlib import policy_gradient as PG
 from vghlib import systems
 
-__all__ = ["draw_control_explorer"]
+__all__ = ["draw_control_explorer", "use_style", "STYLE", "MAX_WIDTH_IN"]
+
+STYLE = Path(__file__).with_name("book.mplstyle")
+MAX_WIDTH_IN = 7.0  # widest figure that the text column shows without shrinking its fonts below ~8 pt
+
+
+def use_style() -> None:
+    """Apply the book's matplotlib style (``vghlib/book.mplstyle``) to every later figure.
+
+    One style for the whole book: figures sized for the text column, legible fonts, a
+    colour-blind-safe cycle (Okabe-Ito). Every chapter calls this in its first code cell.
+    """
+    plt.style.use(STYLE)
 
 DTYPE = torch.float64
 
