@@ -21,6 +21,7 @@ TRAINING_COMMANDS = ("pretrain", "sweep")
 COMMANDS = {
     "env": ("vghlib.env", "report the environment against requirements.txt (--check: exit 1 on a mismatch)"),
     "student": ("vghlib.course", "write student copies of the notebooks (solutions and outputs removed)"),
+    "notebooks": ("vghlib.notebooks", "keep every notebook's generated first cells (macros, install) in sync"),
     "pretrain": ("vghlib.pretrain", "build the laptop pretraining trajectory of Part IV"),
     "sweep": ("vghlib.sweep", "score every checkpoint and run GRPO from it (resumable results file)"),
 }

@@ -29,6 +29,32 @@ def strip_solutions(markdown: str) -> tuple[str, int]:
     return _SOLUTION_BLOCK.subn("", markdown)
 
 
+def exercise_numbers(paths, src_root) -> dict[str, int]:
+    """Exercise label -> its number in the rendered book (sphinx-exercise counts them in the
+    order of the table of contents, ``_toc.yml``; notebooks outside it come last)."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    toc = Path(src_root).parent / "_toc.yml"
+    order = []
+    if toc.is_file():
+        text = toc.read_text()
+        order = [f.strip() for f in re.findall(r"file:\s*(\S+)", text)]
+    rank = {f: i for i, f in enumerate(order)}
+    key = lambda p: rank.get(p.relative_to(Path(src_root).parent).with_suffix("").as_posix(), 1e9)  # noqa: E731
+    out, n = {}, 0
+    for p in sorted(paths, key=key):
+        text = "\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown")
+        for m in re.finditer(r"\{exercise\}[^\n]*\n((?::[\w-]+:[^\n]*\n)*)", text):
+            n += 1
+            lab = re.search(r":label:\s*(\S+)", m[1])
+            if lab:
+                out[lab[1]] = n
+    return out
+
+
 def export_student_copy(src_root, dest_root) -> list[tuple[str, int]]:
     """Write a copy of every notebook under ``src_root`` to ``dest_root`` without solutions.
 
@@ -42,18 +68,26 @@ def export_student_copy(src_root, dest_root) -> list[tuple[str, int]]:
     src_root, dest_root = Path(src_root), Path(dest_root)
     if dest_root.resolve() == src_root.resolve() or src_root.resolve() in dest_root.resolve().parents:
         raise ValueError("dest_root must lie outside the book folder, e.g. student/")
+    from vghlib import notebooks as nbs
+
     report = []
-    for path in sorted(src_root.rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in path.parts:
-            continue
+    paths = [p for p in sorted(src_root.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
+    labels = nbs.label_pages(src_root)
+    numbers = exercise_numbers(paths, src_root)
+    for path in paths:
         nb = nbformat.read(path, as_version=4)
+        page = path.relative_to(src_root.parent).with_suffix("").as_posix()
         removed = 0
         for cell in nb.cells:
             if cell.cell_type == "markdown":
                 cell.source, n = strip_solutions(cell.source)
                 removed += n
+                cell.source = nbs.plain_markdown(cell.source, page, labels, numbers=numbers)
             elif cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
+        # a cell that only printed a reference answer (tagged for the book) has no place here
+        nb.cells = [c for c in nb.cells if "solution" not in c.metadata.get("tags", [])
+                    and (c.cell_type != "markdown" or c.source.strip())]
         out = dest_root / path.relative_to(src_root)
         out.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out)

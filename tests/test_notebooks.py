@@ -1,0 +1,133 @@
+"""vghlib.notebooks: the notebooks outside the rendered book (JupyterLab, Colab, Binder, students)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from vghlib import course
+from vghlib import notebooks as N
+from vghlib.env import REPO_ROOT
+
+
+def test_every_notebook_starts_with_the_generated_head_cells():
+    paths = N.notebooks()
+    assert len(paths) >= 11
+    assert N.sync(paths, check=True) == [], "run `python -m vghlib notebooks --sync`"
+    for p in paths:
+        nb = nbformat.read(p, as_version=4)
+        md, code = nb.cells[:2]
+        assert "remove-cell" in md.metadata["tags"] and "remove-cell" in code.metadata["tags"]
+        assert not code.get("outputs")
+        first = next(c for c in nb.cells[2:] if c.cell_type == "code")
+        # Agg in the environment (MPLBACKEND=Agg) must not stop the figures from being stored
+        assert "%matplotlib inline" in first.source, p.name
+
+
+def test_the_head_cells_follow_the_config(tmp_path):
+    config = N.book_config()
+    text = N.macros_markdown(config)
+    for name, body in N.macros(config).items():
+        if isinstance(body, list):
+            assert f"\\newcommand{{\\{name}}}[{body[1]}]{{{body[0]}}}" in text
+        else:
+            assert f"\\newcommand{{\\{name}}}{{{body}}}" in text
+    assert f"git+{config['repository']['url']}" in N.install_code(config)
+    # negative control: another macro or another repository makes every notebook stale
+    nb = tmp_path / "a.ipynb"
+    shutil.copy(N.notebooks()[0], nb)
+    other = dict(config, repository={**config["repository"], "url": "https://github.com/x/fork"})
+    assert N.sync([nb], check=True, config=other) == [nb]
+    assert N.sync([nb], config=other) == [nb] and N.sync([nb], check=True, config=other) == []
+    assert "github.com/x/fork" in nbformat.read(nb, as_version=4).cells[1].source
+    assert N.book_url(other) == "https://x.github.io/fork/"
+
+
+def test_the_install_cell_installs_the_library_into_a_fresh_venv(tmp_path):
+    """The launch-button cell, run in a fresh venv against a local clone (no network for the code)."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    cell = N.install_code(url=f"git+file://{clone}")
+    cell = cell.replace('"-q",', '"-q", "--no-deps",')       # torch & co. are the user's business
+    run = subprocess.run([str(py), "-c", cell], capture_output=True, text=True, timeout=600,
+                         cwd=tmp_path)                    # not the checkout: it would shadow vghlib
+    if run.returncode and "Could not find a version that satisfies" in run.stderr:
+        pytest.skip("no package index for setuptools (the build backend)")
+    assert run.returncode == 0, run.stderr[-2000:]
+    check = ("import pathlib, vghlib; d = pathlib.Path(vghlib.__file__).parent; "
+             "assert (d / 'book.mplstyle').is_file() and (d / 'notebooks.py').is_file(); print(d)")
+    out = subprocess.run([str(py), "-c", check], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and "site-packages" in out.stdout, out.stderr
+    again = subprocess.run([str(py), "-c", cell], capture_output=True, text=True, cwd=tmp_path)   # a no-op now
+    assert again.returncode == 0 and again.stdout == again.stderr == ""
+
+
+def test_binder_installs_the_pinned_requirements_and_the_library():
+    req = (REPO_ROOT / "binder" / "requirements.txt").read_text()
+    assert "-r ../requirements.txt" in req and "download.pytorch.org/whl/cpu" in req
+    assert "pip install --no-deps -e ." in (REPO_ROOT / "binder" / "postBuild").read_text()
+    assert os.access(REPO_ROOT / "binder" / "postBuild", os.X_OK)
+    assert (REPO_ROOT / "binder" / "runtime.txt").read_text().startswith("python-3.11")
+
+
+MYST = r"""(sec-a)=
+## A section
+
+See {doc}`../part2/chapter`, {ref}`the section <sec-a>`, {prf:ref}`lem-x` and {cite:p}`asadulaev2026vgh`.
+Use {py:func}`vghlib.stats.spearman`; {ref}`ex-1` asks for it.
+
+```{prf:lemma} A lemma
+:label: lem-x
+:nonumber:
+
+Text of the lemma.
+```
+
+```{exercise} First
+:label: ex-1
+
+Do it.
+```
+
+````{solution} ex-1
+:class: dropdown
+Done.
+````
+"""
+
+
+def test_plain_markdown_turns_myst_into_links_and_headings():
+    labels = {"sec-a": "book/part1/ch", "lem-x": "book/part1/ch", "ex-1": "book/part1/ch"}
+    out = N.plain_markdown(MYST, "book/part1/ch", labels, base="https://b/", numbers={"ex-1": 4})
+    assert "[chapter](https://b/book/part2/chapter.html)" in out
+    assert "[the section](https://b/book/part1/ch.html#sec-a)" in out
+    assert "[lem-x](https://b/book/part1/ch.html#lem-x)" in out
+    assert "[Asadulaev et al. 2026](https://b/book/bibliography.html)" in out
+    assert "`vghlib.stats.spearman`" in out and "[Exercise 4](https://b/book/part1/ch.html#ex-1)" in out
+    assert "**Exercise 4**: First" in out and "**Lemma: A lemma**" in out and "> Text of the lemma." in out
+    assert "Done." not in out and "{" not in out and ":label:" not in out and "(sec-a)=" not in out
+
+
+def test_student_copies_of_the_book_hold_no_myst_syntax_and_no_answers(tmp_path):
+    rows = course.export_student_copy(REPO_ROOT / "book", tmp_path)
+    assert len(rows) == len(N.notebooks())
+    leftovers = {}
+    for p in sorted(tmp_path.rglob("*.ipynb")):
+        nb = nbformat.read(p, as_version=4)
+        md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        bad = re.findall(r"\{(?:doc|ref|prf:\w+|cite:\w+|exercise|solution|numref)\}", md)
+        bad += re.findall(r"^:(?:label|class|nonumber):", md, re.MULTILINE)
+        if bad:
+            leftovers[p.name] = sorted(set(bad))
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert leftovers == {}
+    sf = nbformat.read(tmp_path / "part1" / "sf_vs_pd.ipynb", as_version=4)
+    assert any("**Exercise 1**" in c.source for c in sf.cells if c.cell_type == "markdown")

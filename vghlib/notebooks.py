@@ -1,0 +1,280 @@
+"""The notebooks outside the rendered book: JupyterLab, Colab, Binder and student copies.
+
+The rendered book gets its LaTeX macros from ``_config.yml`` (MathJax settings) and runs with
+``vghlib`` installed. A notebook opened anywhere else has neither, so every notebook starts with two
+cells generated from ``_config.yml``, the one source of truth for both:
+
+* a markdown cell of ``\\newcommand`` definitions of the book's macros (tag ``remove-cell``: the
+  rendered book drops it, since MathJax already knows them there);
+* a code cell that installs ``vghlib`` from the repository URL of ``_config.yml`` when it is missing,
+  as on Colab or a fresh Binder (tag ``remove-cell``; where ``vghlib`` is installed it does nothing).
+
+``python -m vghlib notebooks --sync`` rewrites these cells in every notebook of the book and
+``--check`` fails when one is missing or stale (a test runs it). :func:`plain_markdown` turns the
+book's MyST roles and directives into plain Markdown for the student copies
+(:mod:`vghlib.course`), which plain Jupyter and Colab render without any extension.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from vghlib.env import REPO_ROOT
+
+__all__ = ["book_config", "macros_markdown", "install_code", "head_cells", "sync", "book_url",
+           "plain_markdown", "label_pages", "main"]
+
+CONFIG = REPO_ROOT / "_config.yml"
+MACROS_TAG, INSTALL_TAG = "vgh-macros", "vgh-install"
+
+
+def book_config(path: Path = CONFIG) -> dict:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def macros(config: dict | None = None) -> dict:
+    config = config or book_config()
+    return config["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+
+
+def macros_markdown(config: dict | None = None) -> str:
+    """The macros of ``_config.yml`` as one display-math block of ``\\newcommand`` lines."""
+    lines = []
+    for name, body in macros(config).items():
+        if isinstance(body, list):
+            body, n = body
+            lines.append(f"\\newcommand{{\\{name}}}[{n}]{{{body}}}")
+        else:
+            lines.append(f"\\newcommand{{\\{name}}}{{{body}}}")
+    return ("<!-- The book's LaTeX macros, for JupyterLab, Colab and plain Jupyter (generated from "
+            "_config.yml by `python -m vghlib notebooks --sync`; the rendered book drops this cell) "
+            "-->\n$$\n" + "\n".join(lines) + "\n$$")
+
+
+def repository_url(config: dict | None = None) -> str:
+    return (config or book_config())["repository"]["url"].rstrip("/")
+
+
+def install_code(config: dict | None = None, url: str | None = None) -> str:
+    """The cell that installs ``vghlib`` where it is missing (Colab, Binder), from the one URL."""
+    url = url or f"git+{repository_url(config)}"
+    return ("# Colab or a fresh Binder: install the book's library if it is missing (elsewhere this "
+            "does nothing).\n"
+            "import importlib.util, subprocess, sys\n"
+            "if importlib.util.find_spec(\"vghlib\") is None:\n"
+            f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"{url}\"], "
+            "check=True)")
+
+
+def book_url(config: dict | None = None) -> str:
+    """Where the rendered book lives: ``html.baseurl``, else the GitHub Pages URL of the repository."""
+    config = config or book_config()
+    base = (config.get("html") or {}).get("baseurl")
+    if base:
+        return base.rstrip("/") + "/"
+    m = re.match(r"https://github\.com/([^/]+)/([^/]+)", repository_url(config))
+    if not m:
+        raise ValueError("set html.baseurl in _config.yml: the repository is not on GitHub")
+    return f"https://{m[1]}.github.io/{m[2]}/"
+
+
+def head_cells(config: dict | None = None) -> list:
+    import nbformat
+
+    md = nbformat.v4.new_markdown_cell(macros_markdown(config))
+    md.metadata["tags"] = ["remove-cell", MACROS_TAG]
+    code = nbformat.v4.new_code_cell(install_code(config))
+    code.metadata["tags"] = ["remove-cell", INSTALL_TAG]
+    return [md, code]
+
+
+def _is_head(cell) -> bool:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return MACROS_TAG in tags or INSTALL_TAG in tags
+
+
+def notebooks(root: Path = REPO_ROOT / "book") -> list[Path]:
+    return sorted(p for p in Path(root).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def sync(paths, check: bool = False, config: dict | None = None) -> list[Path]:
+    """Put the generated head cells first in each notebook; returns the notebooks that changed
+    (with ``check=True`` nothing is written: the list is what ``--sync`` would change)."""
+    import nbformat
+
+    config = config or book_config()
+    want = head_cells(config)
+    changed = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        head = [c for c in nb.cells[:2] if _is_head(c)]
+        same = (len(head) == 2 and all(a.cell_type == b.cell_type and a.source == b.source
+                                       and a.metadata.get("tags") == b.metadata.get("tags")
+                                       for a, b in zip(head, want)))
+        if same:
+            continue
+        changed.append(path)
+        if check:
+            continue
+        rest = [c for c in nb.cells if not _is_head(c)]
+        new = head_cells(config)
+        if head:                               # keep cell ids stable across re-syncs
+            for c, old in zip(new, head):
+                if "id" in old:
+                    c["id"] = old["id"]
+        nb.cells = new + rest
+        if new[1].cell_type == "code":
+            new[1].outputs, new[1].execution_count = [], None
+        nbformat.write(nb, path)
+    return changed
+
+
+# --- Plain Markdown for student copies ----------------------------------------------------------
+
+_DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>[^\n]*)\n"
+                        r"(?P<body>.*?)^(?P=fence)[ \t]*$\n?", re.MULTILINE | re.DOTALL)
+_ROLE = re.compile(r"\{(?P<name>[\w:-]+)\}`(?P<text>[^`]*)`")
+_TARGET = re.compile(r"^\((?P<label>[\w:.-]+)\)=[ \t]*\n", re.MULTILINE)
+
+
+def label_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
+    """Every ``:label:`` and ``(label)=`` target of the book -> the page (path without suffix)."""
+    import nbformat
+
+    out = {}
+    files = [*notebooks(root), *sorted(Path(root).rglob("*.md"))]
+    for p in files:
+        page = p.relative_to(Path(root).parent).with_suffix("").as_posix()
+        if p.suffix == ".ipynb":
+            text = "\n".join(c.source for c in nbformat.read(p, as_version=4).cells)
+        else:
+            text = p.read_text()
+        for m in re.finditer(r"^:label:[ \t]*(\S+)|^\(([\w:.-]+)\)=", text, re.MULTILINE):
+            out[m[1] or m[2]] = page
+    return out
+
+
+_BIB: dict | None = None
+
+
+def citation(key: str, bib: Path = REPO_ROOT / "book" / "references.bib") -> str:
+    """``"Asadulaev et al. 2026"`` for a key of the book's bibliography (the key itself if unknown)."""
+    global _BIB
+    if _BIB is None:
+        _BIB = {}
+        text = bib.read_text() if bib.is_file() else ""
+        for m in re.finditer(r"@\w+\{([^,]+),(.*?)\n\}", text, re.DOTALL):
+            body = m[2]
+            author = re.search(r"author\s*=\s*[{\"](.+?)[}\"],?\s*\n", body, re.DOTALL)
+            year = re.search(r"year\s*=\s*[{\"]?(\d{4})", body)
+            if author and year:
+                people = [a.strip() for a in re.sub(r"\s+", " ", author[1]).split(" and ")]
+                last = people[0].split(",")[0] if "," in people[0] else people[0].split()[-1]
+                last = last.strip("{}")
+                who = last + (" et al." if len(people) > 2 else f" and {people[1].split(',')[0].split()[-1].strip('{}')}"
+                              if len(people) == 2 else "")
+                _BIB[m[1].strip()] = f"{who} {year[1]}"
+    return _BIB.get(key, key)
+
+
+def _options(body: str) -> tuple[dict, str]:
+    opts, lines = {}, body.splitlines()
+    while lines and re.match(r"^:[\w-]+:", lines[0]):
+        k, _, v = lines.pop(0)[1:].partition(":")
+        opts[k] = v.strip()
+    return opts, "\n".join(lines).strip("\n")
+
+
+def plain_markdown(text: str, page: str, labels: dict | None = None, base: str | None = None,
+                   numbers: dict | None = None) -> str:
+    """MyST ``text`` of the page ``page`` (e.g. ``"book/part1/sf_vs_pd"``) as plain Markdown.
+
+    Exercises become a bold heading (``**Exercise 3** (label)``, numbered by ``numbers``), other
+    directives (prf boxes, admonitions) a bold title over a block quote, and roles links to the
+    rendered book (``base``): ``{doc}``, ``{ref}``, ``{prf:ref}`` and ``{numref}`` by label,
+    ``{cite:p}`` as the key in brackets with a link to the bibliography, ``{py:func}`` as code.
+    """
+    labels = labels if labels is not None else label_pages()
+    base = base or book_url()
+    numbers = numbers or {}
+    here = page.rsplit("/", 1)[0]
+
+    def url(target_page: str, anchor: str = "") -> str:
+        return f"{base}{target_page}.html" + (f"#{anchor}" if anchor else "")
+
+    def directive(m):
+        name, arg, body = m["name"], m["arg"].strip(), m["body"]
+        opts, body = _options(body)
+        body = _DIRECTIVE.sub(directive, body)
+        if name in ("exercise",):
+            label = opts.get("label", "")
+            n = numbers.get(label)
+            head = f"**Exercise{f' {n}' if n else ''}**" + (f": {arg}" if arg else "")
+            return f"{head}\n\n{body}\n\n"
+        if name == "solution":
+            return ""                              # student copies carry no solutions
+        if name in ("code-cell", "code-block", "code"):
+            return f"```{arg}\n{body}\n```\n"
+        if name == "literalinclude":
+            return f"(Source: `{arg}`, see the rendered book.)\n"
+        title = name.split(":")[-1].capitalize() + (f": {arg}" if arg else "")
+        quoted = "\n".join("> " + line if line else ">" for line in body.splitlines())
+        return f"**{title}**\n\n{quoted}\n\n"
+
+    def role(m):
+        name, txt = m["name"], m["text"]
+        shown, target = txt, txt
+        mm = re.match(r"^(.*?)\s*<([^>]+)>$", txt)
+        if mm:
+            shown, target = mm[1], mm[2]
+        if name == "doc":
+            path = target if target.startswith("/") else f"{here}/{target}"
+            parts = []
+            for piece in path.split("/"):
+                if piece == "..":
+                    parts.pop()
+                elif piece not in ("", "."):
+                    parts.append(piece)
+            return f"[{shown if mm else parts[-1]}]({url('/'.join(parts))})"
+        if name in ("ref", "prf:ref", "numref", "eq"):
+            pg = labels.get(target)
+            if not mm:
+                shown = f"Exercise {numbers[target]}" if target in numbers else target
+            return f"[{shown}]({url(pg, target) if pg else base})"
+        if name.startswith("cite"):
+            names = "; ".join(citation(k.strip()) for k in txt.split(","))
+            return f"[{names}]({url('book/bibliography')})"
+        if name.startswith("py:") or name == "code":
+            return f"`{target}`"
+        return txt
+
+    text = _TARGET.sub("", text)
+    text = _DIRECTIVE.sub(directive, text)
+    return _ROLE.sub(role, text).rstrip() + "\n" if text.strip() else text
+
+
+def main(argv=None) -> int:
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m vghlib notebooks",
+                                 description="Keep every notebook's generated first cells (macros, "
+                                             "install) in sync with _config.yml.")
+    g = ap.add_mutually_exclusive_group(required=True)
+    g.add_argument("--sync", action="store_true", help="rewrite the head cells where they differ")
+    g.add_argument("--check", action="store_true", help="exit 1 if a notebook's head cells are stale")
+    a = ap.parse_args(argv)
+    changed = sync(notebooks(), check=a.check)
+    for p in changed:
+        print(f"{'stale' if a.check else 'updated'}: {p.relative_to(REPO_ROOT)}")
+    if a.check and changed:
+        print("run `python -m vghlib notebooks --sync`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
