@@ -135,3 +135,15 @@ def test_student_copies_of_the_book_hold_no_myst_syntax_and_no_answers(tmp_path)
     assert leftovers == {}
     sf = nbformat.read(tmp_path / "part1" / "sf_vs_pd.ipynb", as_version=4)
     assert any("**Exercise 1**" in c.source for c in sf.cells if c.cell_type == "markdown")
+
+
+def test_no_reference_to_an_unnumbered_statement_lacks_its_text():
+    # The book's statement boxes are :nonumber: (their titles carry the paper's numbers), so a bare
+    # {prf:ref} to one renders as "Proposition " with nothing after it.
+    assert N.unnumbered_refs(N.book_pages()) == []
+    # Control: a bare reference to a :nonumber: box is found, one with its own text is not, and a
+    # bare reference to a numbered box is allowed.
+    pages = {"a.md": "```{prf:lemma} Lemma 1 of the paper\n:label: x-lemma\n:nonumber:\n\nText.\n```\n\n"
+                     "```{prf:lemma} A numbered one\n:label: y-lemma\n\nText.\n```\n",
+             "b.md": "See {prf:ref}`x-lemma`, {prf:ref}`Lemma 1 <x-lemma>` and {prf:ref}`y-lemma`."}
+    assert N.unnumbered_refs(pages) == [("b.md", "x-lemma")]

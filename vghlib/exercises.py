@@ -36,6 +36,8 @@ class Feedback:
         return self.correct
 
     def __repr__(self) -> str:
+        if self.message == NO_ANSWER:  # not a verdict: there is nothing to judge yet
+            return f"[{self.exercise}] {self.message}"
         mark = "correct" if self.correct else "not yet"
         return f"[{self.exercise}] {mark}: {self.message}"
 
@@ -214,7 +216,7 @@ def _lq_policy_gradient():
 
 
 check_ctrl_grad = _numeric(
-    "ctrl-ex-grad", "check_ctrl_grad", _lq_policy_gradient, rtol=2e-2, what="your value of dJ/dK",
+    "ctrl-ex-grad", "check_ctrl_grad", _lq_policy_gradient, rtol=2e-2, what="your value of ∂J/∂K",
     hint="J(K) = s_1 P_1(K) s_1 + c_1(K); differentiate the Riccati recursion (lq_value_params "
          "keeps the graph) or average dR_1/dK",
     doc="The exact ∂J/∂K at K = −0.8 (one constant gain) of vghlib.systems.scalar_lq with σ = 0.3 "

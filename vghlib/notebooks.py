@@ -256,6 +256,43 @@ def plain_markdown(text: str, page: str, labels: dict | None = None, base: str |
     return _ROLE.sub(role, text).rstrip() + "\n" if text.strip() else text
 
 
+_PRF_BOX = re.compile(r"(?:`{3,}|:{3,})\{prf:\w+\}[^\n]*\n((?::[^\n]*\n)*)")
+_PRF_BARE = re.compile(r"\{prf:ref\}`([^`<>]+)`")
+
+
+def unnumbered_refs(pages: dict[str, str]) -> list[tuple[str, str]]:
+    """(page, label) of each bare ``{prf:ref}`label``` to a statement box marked ``:nonumber:``.
+
+    The book's statement boxes carry the paper's numbers in their titles and are ``:nonumber:``, so
+    Sphinx has no number for a bare reference and renders it as "Proposition " with nothing after.
+    Every reference to such a box needs its own text: ``{prf:ref}`Prop 2 <gap-prop2>```.
+    ``pages`` maps a page name to its MyST text (all markdown cells of a notebook, joined).
+    """
+    unnumbered = set()
+    for text in pages.values():
+        for m in _PRF_BOX.finditer(text):
+            opts = m.group(1)
+            lab = re.search(r":label:\s*(\S+)", opts)
+            if lab and ":nonumber:" in opts:
+                unnumbered.add(lab.group(1))
+    return [(page, m.group(1).strip()) for page, text in pages.items()
+            for m in _PRF_BARE.finditer(text) if m.group(1).strip() in unnumbered]
+
+
+def book_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
+    """The MyST text of every page under ``root``: markdown files, and notebooks' markdown cells."""
+    import nbformat
+
+    pages = {}
+    for path in sorted(root.rglob("*.md")):
+        pages[str(path.relative_to(root))] = path.read_text()
+    for path in notebooks(root):
+        nb = nbformat.read(path, as_version=4)
+        pages[str(path.relative_to(root))] = "\n\n".join(
+            c.source for c in nb.cells if c.cell_type == "markdown")
+    return pages
+
+
 def main(argv=None) -> int:
     import argparse
     import sys
@@ -273,7 +310,11 @@ def main(argv=None) -> int:
     if a.check and changed:
         print("run `python -m vghlib notebooks --sync`", file=sys.stderr)
         return 1
-    return 0
+    bare = unnumbered_refs(book_pages())
+    for page, label in bare:
+        print(f"{page}: {{prf:ref}}`{label}` points at a :nonumber: box and would render without a "
+              f"number; give it text: {{prf:ref}}`<text> <{label}>`", file=sys.stderr)
+    return 1 if (a.check and bare) else 0
 
 
 if __name__ == "__main__":

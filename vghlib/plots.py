@@ -35,6 +35,7 @@ def use_style() -> None:
     """
     plt.style.use(STYLE)
 
+
 DTYPE = torch.float64
 
 
@@ -58,11 +59,14 @@ def draw_control_explorer(horizon: int = 20, sigma: float = 0.5, group_size: int
                         group_size)
     ex = smp["exact"]
 
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.2))
-    ax0.scatter(sf[:, 0], sf[:, 1], s=6, alpha=0.35, color="tab:orange",
-                label="SF (leave-one-out), per group")
-    ax0.scatter(pd[:, 0], pd[:, 1], s=6, alpha=0.6, color="tab:blue", label="PD (BPTT), per group")
-    for est, col, name in ((sf, "tab:orange", "SF mean"), (pd, "tab:blue", "PD mean")):
+    # two panels stacked (the book's text column is at most 7 in wide); Okabe-Ito colours of the
+    # book style: PD blue, SF orange, costates vermilion
+    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(6.4, 8.0), layout="constrained")
+    ax0.scatter(sf[:, 0], sf[:, 1], s=6, alpha=0.35, color="#E69F00",
+                label="SF (leave-one-out), one group")
+    ax0.scatter(pd[:, 0], pd[:, 1], s=6, alpha=0.6, color="#0072B2", label="PD (BPTT), one group")
+    for est, col, name in ((sf, "#E69F00", f"SF, mean of {n_groups} groups"),
+                           (pd, "#0072B2", f"PD, mean of {n_groups} groups")):
         m = est.mean(0)
         ax0.plot(m[0], m[1], "o", ms=9, mec="k", color=col, label=name)
     ax0.plot(ex[0], ex[1], "*", ms=16, color="k", label="exact ∂J/∂K")
@@ -71,10 +75,10 @@ def draw_control_explorer(horizon: int = 20, sigma: float = 0.5, group_size: int
     pad = 0.1 * (hi - lo)
     ax0.set_xlim(float(min(lo[0] - pad[0], ex[0] - 1)), float(max(hi[0] + pad[0], ex[0] + 1)))
     ax0.set_ylim(float(min(lo[1] - pad[1], ex[1] - 1)), float(max(hi[1] + pad[1], ex[1] + 1)))
-    ax0.set_xlabel("∂J/∂K₁")
-    ax0.set_ylabel("∂J/∂K₂")
-    ax0.set_title(f"gradient estimates, T={horizon}, σ={sigma:g}, n={group_size}")
-    ax0.legend(fontsize=7, loc="best")
+    ax0.set_xlabel("∂J/∂K₁, position gain (reward per unit gain)")
+    ax0.set_ylabel("∂J/∂K₂, velocity gain\n(reward per unit gain)")
+    ax0.set_title(f"Gradient estimates per group (T = {horizon}, σ = {sigma:g}, n = {group_size})")
+    ax0.legend(loc="best", fontsize=8)
 
     P, _ = systems.lq_policy_value(system, K, sigma)
     g = torch.linspace(-2.0, 2.0, 9, dtype=DTYPE)
@@ -93,14 +97,16 @@ def draw_control_explorer(horizon: int = 20, sigma: float = 0.5, group_size: int
                                  system.reward, starts, noise, system.gamma,
                                  process_noise=system.process_noise(starts.shape[0], seed + 2))
     lam_mean = lam[:, 0].reshape(len(pts), N, 2).mean(1)                       # (5, 2)
-    ax1.quiver(pts[:, 0], pts[:, 1], lam_mean[:, 0], lam_mean[:, 1], color="tab:red",
+    ax1.quiver(pts[:, 0], pts[:, 1], lam_mean[:, 0], lam_mean[:, 1], color="#D55E00",
                angles="xy", scale_units="xy", scale=scale, width=0.008, alpha=0.7,
                label=f"mean BPTT costate, {N} rollouts")
+    ax1.plot(pts[:, 0], pts[:, 1], "o", ms=6, mfc="none", color="#D55E00",
+             label="states where costates are averaged")
     ax1.set_xlim(-2.6, 2.6)
-    ax1.set_ylim(-2.6, 2.6)
-    ax1.set_xlabel("position $s^{(1)}$")
-    ax1.set_ylabel("velocity $s^{(2)}$")
-    ax1.set_title("value-gradient field at t = 1")
-    ax1.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
+    ax1.set_ylim(-2.6, 3.6)
+    ax1.set_aspect("equal")
+    ax1.set_xlabel("position $s^{(1)}$ (state units)")
+    ax1.set_ylabel("velocity $s^{(2)}$ (state units)")
+    ax1.set_title("Value-gradient field at t = 1 (arrows: direction and relative size)")
+    ax1.legend(loc="upper right", fontsize=8, framealpha=0.9, frameon=True)
     return fig
