@@ -13,11 +13,13 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 TEST_CMD := $(PY) -m pytest tests book --nbval --nbval-current-env \
             --nbval-sanitize-with tests/sanitize.cfg -p no:cacheprovider
 
-.PHONY: help venv book test lab student check clean clean-book
+.PHONY: help venv book book-offline offline-assets test test-browser lab student check clean clean-book
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every notebook)"
+	@echo "make book-offline  the same book, serving MathJax and the widget embedder itself (needs npm)"
 	@echo "make test   unit tests plus every notebook under nbval"
+	@echo "make test-browser  the offline book opened in headless Chromium, page by page, with screenshots"
 	@echo "make lab    JupyterLab with the book's kernel"
 	@echo "make student  copies of the notebooks without solutions or outputs, in student/"
 	@echo "make check  report whether the environment matches requirements.txt"
@@ -43,6 +45,37 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(TEST_CMD)
+
+# The offline book: pinned MathJax, ipywidgets embedder and RequireJS from npm (offline/package.json),
+# laid out in one folder that vghlib.sphinxext adds to the build.
+OFFLINE := _build/offline
+OFFLINE_STATIC := $(OFFLINE)/static
+
+offline-assets: $(OFFLINE)/.installed
+
+$(OFFLINE)/.installed: offline/package.json offline/package-lock.json offline/require-baseurl.js
+	@command -v npm >/dev/null || { echo "make book-offline needs npm (Debian: apt-get install npm)"; exit 1; }
+	mkdir -p $(OFFLINE)
+	cp offline/package.json offline/package-lock.json $(OFFLINE)/
+	cd $(OFFLINE) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	rm -rf $(OFFLINE_STATIC) && mkdir -p $(OFFLINE_STATIC)/widgets
+	cp -r $(OFFLINE)/node_modules/mathjax/es5 $(OFFLINE_STATIC)/mathjax
+	cat $(OFFLINE)/node_modules/requirejs/require.js offline/require-baseurl.js > $(OFFLINE_STATIC)/widgets/require.min.js
+	mkdir -p $(OFFLINE_STATIC)/widgets/@jupyter-widgets/html-manager/dist
+	cp $(OFFLINE)/node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js $(OFFLINE_STATIC)/widgets/
+	cd $(OFFLINE)/node_modules/@jupyter-widgets/html-manager/dist && \
+	  cp *.woff *.woff2 *.ttf *.eot *.svg ../../../../static/widgets/@jupyter-widgets/html-manager/dist/
+	@touch $@
+
+book-offline: $(STAMP) offline-assets
+	VGH_OFFLINE_STATIC=$(abspath $(OFFLINE_STATIC)) $(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	@echo
+	@echo "The offline book is at $(CURDIR)/_build/html/index.html"
+
+# Builds the offline book, requires every browser check to catch a planted defect (--self-test),
+# then checks every page of _toc.yml and one notebook in JupyterLab. Screenshots: _build/screenshots/.
+test-browser: book-offline
+	VGH_OFFLINE_STATIC=$(abspath $(OFFLINE_STATIC)) $(PY) -m vghlib browser --self-test --lab book/part1/sf_vs_pd.ipynb
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab book

@@ -36,11 +36,18 @@ def test_every_notebook_starts_with_the_generated_head_cells():
 def test_the_head_cells_follow_the_config(tmp_path):
     config = N.book_config()
     text = N.macros_markdown(config)
+    import yaml
+
+    assert text.startswith("```yaml\n")  # jupyterlab-myst reads a leading YAML block as frontmatter
+    front = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])["math"]
     for name, body in N.macros(config).items():
         if isinstance(body, list):
-            assert f"\\newcommand{{\\{name}}}[{body[1]}]{{{body[0]}}}" in text
+            params = "".join(f"#{i}" for i in range(1, body[1] + 1))
+            assert f"\\def\\{name}{params}{{{body[0]}}}" in text
+            assert front[f"\\{name}"] == body[0]
         else:
-            assert f"\\newcommand{{\\{name}}}{{{body}}}" in text
+            assert f"\\def\\{name}{{{body}}}" in text
+            assert front[f"\\{name}"] == body
     assert f"git+{config['repository']['url']}" in N.install_code(config)
     # negative control: another macro or another repository makes every notebook stale
     nb = tmp_path / "a.ipynb"

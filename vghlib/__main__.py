@@ -24,6 +24,7 @@ COMMANDS = {
     "notebooks": ("vghlib.notebooks", "keep every notebook's generated first cells (macros, install) in sync"),
     "pretrain": ("vghlib.pretrain", "build the laptop pretraining trajectory of Part IV"),
     "sweep": ("vghlib.sweep", "score every checkpoint and run GRPO from it (resumable results file)"),
+    "browser": ("vghlib.browser", "open the built book in headless Chromium, check every page, save screenshots"),
 }
 
 

@@ -41,17 +41,32 @@ def macros(config: dict | None = None) -> dict:
 
 
 def macros_markdown(config: dict | None = None) -> str:
-    """The macros of ``_config.yml`` as one display-math block of ``\\newcommand`` lines."""
-    lines = []
+    """The macros of ``_config.yml`` in the two forms that Jupyter front ends read, in one cell.
+
+    - A YAML block first, ``math:`` mapping each macro to its body: jupyterlab-myst takes a YAML
+      code block at the top of a notebook's first markdown cell as the notebook's frontmatter and
+      gives its ``math`` macros to KaTeX in every cell (KaTeX forgets a definition made in one
+      equation by the next one, so a block of definitions alone would not carry over).
+    - Then one inline formula of ``\\def``s for Colab and plain Jupyter, where MathJax keeps
+      definitions for the whole page (inline and on one line, so that no renderer numbers it or
+      breaks it apart). ``\\def`` and not ``\\newcommand``: KaTeX refuses to
+      ``\\newcommand`` a name it already knows (``\\R``, or one that the YAML block defined).
+    """
+    yaml_lines, tex_lines = ["```yaml", "math:"], []
     for name, body in macros(config).items():
+        n = 0
         if isinstance(body, list):
             body, n = body
-            lines.append(f"\\newcommand{{\\{name}}}[{n}]{{{body}}}")
-        else:
-            lines.append(f"\\newcommand{{\\{name}}}{{{body}}}")
-    return ("<!-- The book's LaTeX macros, for JupyterLab, Colab and plain Jupyter (generated from "
-            "_config.yml by `python -m vghlib notebooks --sync`; the rendered book drops this cell) "
-            "-->\n$$\n" + "\n".join(lines) + "\n$$")
+        if "'" in body:
+            raise ValueError(f"macro \\{name}: a single quote in its body would end the YAML string")
+        yaml_lines.append(f"  '\\{name}': '{body}'")
+        tex_lines.append(f"\\def\\{name}" + "".join(f"#{i}" for i in range(1, n + 1)) + f"{{{body}}}")
+    yaml_lines.append("```")
+    return ("\n".join(yaml_lines) + "\n\n"
+            "<!-- The book's LaTeX macros: the YAML block gives them to JupyterLab (jupyterlab-myst), "
+            "the \\def lines to Colab and plain Jupyter. Generated from _config.yml by "
+            "`python -m vghlib notebooks --sync`; the rendered book drops this cell. -->\n"
+            "$" + " ".join(tex_lines) + "$")
 
 
 def repository_url(config: dict | None = None) -> str:

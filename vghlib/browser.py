@@ -1,0 +1,599 @@
+"""Open the built book in headless Chromium, as a reader would, and fail on what a reader would see broken.
+
+``python -m vghlib browser`` (``make test-browser``) serves ``_build/html`` on 127.0.0.1, opens every
+page of ``_toc.yml`` in Debian's ``chromium`` through ``chromedriver``, with every host except
+127.0.0.1 unreachable (so the book must be the offline build, ``make book-offline``), and checks:
+
+- **math**: every ``.math`` element was typeset by MathJax; no MathJax error (``merror``); no
+  undefined macro (MathJax shows those in red); no TeX left in the text (``\\frac``, ``$x$``);
+- **images**: every ``<img>`` loaded, and the server answered every request (no 404);
+- **outputs**: no cell shows a traceback, and no stderr output mentions an error;
+- **widgets**: each stored widget view rendered into a visible box, and no output shows a widget's
+  text form (``VBox(children=...)``);
+- **references**: no link whose text is a bare statement name with its number missing
+  (``Proposition `` with nothing after it);
+- **width**: no display equation or table is wider than the text column;
+- **console**: the browser logged no error (a failed script, a blocked CDN).
+
+It saves each page as screenshots of the window's height, ``_build/screenshots/<page>/NN.png``, and
+prints a table. ``--self-test`` first builds a small book with one defect of each kind and requires
+every check to catch its defect and pass the clean page: the negative control of the checks.
+``--lab NOTEBOOK`` opens a notebook in JupyterLab (jupyterlab-myst) and checks that its macros, its
+MyST and an exercise render, with screenshots; a copy without its macros cell must fail that check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: JavaScript run in the page after MathJax and the widgets have finished; returns the findings.
+PAGE_JS = r"""
+const out = {math: [], images: [], outputs: [], widgets: [], refs: [], wide: [], warnings: []};
+const article = document.querySelector('article') || document.body;
+const short = s => (s || '').replace(/\s+/g, ' ').trim().slice(0, 120);
+// the screenshot tile (NN.png) that shows an element, so that a failure can be looked at
+const tile = el => ' [tile ' + String(1 + Math.floor((el.getBoundingClientRect().top + window.scrollY) / window.innerHeight)).padStart(2, '0') + ']';
+// math: typeset, no error, no undefined macro
+const mathEls = [...article.querySelectorAll('.math')];
+let typeset = 0;
+for (const el of mathEls) {
+  if (el.querySelector('mjx-container')) typeset++;
+  else out.math.push('not typeset: ' + short(el.textContent));
+}
+for (const e of article.querySelectorAll('mjx-merror')) {
+  out.math.push('MathJax error: ' + (e.getAttribute('data-mjx-error') || short(e.textContent)));
+}
+if (window.MathJax && MathJax.startup && MathJax.startup.document && MathJax.startup.toMML) {
+  for (const item of MathJax.startup.document.math) {
+    let mml = '';
+    try { mml = MathJax.startup.toMML(item.root); } catch (err) { continue; }
+    const m = mml.match(/<mtext[^>]*mathcolor="red"[^>]*>([^<]*)</);
+    if (m) out.math.push('undefined macro ' + m[1] + ' in ' + short(item.math));
+    if (/<merror/.test(mml) && !/data-mjx-error/.test(mml)) out.math.push('error in ' + short(item.math));
+  }
+}
+const skip = 'pre, code, script, style, mjx-container, textarea, .highlight, .math';
+const tex = /\\(frac|tfrac|dfrac|mathbb|mathrm|mathcal|operatorname|sum|prod|int|begin|end|left|right|sqrt|nabla|partial|lambda|alpha|hat|bar|tilde|le|ge|cdot|times|costate|vgrad|groupsize|headroom)\b|\$[^$\s][^$\n]{0,80}\$|\\\(|\\\[/;
+const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
+const widgetText = /\b(VBox|HBox|Box|IntSlider|FloatSlider|FloatLogSlider|Dropdown|Output|HTML|Button|Checkbox|interactive)\((children|value|layout|description|outputs)=/;
+let node;
+while ((node = walker.nextNode())) {
+  const t = node.textContent;
+  if (widgetText.test(t)) out.widgets.push('widget shown as text: ' + short(t));
+  const p = node.parentElement;
+  if (p && p.closest(skip)) continue;
+  if (tex.test(t)) out.math.push('raw TeX in text: ' + short(t));
+}
+// images
+for (const img of article.querySelectorAll('img')) {
+  if (!(img.complete && img.naturalWidth > 0)) out.images.push('did not load' + tile(img) + ': ' + (img.getAttribute('src') || '').slice(0, 100));
+}
+// cell outputs
+for (const e of article.querySelectorAll('.output.traceback, .output.error')) {
+  out.outputs.push('error output' + tile(e) + ': ' + short(e.textContent));
+}
+for (const e of article.querySelectorAll('.output.stderr')) {
+  if (/Error|Traceback|Exception/.test(e.textContent)) out.outputs.push('stderr with an error: ' + short(e.textContent));
+  else out.warnings.push('stderr output: ' + short(e.textContent));
+}
+// widgets
+const views = article.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
+for (const s of views) {
+  const box = s.previousElementSibling;
+  const ok = box && box.classList.contains('widget-subarea') && box.offsetHeight > 10 && box.children.length > 0;
+  if (!ok) out.widgets.push('widget view did not render (empty box)' + tile(s.parentElement));
+}
+// references with their number missing
+const bare = /^(Proposition|Lemma|Corollary|Theorem|Remark|Definition|Exercise|Solution to|Figure|Table|Equation|Fig\.|Eq\.)\s*$/;
+for (const a of article.querySelectorAll('a')) {
+  const t = (a.textContent || '').replace(/\u00a0/g, ' ');
+  if (bare.test(t.trim()) || /\?\?/.test(t)) out.refs.push('reference without its number: "' + t.trim() + '" -> ' + (a.getAttribute('href') || ''));
+}
+// width: display equations and tables must fit the text column
+const column = (article.querySelector('section') || article).clientWidth;
+for (const c of article.querySelectorAll('mjx-container[display="true"]')) {
+  const inner = c.firstElementChild;
+  const w = Math.max(c.scrollWidth, inner ? inner.getBoundingClientRect().width : 0);
+  if (w > column + 2) out.wide.push('equation ' + Math.round(w) + ' px wide in a ' + column + ' px column' + tile(c) + ': ' + short(c.getAttribute('aria-label') || c.textContent));
+}
+for (const t of article.querySelectorAll('table')) {
+  if (t.scrollWidth > column + 2) out.wide.push('table ' + t.scrollWidth + ' px wide in a ' + column + ' px column' + tile(t) + ': ' + short(t.querySelector('tr') && t.querySelector('tr').textContent));
+}
+out.counts = {math: mathEls.length, typeset: typeset, images: article.querySelectorAll('img').length,
+              widgets: views.length, column: column};
+out.height = document.documentElement.scrollHeight;
+return out;
+"""
+
+#: Waits for MathJax's first typesetting pass (when the page loads MathJax at all).
+MATHJAX_WAIT_JS = r"""
+const done = arguments[arguments.length - 1];
+if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) { done('no MathJax'); return; }
+MathJax.startup.promise.then(() => done('ok'), e => done('error: ' + e));
+"""
+
+CHECKS = ("math", "images", "outputs", "widgets", "refs", "wide", "console")
+
+
+@dataclass
+class PageResult:
+    page: str
+    found: dict = field(default_factory=dict)      # check -> list of problems
+    warnings: list = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+    tiles: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.found.get(c) for c in CHECKS)
+
+
+# ----------------------------------------------------------------------------------------- serving
+
+class _Server:
+    """A static file server on 127.0.0.1 that records every request it could not answer."""
+
+    def __init__(self, root: Path):
+        failures = self.failures = []
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_request(self, code="-", size="-"):
+                try:
+                    status = int(code)
+                except (TypeError, ValueError):
+                    status = 0
+                if status >= 400:
+                    failures.append((status, self.path))
+
+            def log_message(self, *args):
+                pass
+
+        handler = functools.partial(Handler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def find_browser() -> tuple[str, str]:
+    """Paths of chromium and chromedriver, or an error that says how to install them."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        raise SystemExit(
+            "The browser test needs Debian's chromium and chromium-driver packages "
+            f"(found chromium: {chromium}, chromedriver: {driver}). Install them with\n"
+            "    apt-get install chromium chromium-driver\n"
+            "(browsers that download themselves do not run on these machines).")
+    return chromium, driver
+
+
+def open_browser(width: int = 1280, height: int = 1000):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = find_browser()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={width},{height}", "--hide-scrollbars", "--force-device-scale-factor=1",
+                # Nothing but the local server is reachable: a page that needs a CDN fails the test.
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                "--lang=en-US"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
+    drv.set_page_load_timeout(120)
+    drv.set_script_timeout(120)
+    return drv
+
+
+# ---------------------------------------------------------------------------------------- checking
+
+def toc_pages(toc: Path) -> list[str]:
+    """Every document of a jb-book ``_toc.yml``, in reading order."""
+    data = yaml.safe_load(toc.read_text())
+    pages = [data["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                pages.append(e["file"])
+            walk(e.get("sections"))
+
+    for part in data.get("parts", []):
+        walk(part.get("chapters"))
+    walk(data.get("chapters"))
+    return [str(Path(p).with_suffix("")) for p in pages]
+
+
+def _wait_for_widgets(drv, timeout: float = 20.0) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        pending = drv.execute_script(
+            "const v=[...document.querySelectorAll('script[type=\"application/vnd.jupyter.widget-view+json\"]')];"
+            "return v.filter(s=>!(s.previousElementSibling&&s.previousElementSibling.classList.contains('widget-subarea')"
+            "&&s.previousElementSibling.children.length)).length;")
+        if not pending:
+            return
+        time.sleep(0.25)
+
+
+def _screenshots(drv, folder: Path, height: int, tile: int) -> int:
+    """Save the page as tiles of ``tile`` CSS pixels, scrolling the window; returns the count."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    n = 0
+    for y in range(0, max(height, 1), tile):
+        drv.execute_script("window.scrollTo(0, arguments[0]);", y)
+        time.sleep(0.15)
+        n += 1
+        drv.save_screenshot(str(folder / f"{n:02d}.png"))
+    drv.execute_script("window.scrollTo(0, 0);")
+    return n
+
+
+def check_page(drv, server: _Server, page: str, shots: Path | None) -> PageResult:
+    t0 = time.time()
+    res = PageResult(page)
+    before = len(server.failures)
+    drv.get_log("browser")  # discard what earlier pages logged
+    drv.get(server.url + page + ".html")
+    mj = drv.execute_async_script(MATHJAX_WAIT_JS)
+    _wait_for_widgets(drv)
+    height = drv.execute_script("return document.documentElement.scrollHeight;")
+    if shots is not None:
+        res.tiles = _screenshots(drv, shots / page.replace("/", "__"), height,
+                                 drv.execute_script("return window.innerHeight;"))
+    else:  # still scroll once through the page, so that images below the fold are requested
+        drv.execute_script("window.scrollTo(0, document.documentElement.scrollHeight);")
+        time.sleep(0.2)
+    found = drv.execute_script(PAGE_JS)
+    res.counts = found.pop("counts")
+    found.pop("height", None)
+    res.warnings = found.pop("warnings")
+    if str(mj).startswith("error"):
+        found["math"].insert(0, "MathJax failed to start: " + mj)
+    # Chromium asks every server for /favicon.ico on its own; the book has no icon, and no reader sees it.
+    missing = [f"{status} {path}" for status, path in server.failures[before:] if path != "/favicon.ico"]
+    found["images"].extend("server could not answer: " + m for m in missing)
+    console = []
+    for entry in drv.get_log("browser"):
+        if entry.get("level") == "SEVERE" and "/favicon.ico" not in entry.get("message", ""):
+            console.append(entry.get("message", "")[:200])
+    found["console"] = console
+    res.found = found
+    res.seconds = time.time() - t0
+    return res
+
+
+def report(results: list[PageResult]) -> str:
+    rows = ["| page | math typeset | images | widgets | " + " | ".join(CHECKS) + " | shots | s |",
+            "|---|---|---|---|" + "---|" * len(CHECKS) + "---|---|"]
+    for r in results:
+        c = r.counts
+        cells = [str(len(r.found.get(k, []))) if r.found.get(k) else "ok" for k in CHECKS]
+        rows.append(f"| {r.page} | {c.get('typeset', 0)}/{c.get('math', 0)} | {c.get('images', 0)} | "
+                    f"{c.get('widgets', 0)} | " + " | ".join(cells) + f" | {r.tiles} | {r.seconds:.1f} |")
+    lines = ["\n".join(rows)]
+    for r in results:
+        for k in CHECKS:
+            for problem in r.found.get(k, []):
+                lines.append(f"FAIL {r.page} [{k}] {problem}")
+        for w in r.warnings:
+            lines.append(f"note {r.page} {w}")
+    return "\n".join(lines)
+
+
+def check_book(html: Path, pages: list[str], shots: Path | None) -> list[PageResult]:
+    if not (html / "index.html").exists():
+        raise SystemExit(f"No built book at {html}: run `make book-offline` first.")
+    server = _Server(html)
+    drv = open_browser()
+    try:
+        return [check_page(drv, server, p, shots) for p in pages]
+    finally:
+        drv.quit()
+        server.close()
+
+
+# --------------------------------------------------------------------------------- negative control
+
+SELF_TEST_PAGES = {
+    # page -> the checks that must fail on it (the clean page must pass all of them)
+    "book/clean": set(),
+    "book/bad_math": {"math"},
+    "book/bad_image": {"images"},
+    "book/bad_output": {"outputs"},
+    "book/bad_widget": {"widgets"},
+    "book/bad_ref": {"refs"},
+    "book/bad_wide": {"wide"},
+    "book/bad_console": {"console"},
+}
+
+
+def _self_test_book(folder: Path) -> Path:
+    """A small book with one defect of each kind, built with this repository's _config.yml."""
+    import nbformat
+
+    book = folder / "selftest"
+    (book / "book").mkdir(parents=True)
+    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
+    shutil.copy(ROOT / "book" / "references.bib", book / "book" / "references.bib")
+    if (ROOT / "_static").is_dir():
+        shutil.copytree(ROOT / "_static", book / "_static")
+    toc = "format: jb-book\nroot: book/clean\nchapters:\n" + "".join(
+        f"  - file: {p}\n" for p in SELF_TEST_PAGES if p != "book/clean")
+    (book / "_toc.yml").write_text(toc)
+    md = {
+        "book/clean": "# Clean\n\nInline $\\E[\\costate_t]=\\vgrad_t$ and a display\n\n$$\n\\frac{a}{b}\n$$\n\n"
+                      "```{prf:lemma} A lemma\n:label: st-lemma\n\nText.\n```\n\nSee {prf:ref}`st-lemma`.\n\n"
+                      "| a | b |\n|---|---|\n| 1 | 2 |\n",
+        "book/bad_math": "# Bad math\n\nAn undefined macro $\\nosuchmacro x$ and a broken one $\\frac{1}{$.\n\n"
+                         "Also TeX that never became math: \\\\(\\frac{1}{2}\\\\).\n",
+        "book/bad_image": "# Bad image\n\n<img src=\"missing-figure.png\" alt=\"a figure that is not there\">\n",
+        "book/bad_ref": "# Bad ref\n\n```{prf:proposition} A proposition\n:label: st-prop\n:nonumber:\n\nText.\n```\n\n"
+                        "See {prf:ref}`st-prop`.\n",
+        "book/bad_wide": "# Bad wide\n\n$$\n" + " + ".join(f"\\frac{{x_{{{i}}}}}{{y_{{{i}}}}}" for i in range(60)) + "\n$$\n",
+        "book/bad_console": "# Bad console\n\n<script>throw new Error('a script error');</script>\n",
+    }
+    for page, text in md.items():
+        (book / f"{page}.md").write_text(text)
+
+    def notebook(path: str, cells: list):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = cells
+        nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+        nbformat.write(nb, book / f"{path}.ipynb")
+
+    err = nbformat.v4.new_code_cell("raise ValueError('a deliberate error')")
+    err.metadata["tags"] = ["raises-exception"]
+    err.outputs = [nbformat.v4.new_output("error", ename="ValueError", evalue="a deliberate error",
+                                          traceback=["ValueError: a deliberate error"])]
+    notebook("book/bad_output", [nbformat.v4.new_markdown_cell("# Bad output"), err])
+    # A widget whose view is stored but whose state is not, as a notebook saved without its widget
+    # state: the book can show only an empty box or the widget's text form.
+    view = nbformat.v4.new_code_cell("import ipywidgets as w\nw.VBox([w.IntSlider(3)])")
+    view.outputs = [nbformat.v4.new_output("execute_result", {
+        "text/plain": "VBox(children=(IntSlider(value=3),))",
+        "application/vnd.jupyter.widget-view+json": {"model_id": "0123456789abcdef0123456789abcdef",
+                                                     "version_major": 2, "version_minor": 0}},
+        execution_count=1)]
+    nb_cells = [nbformat.v4.new_markdown_cell("# Bad widget"), view]
+    notebook("book/bad_widget", nb_cells)
+    # The stored outputs are the defects, so nothing is executed.
+    cfg = (book / "_config.yml").read_text().replace("execute_notebooks: cache", "execute_notebooks: 'off'")
+    (book / "_config.yml").write_text(cfg)
+    jb = Path(sys.executable).parent / "jupyter-book"
+    from vghlib import sphinxext
+
+    env = dict(os.environ)
+    if sphinxext.offline_folder() is not None:  # the same local MathJax as the book, from any folder
+        env[sphinxext.ENV] = str(sphinxext.offline_folder())
+    run = subprocess.run([str(jb), "build", ".", "--keep-going"], cwd=book, capture_output=True,
+                         text=True, timeout=900, env=env)
+    if run.returncode != 0 or not (book / "_build/html/index.html").exists():
+        raise SystemExit("The self-test book did not build:\n" + run.stdout[-3000:] + run.stderr[-3000:])
+    return book / "_build" / "html"
+
+
+def self_test(workdir: Path | None = None) -> list[str]:
+    """Build the defect book, check it, and return what the checks failed to catch (empty = good)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        html = _self_test_book(Path(workdir or tmp))
+        results = check_book(html, list(SELF_TEST_PAGES), None)
+    problems = []
+    for r in results:
+        must = SELF_TEST_PAGES[r.page]
+        failed = {k for k in CHECKS if r.found.get(k)}
+        for k in sorted(must - failed):
+            problems.append(f"{r.page}: the {k} check did not catch its defect")
+        for k in sorted(failed - must):
+            problems.append(f"{r.page}: the {k} check failed where it should pass: {r.found[k][:2]}")
+    print(report(results))
+    return problems
+
+
+# --------------------------------------------------------------------------------------- JupyterLab
+
+LAB_JS = r"""
+// jupyterlab-myst renders markdown cells with KaTeX; a formula it cannot render, or a macro it does
+// not know, leaves TeX source in the cell's text, and a directive it does not know leaves MyST.
+const out = {problems: [], exercises: 0, math: 0};
+const cells = [...document.querySelectorAll('.jp-MarkdownCell')];
+out.cells = cells.length;
+out.math = document.querySelectorAll('.jp-MarkdownCell .katex').length;
+const tex = /\\(newcommand|def|frac|mathbb|mathrm|operatorname|costate|costatehat|vgrad|groupsize|headroom|ent|adv|norm|ip|pd|Var|E|R)\b/;
+const skip = 'code, pre, .katex, .cm-editor, .jp-InputArea-editor, script, style';
+for (const cell of cells) {
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode())) {
+    const p = node.parentElement;
+    if (!p || p.closest(skip) || !p.offsetParent) continue;
+    const t = node.textContent;
+    if (tex.test(t)) out.problems.push('TeX left unrendered: ' + t.replace(/\s+/g, ' ').trim().slice(0, 100));
+    if (/```\{|:label:|\{(cite:[pt]|doc|prf:ref|ref|numref|exercise|solution)\}/.test(t))
+      out.problems.push('MyST shown as raw text: ' + t.replace(/\s+/g, ' ').trim().slice(0, 100));
+  }
+  for (const e of cell.querySelectorAll('.katex-error')) out.problems.push('KaTeX error: ' + (e.getAttribute('title') || e.textContent).slice(0, 120));
+}
+// an exercise renders as a box whose header reads "Exercise N"
+out.exercises = cells.filter(c => [...c.querySelectorAll('*')].some(e =>
+  e.children.length === 0 && /^Exercise\s+\d+/.test((e.parentElement || e).innerText || ''))).length;
+return out;
+"""
+
+#: JupyterLab settings for the check: every cell rendered at once (no windowing), no news pop-up.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                        "checkForUpdates": False},
+}
+
+
+def _lab_settings_dir() -> str:
+    folder = Path(tempfile.mkdtemp())
+    for name, value in LAB_SETTINGS.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(value))
+    return str(folder)
+
+
+def lab_check(notebooks: list[Path], shots: Path) -> dict[Path, list[str]]:
+    """Open each notebook in JupyterLab with jupyterlab-myst; check its macros, MyST and exercises.
+
+    Returns the problems found in each notebook. Screenshots: ``jupyterlab-<name>.png`` (the top)
+    and ``jupyterlab-<name>-exercise.png`` (scrolled to the first exercise).
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=tempfile.mkdtemp(), JUPYTER_RUNTIME_DIR=tempfile.mkdtemp())
+    log = tempfile.TemporaryFile("w+")  # the server's log, shown if it does not start
+    lab = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", f"--port={port}",
+         "--ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
+         "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={ROOT}",
+         f"--LabApp.user_settings_dir={_lab_settings_dir()}", "--LabApp.news_url="]
+        + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    results = {}
+    try:
+        for _ in range(240):  # wait for the server
+            if lab.poll() is not None:
+                log.seek(0)
+                raise SystemExit("JupyterLab did not start:\n" + log.read()[-3000:])
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        drv = open_browser(1400, 1100)
+        try:
+            for notebook in notebooks:
+                notebook = Path(notebook).resolve()
+                rel = notebook.relative_to(ROOT).as_posix()
+                drv.get(f"http://127.0.0.1:{port}/lab/tree/{rel}?reset")
+                found, last = {}, None
+                for _ in range(90):  # until the rendering stops changing
+                    time.sleep(1)
+                    found = drv.execute_script(LAB_JS)
+                    state = (found.get("cells"), found.get("math"), found.get("exercises"))
+                    if found.get("cells", 0) > 2 and found.get("math", 0) > 0 and state == last:
+                        break
+                    last = state
+                shots.mkdir(parents=True, exist_ok=True)
+                drv.save_screenshot(str(shots / f"jupyterlab-{notebook.stem}.png"))
+                drv.execute_script("""const e=[...document.querySelectorAll('.jp-MarkdownCell')]
+                    .find(c=>/Exercise\\s+\\d/.test(c.innerText)); if (e) e.scrollIntoView();""")
+                time.sleep(1.0)
+                drv.save_screenshot(str(shots / f"jupyterlab-{notebook.stem}-exercise.png"))
+                problems = list(dict.fromkeys(found.get("problems", [])))
+                if not found.get("math"):
+                    problems.append("no formula was typeset in the notebook's markdown cells")
+                if not found.get("exercises"):
+                    problems.append("no exercise rendered as a box (is jupyterlab-myst installed?)")
+                print(f"JupyterLab, {rel}: {found.get('cells', 0)} markdown cells, {found.get('math', 0)} "
+                      f"typeset formulas, {found.get('exercises', 0)} exercise boxes, "
+                      f"{len(problems)} problems")
+                results[notebook] = problems
+        finally:
+            drv.quit()
+    finally:
+        lab.terminate()
+        try:
+            lab.wait(20)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+    return results
+
+
+def lab_self_test(notebook: Path, shots: Path) -> list[str]:
+    """Check ``notebook`` and a copy without its macros cell: the copy must fail, the original pass."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells = [c for c in nb.cells if "vgh-macros" not in c.metadata.get("tags", [])]
+    copy = ROOT / "_build" / f"selftest-no-macros-{notebook.stem}.ipynb"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, copy)
+    try:
+        res = lab_check([Path(notebook), copy], shots)
+    finally:
+        copy.unlink(missing_ok=True)
+    problems = []
+    good, bad = res[Path(notebook).resolve()], res[copy.resolve()]
+    problems += [f"JupyterLab {Path(notebook).name}: {p}" for p in good]
+    if not any("TeX left unrendered" in p for p in bad):
+        problems.append("SELF-TEST: the copy without macros showed no unrendered TeX: the check cannot fail")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vghlib browser", description=__doc__.splitlines()[0])
+    ap.add_argument("--html", default=str(ROOT / "_build" / "html"), help="the built book")
+    ap.add_argument("--toc", default=str(ROOT / "_toc.yml"))
+    ap.add_argument("--shots", default=str(ROOT / "_build" / "screenshots"))
+    ap.add_argument("--pages", nargs="*", help="only these pages (docnames, e.g. book/part3/credit)")
+    ap.add_argument("--self-test", action="store_true", help="first require every check to catch its defect")
+    ap.add_argument("--lab", metavar="NOTEBOOK",
+                    help="also check this notebook in JupyterLab, and a copy without its macros (which must fail)")
+    args = ap.parse_args(argv)
+
+    t0 = time.time()
+    failures = []
+    if args.self_test:
+        missed = self_test()
+        for m in missed:
+            print("SELF-TEST FAIL", m)
+        if missed:
+            print("The browser checks cannot be trusted: a defect went unnoticed.")
+            return 1
+        print(f"self-test: every check caught its defect, the clean page passed ({time.time() - t0:.0f} s)")
+    pages = args.pages or toc_pages(Path(args.toc))
+    results = check_book(Path(args.html), pages, Path(args.shots))
+    print(report(results))
+    failures += [r.page for r in results if not r.ok]
+    if args.lab:
+        lab_problems = lab_self_test(Path(args.lab), Path(args.shots))
+        for p in lab_problems:
+            print("FAIL JupyterLab", p)
+        if lab_problems:
+            failures.append("JupyterLab")
+    print(f"{len(results)} pages checked in {time.time() - t0:.0f} s; screenshots under {args.shots}")
+    if failures:
+        print("browser test FAILED on: " + ", ".join(failures))
+        return 1
+    print("browser test passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

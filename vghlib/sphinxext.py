@@ -1,0 +1,76 @@
+"""A Sphinx extension for an offline build of the book: MathJax and the widget embedder served locally.
+
+The published book loads MathJax and the ipywidgets embedder from CDNs. A reader without network
+(a train, a locked-down cluster, the browser test) gets raw TeX and empty widget boxes instead.
+``make book-offline`` installs pinned copies with npm (``offline/package.json``), lays them out in
+one folder, and builds with ``VGH_OFFLINE_STATIC`` naming it. This extension then
+
+- adds that folder to ``html_static_path``, so its files are copied to ``_build/html/_static``;
+- points ``mathjax_path`` at the local ``tex-mml-chtml.js`` (the same MathJax 3 build Sphinx takes
+  from the CDN, so the macros of ``_config.yml`` behave the same);
+- replaces myst-nb's ``nb_ipywidgets_js`` (RequireJS and ``embed-amd.js``) by the local files.
+
+Without ``VGH_OFFLINE_STATIC`` the build is the online one. In both builds the extension also drops
+a script that a page would include twice: the inline configurations of sphinx-thebe and
+sphinx-togglebutton reach each page twice (once with filename None, once with ""), and the second
+``const THEBE_JS_URL`` is a syntax error in every page's console.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The files the offline folder must hold, relative to it (see the Makefile's offline-assets target).
+REQUIRED = ("mathjax/tex-mml-chtml.js", "mathjax/output/chtml/fonts/woff-v2",
+            "widgets/require.min.js", "widgets/embed-amd.js")
+ENV = "VGH_OFFLINE_STATIC"
+
+
+def offline_folder() -> Path | None:
+    """The folder named by ``VGH_OFFLINE_STATIC``, checked; None when the variable is unset."""
+    value = os.environ.get(ENV, "").strip()
+    if not value:
+        return None
+    folder = Path(value).resolve()
+    missing = [p for p in REQUIRED if not (folder / p).exists()]
+    if missing:
+        raise RuntimeError(
+            f"{ENV}={value} does not hold the offline assets (missing: {', '.join(missing)}). "
+            "Run `make offline-assets` (it needs npm), or unset the variable for the online build.")
+    return folder
+
+
+def _config_inited(app, config) -> None:
+    folder = offline_folder()
+    if folder is None:
+        return
+    config.html_static_path = list(config.html_static_path) + [str(folder)]
+    config.mathjax_path = "mathjax/tex-mml-chtml.js"
+    config.nb_ipywidgets_js = {
+        "widgets/require.min.js": {},
+        # The embedder loads third-party widget modules from this CDN; the book uses only the
+        # built-in controls, which embed-amd.js carries itself.
+        "widgets/embed-amd.js": {"data-jupyter-widgets-cdn": "widgets/"},
+    }
+
+
+def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, kept = set(), []
+    for js in scripts:
+        # An inline script is registered once with filename None and once with "": the same script.
+        key = (str(getattr(js, "filename", js) or ""), repr(sorted(getattr(js, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(js)
+    scripts[:] = kept
+
+
+def setup(app):
+    app.connect("config-inited", _config_inited, priority=100)
+    # Early: html-page-context stops at the first handler that returns a template name.
+    app.connect("html-page-context", _unique_scripts, priority=1)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
