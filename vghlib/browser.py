@@ -326,7 +326,7 @@ SELF_TEST_PAGES = {
     # page -> the checks that must fail on it (the clean page must pass all of them)
     "book/clean": set(),
     "book/bad_math": {"math"},
-    "book/bad_image": {"images"},
+    "book/bad_image": {"images", "console"},   # the browser also logs the failed request
     "book/bad_output": {"outputs"},
     "book/bad_widget": {"widgets"},
     "book/bad_ref": {"refs"},
