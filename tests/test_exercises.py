@@ -26,11 +26,14 @@ def test_every_checker_follows_the_scheme(exercise_id):
     assert check.__name__.startswith("check_")
     none = check(None)
     assert isinstance(none, X.Feedback) and not none and "no answer yet" in none.message
+    # nothing to judge yet, so no verdict ("not yet: no answer yet" read as a wrong answer)
+    assert repr(none).startswith(f"[{exercise_id}] no answer yet")
     ref = X.reference(exercise_id)
     right = check(ref)
     assert isinstance(right, X.Feedback) and right and right.exercise == exercise_id
     wrong = check(_wrong(ref))
     assert isinstance(wrong, X.Feedback) and not wrong                    # the negative control
+    assert repr(wrong).startswith(f"[{exercise_id}] not yet: ")           # a verdict, with a hint
     if not isinstance(ref, sp.Expr):
         for shown in (f"{ref:.3g}", f"{ref:.4f}"):
             assert shown not in repr(wrong) and shown not in repr(right)  # never leak the answer

@@ -116,6 +116,10 @@ for (const c of article.querySelectorAll('mjx-container[display="true"]')) {
 for (const t of article.querySelectorAll('table')) {
   if (t.scrollWidth > column + 2) out.wide.push('table ' + t.scrollWidth + ' px wide in a ' + column + ' px column' + tile(t) + ': ' + short(t.querySelector('tr') && t.querySelector('tr').textContent));
 }
+// printed outputs wider than the column scroll sideways: not cut off, but worth a look (a note)
+const scrolled = [...article.querySelectorAll('.cell_output pre, .output pre')].filter(e => e.scrollWidth > e.clientWidth + 2);
+if (scrolled.length) out.warnings.push(scrolled.length + ' printed outputs scroll sideways (widest ' +
+  Math.max(...scrolled.map(e => e.scrollWidth)) + ' px), first' + tile(scrolled[0]));
 out.counts = {math: mathEls.length, typeset: typeset, images: article.querySelectorAll('img').length,
               widgets: views.length, column: column};
 out.height = document.documentElement.scrollHeight;

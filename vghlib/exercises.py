@@ -36,7 +36,7 @@ class Feedback:
         return self.correct
 
     def __repr__(self) -> str:
-        if self.message == NO_ANSWER:  # not a verdict: there is nothing to judge yet
+        if not self.correct and self.message.startswith("no answer yet"):  # nothing to judge yet
             return f"[{self.exercise}] {self.message}"
         mark = "correct" if self.correct else "not yet"
         return f"[{self.exercise}] {mark}: {self.message}"
