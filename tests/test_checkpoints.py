@@ -103,9 +103,9 @@ def test_an_unknown_step_names_the_nearest_available_ones(online):
     with pytest.raises(C.CheckpointError) as e:
         C.resolve(REPO, "50000:1000000:50000", list_refs=fake_refs())
     msg = str(e.value)
-    assert "150000" in msg and "nearest 100000, 200000" in msg
+    assert "150000" in msg and "nearest that exist: to 150000, 100000 and 200000" in msg
     assert "steps 0..1907359" in msg
-    with pytest.raises(C.CheckpointError, match="nearest 1000000, 1010000"):
+    with pytest.raises(C.CheckpointError, match="to 1005000, 1000000 and 1010000"):
         C.resolve(REPO, [1005000], list_refs=fake_refs())
     assert C.resolve(REPO, [50000], list_refs=fake_refs())[0].step == 50000  # control: it exists
 
@@ -216,5 +216,5 @@ def test_laptop_names_part_fours_trajectory_in_the_book_cache(tmp_path, traj, mo
     refs = C.resolve("laptop", "all")
     assert [r.step for r in refs] == traj.steps and not refs[0].is_hub
     assert Path(refs[0].location).parent == tmp_path / "laptop-trajectory"
-    with pytest.raises(C.CheckpointError, match="nearest 0, 30"):
+    with pytest.raises(C.CheckpointError, match="to 7, 0 and 30"):
         C.resolve("laptop", [7])

@@ -199,7 +199,7 @@ def test_a_hub_model_needs_explicit_steps_and_unknown_steps_name_the_nearest(hub
     assert main(["--model", REPO, "--steps", "0,30", "--cache-dir", str(hub_cache), "--out",
                  str(tmp_path / "r.jsonl"), *ARGS]) == 2
     err = capsys.readouterr().err
-    assert "no checkpoint at step(s) 30" in err and "nearest 21, 60" in err
+    assert "no checkpoint at step(s) 30" in err and "to 30, 21 and 60" in err
     assert "huggingface-cli download" in err                        # offline: how to get it
     assert not (tmp_path / "r.jsonl").exists()
 

@@ -173,12 +173,12 @@ def select_steps(named: dict[int, str], steps, where: str) -> list[tuple[int, st
         return [(s, named[s]) for s in available]
     missing = [s for s in steps if s not in named]
     if missing:
-        near = "; ".join(f"{s}: nearest {', '.join(map(str, _nearest(s, available)))}"
+        near = "; ".join(f"to {s}, {' and '.join(map(str, _nearest(s, available)))}"
                          for s in missing[:8])
         more = f" (and {len(missing) - 8} more)" if len(missing) > 8 else ""
         raise CheckpointError(
             f"{where} has no checkpoint at step(s) {', '.join(map(str, missing[:8]))}{more}. "
-            f"Nearest available: {near}{more}. {len(available)} checkpoints exist, steps "
+            f"The nearest that exist: {near}{more}. {len(available)} checkpoints exist, steps "
             f"{available[0]}..{available[-1]}; pass steps from that list.")
     return [(s, named[s]) for s in steps]
 
