@@ -16,6 +16,8 @@ Submodules, one statement each: ``lemma1`` (Lemma 1, eq 10), ``adjoint`` (Prop 1
 
 from __future__ import annotations
 
+import textwrap
+
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -72,9 +74,11 @@ class CheckResult:
         return s + (f"  \n_{self.note}_" if self.note else "")
 
     def __str__(self) -> str:
-        return f"[{self.verdict}] {self.name}; residual = {self.residual}" + (
-            f" ({self.note})" if self.note else ""
-        )
+        """The verdict, name, residual and note, wrapped to the book's text column (78 characters)."""
+        text = f"[{self.verdict}] {self.name}; residual = {self.residual}" + (
+            f" ({self.note})" if self.note else "")
+        return textwrap.fill(text, width=78, subsequent_indent="    ", break_long_words=False,
+                             break_on_hyphens=False)
 
 
 def simplify_residual(expr) -> sp.Expr:
