@@ -2,7 +2,6 @@
 the page list. The browser checks themselves are tested by their own self-test (`python -m vghlib
 browser --self-test`, run by `make test-browser`): a book with one planted defect per check."""
 
-from pathlib import Path
 
 import pytest
 import yaml
