@@ -67,3 +67,23 @@ def test_a_typed_in_number_is_caught():
     nb.cells = [cell, nbformat.v4.new_markdown_cell("The estimate is 0.6667, not 0.6676.\n\n"
                                                     "```{solution} x\nA hidden 0.1234.\n```")]
     assert unquoted_numbers(nb) == ["0.6676"]
+
+
+PAGES = ["book/findings.md", "book/scorecard.md"]
+
+
+def unprinted_page_numbers(text: str, notebooks) -> list[str]:
+    """The numbers of a markdown page that no notebook of the book prints (its sections cite them)."""
+    combined = nbformat.v4.new_notebook()
+    combined.cells = [c for nb in notebooks for c in nb.cells if c.cell_type == "code"]
+    combined.cells.append(nbformat.v4.new_markdown_cell(text))
+    return unquoted_numbers(combined)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_findings_and_scorecard_quote_only_printed_numbers(page):
+    notebooks = [nbformat.read(p, as_version=4) for p in NOTEBOOKS]
+    missing = unprinted_page_numbers((ROOT / page).read_text(), notebooks)
+    assert not missing, f"{page} quotes numbers no notebook prints: {sorted(set(missing))}"
+    # control: a number typed into the page is caught
+    assert unprinted_page_numbers("A made-up gap of 0.98765.", notebooks) == ["0.98765"]
