@@ -9,10 +9,10 @@ cells generated from ``_config.yml``, the one source of truth for both:
 * a code cell that installs ``vghlib`` from the repository URL of ``_config.yml`` when it is missing,
   as on Colab or a fresh Binder (tag ``remove-cell``; where ``vghlib`` is installed it does nothing).
 
-``python -m vghlib notebooks --sync`` rewrites these cells in every notebook of the book and
+``python -m tools.notebooks --sync`` rewrites these cells in every notebook of the book and
 ``--check`` fails when one is missing or stale (a test runs it). :func:`plain_markdown` turns the
 book's MyST roles and directives into plain Markdown for the student copies
-(:mod:`vghlib.course`), which plain Jupyter and Colab render without any extension.
+(:mod:`tools.student`), which plain Jupyter and Colab render without any extension.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vghlib.env import REPO_ROOT
+from tools import REPO_ROOT
 
 __all__ = ["book_config", "macros_markdown", "install_code", "head_cells", "sync", "book_url",
            "plain_markdown", "label_pages", "main"]
@@ -65,7 +65,7 @@ def macros_markdown(config: dict | None = None) -> str:
     return ("\n".join(yaml_lines) + "\n\n"
             "<!-- The book's LaTeX macros: the YAML block gives them to JupyterLab (jupyterlab-myst), "
             "the \\def lines to Colab and plain Jupyter. Generated from _config.yml by "
-            "`python -m vghlib notebooks --sync`; the rendered book drops this cell. -->\n"
+            "`python -m tools.notebooks --sync`; the rendered book drops this cell. -->\n"
             "$" + " ".join(tex_lines) + "$")
 
 
@@ -111,6 +111,11 @@ def _is_head(cell) -> bool:
     return MACROS_TAG in tags or INSTALL_TAG in tags
 
 
+def _same(cell, want) -> bool:
+    return (cell.cell_type == want.cell_type and cell.source == want.source
+            and cell.metadata.get("tags") == want.metadata.get("tags"))
+
+
 def notebooks(root: Path = REPO_ROOT / "book") -> list[Path]:
     return sorted(p for p in Path(root).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
@@ -126,23 +131,19 @@ def sync(paths, check: bool = False, config: dict | None = None) -> list[Path]:
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         head = [c for c in nb.cells[:2] if _is_head(c)]
-        same = (len(head) == 2 and all(a.cell_type == b.cell_type and a.source == b.source
-                                       and a.metadata.get("tags") == b.metadata.get("tags")
-                                       for a, b in zip(head, want)))
-        if same:
+        if len(head) == 2 and all(map(_same, head, want)):
             continue
         changed.append(path)
         if check:
             continue
         rest = [c for c in nb.cells if not _is_head(c)]
         new = head_cells(config)
-        if head:                               # keep cell ids stable across re-syncs
-            for c, old in zip(new, head):
-                if "id" in old:
-                    c["id"] = old["id"]
+        for i, old in enumerate(head[:2]):
+            if _same(old, new[i]):             # an up-to-date head cell stays exactly as it is
+                new[i] = old
+            elif "id" in old:                  # keep cell ids stable across re-syncs
+                new[i]["id"] = old["id"]
         nb.cells = new + rest
-        if new[1].cell_type == "code":
-            new[1].outputs, new[1].execution_count = [], None
         nbformat.write(nb, path)
     return changed
 
@@ -312,7 +313,7 @@ def main(argv=None) -> int:
     import argparse
     import sys
 
-    ap = argparse.ArgumentParser(prog="python -m vghlib notebooks",
+    ap = argparse.ArgumentParser(prog="python -m tools.notebooks",
                                  description="Keep every notebook's generated first cells (macros, "
                                              "install) in sync with _config.yml.")
     g = ap.add_mutually_exclusive_group(required=True)
@@ -323,7 +324,7 @@ def main(argv=None) -> int:
     for p in changed:
         print(f"{'stale' if a.check else 'updated'}: {p.relative_to(REPO_ROOT)}")
     if a.check and changed:
-        print("run `python -m vghlib notebooks --sync`", file=sys.stderr)
+        print("run `python -m tools.notebooks --sync`", file=sys.stderr)
         return 1
     bare = unnumbered_refs(book_pages())
     for page, label in bare:
