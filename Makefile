@@ -19,10 +19,10 @@ help:
 	@echo "make book   build the HTML book into _build/html (executes every notebook)"
 	@echo "make book-offline  the same book, serving MathJax and the widget embedder itself (needs npm)"
 	@echo "make test   unit tests plus every notebook under nbval"
-	@echo "make test-browser  the offline book opened in headless Chromium, page by page, with screenshots"
+	@echo "make test-browser  the offline book opened in headless Chromium, page by page, with screenshots (python -m tools.browser)"
 	@echo "make lab    JupyterLab with the book's kernel"
-	@echo "make student  copies of the notebooks without solutions or outputs, in student/"
-	@echo "make check  report whether the environment matches requirements.txt"
+	@echo "make student  copies of the notebooks without solutions or outputs, in student/ (python -m tools.student)"
+	@echo "make check  report whether the environment matches requirements.txt (python -m tools.requirements)"
 
 venv: $(STAMP)
 
@@ -32,11 +32,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	@$(PY) -m vghlib env --check
+	@$(PY) -m tools.requirements --check
 	@touch $(STAMP)
 
 check: $(STAMP)
-	@$(PY) -m vghlib env
+	@$(PY) -m tools.requirements
 
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
@@ -47,7 +47,7 @@ test: $(STAMP)
 	$(TEST_CMD)
 
 # The offline book: pinned MathJax, ipywidgets embedder and RequireJS from npm (offline/package.json),
-# laid out in one folder that vghlib.sphinxext adds to the build.
+# laid out in one folder that tools/sphinxext.py adds to the build.
 OFFLINE := _build/offline
 OFFLINE_STATIC := $(OFFLINE)/static
 
@@ -75,13 +75,13 @@ book-offline: $(STAMP) offline-assets
 # Builds the offline book, requires every browser check to catch a planted defect (--self-test),
 # then checks every page of _toc.yml and one notebook in JupyterLab. Screenshots: _build/screenshots/.
 test-browser: book-offline
-	VGH_OFFLINE_STATIC=$(abspath $(OFFLINE_STATIC)) $(PY) -m vghlib browser --self-test --lab book/part1/sf_vs_pd.ipynb
+	VGH_OFFLINE_STATIC=$(abspath $(OFFLINE_STATIC)) $(PY) -m tools.browser --self-test --lab book/part1/sf_vs_pd.ipynb
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab book
 
 student: $(STAMP)
-	$(PY) -m vghlib student --src book --out student
+	$(PY) -m tools.student --src book --out student
 
 clean-book:
 	rm -rf _build

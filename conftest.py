@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from tools import requirements
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -14,9 +16,7 @@ collect_ignore_glob = ["tests/fixtures/*", "_build/*", ".venv/*"]
 def pytest_configure(config):
     # A missing or mismatched requirement should stop the run with one clear message,
     # not with a traceback deep inside a notebook kernel.
-    from vghlib import env
-
-    found = env.problems()
+    found = requirements.problems()
     if found:
         lines = "\n  - ".join(found)
         pytest.exit(

@@ -1,7 +1,8 @@
 """The book's configuration makes a failing cell or a Sphinx warning fail the build.
 
 A two-page book is built in a temporary folder with this repository's _config.yml (execution,
-extensions, macros) and the same command as `make book`. The control builds; a notebook with a
+extensions, macros; the book's own extension still loaded from tools/) and the same command as
+`make book`. The control builds; a notebook with a
 raising cell, and a page with a broken cross-reference, must each make the build fail.
 """
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tools import sphinxext
+
 ROOT = Path(__file__).resolve().parent.parent
 JB = Path(sys.executable).parent / "jupyter-book"
 
@@ -20,14 +23,16 @@ JB = Path(sys.executable).parent / "jupyter-book"
 def make_book(tmp_path: Path, code: str, page_text: str) -> Path:
     book = tmp_path / "mini"
     (book / "book").mkdir(parents=True)
-    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
+    (book / "_config.yml").write_text(sphinxext.config_for_copy(ROOT / "_config.yml"))
     shutil.copy(ROOT / "book" / "references.bib", book / "book" / "references.bib")
-    (book / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/nb\n")
+    (book / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/nb\n")
     (book / "book" / "intro.md").write_text(page_text)
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# A notebook\n\nWith $\\E[x]$ from the macros."),
                 nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
+                                 "name": "python3"}
     nbformat.write(nb, book / "book" / "nb.ipynb")
     return book
 

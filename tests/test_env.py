@@ -1,41 +1,42 @@
-import sys
+"""vghlib.env: the repository root, the cache folder, the CPU numerics and the accelerator."""
+
+from pathlib import Path
 
 import pytest
 
 from vghlib import env
 
 
-def test_this_environment_matches_requirements():
-    assert env.problems() == []
+def test_the_repository_root_holds_the_library():
+    assert env.REPO_ROOT / "vghlib" / "env.py" == Path(env.__file__).resolve()
 
 
-def test_pins_are_exact(tmp_path):
-    req = tmp_path / "requirements.txt"
-    req.write_text("torch>=2\n")
-    with pytest.raises(ValueError, match="exact pin"):
-        env.read_pins(req)
+def test_the_cache_follows_vghlib_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("VGHLIB_CACHE", str(tmp_path / "c"))
+    assert env.cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
+    sweeps = env.cache_dir("sweeps")
+    assert sweeps == tmp_path / "c" / "sweeps" and sweeps.is_dir()
+    # control: without the variable the cache is .cache/ at the repository root
+    monkeypatch.delenv("VGHLIB_CACHE")
+    assert env.cache_dir() == env.REPO_ROOT / ".cache"
 
 
-def test_a_missing_and_a_mismatched_requirement_are_reported(tmp_path):
-    req = tmp_path / "requirements.txt"
-    req.write_text("numpy==0.0.1\nno-such-package-vgh==1.0\n# comment\n")
-    found = env.problems(req)
-    assert any("numpy==0.0.1: installed" in p for p in found)
-    assert any("no-such-package-vgh==1.0: MISSING" in p for p in found)
+@pytest.mark.parametrize("aten, mkl", [("default", "COMPATIBLE"), ("", "")])
+def test_numerics_records_the_pinned_settings(monkeypatch, aten, mkl):
+    for k, v in (("ATEN_CPU_CAPABILITY", aten), ("MKL_CBWR", mkl)):
+        if v:
+            monkeypatch.setenv(k, v)
+        else:
+            monkeypatch.delenv(k, raising=False)
+    assert env.numerics() == {"ATEN_CPU_CAPABILITY": aten, "MKL_CBWR": mkl}
 
 
-def test_check_exits_nonzero_with_advice(monkeypatch, capsys):
-    monkeypatch.setattr(env, "problems", lambda: ["torch==2.13.0: MISSING"])
-    assert env.main(["--check"]) == 1
-    err = capsys.readouterr().err
-    assert "torch==2.13.0: MISSING" in err and "make venv" in err
+def test_the_device_summary_names_cuda_or_the_cpu():
+    s = env.device_summary()
+    assert s == "none (CPU only)" or "CUDA device(s): " in s
 
 
-def test_local_version_label_matches_pin():
-    assert env.Requirement("torch", "2.13.0", "2.13.0+cpu").ok
-    assert not env.Requirement("torch", "2.13.0", "2.13.1+cpu").ok
-
-
-def test_python_too_old_is_reported(monkeypatch):
-    monkeypatch.setattr(sys, "version_info", (3, 10, 0, "final", 0))
-    assert "TOO OLD" in env.python_line()
+def test_the_requirements_check_is_not_part_of_the_library():
+    # it is the book's tooling: python -m tools.requirements
+    for name in ("Requirement", "read_pins", "requirements", "problems", "report", "main"):
+        assert not hasattr(env, name), name

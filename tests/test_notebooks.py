@@ -1,4 +1,5 @@
-"""vghlib.notebooks: the notebooks outside the rendered book (JupyterLab, Colab, Binder, students)."""
+"""tools.notebooks: the notebooks outside the rendered book (JupyterLab, Colab, Binder, student
+copies), and tools.student's copies of the whole book."""
 
 import os
 import re
@@ -10,15 +11,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vghlib import course
-from vghlib import notebooks as N
-from vghlib.env import REPO_ROOT
+import yaml
+
+from tools import REPO_ROOT, student
+from tools import notebooks as N
 
 
 def test_every_notebook_starts_with_the_generated_head_cells():
     paths = N.notebooks()
     assert len(paths) >= 10
-    assert N.sync(paths, check=True) == [], "run `python -m vghlib notebooks --sync`"
+    assert N.sync(paths, check=True) == [], "run `python -m tools.notebooks --sync`"
     for p in paths:
         nb = nbformat.read(p, as_version=4)
         md, code = nb.cells[:2]
@@ -36,8 +38,6 @@ def test_every_notebook_starts_with_the_generated_head_cells():
 def test_the_head_cells_follow_the_config(tmp_path):
     config = N.book_config()
     text = N.macros_markdown(config)
-    import yaml
-
     assert text.startswith("```yaml\n")  # jupyterlab-myst reads a leading YAML block as frontmatter
     front = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])["math"]
     for name, body in N.macros(config).items():
@@ -59,8 +59,28 @@ def test_the_head_cells_follow_the_config(tmp_path):
     assert N.book_url(other) == "https://x.github.io/fork/"
 
 
+def test_a_sync_rewrites_only_the_stale_head_cell(tmp_path):
+    nb_path = tmp_path / "a.ipynb"
+    nb = nbformat.read(N.notebooks()[0], as_version=4)
+    md, code = nb.cells[:2]
+    md.source = md.source.replace("python -m tools.notebooks", "python -m old.command")
+    code.execution_count, code.metadata["execution"] = 1, {"shell.execute_reply": "then"}
+    nbformat.write(nb, nb_path)
+    assert N.sync([nb_path]) == [nb_path]
+    md, code = nbformat.read(nb_path, as_version=4).cells[:2]
+    assert "python -m tools.notebooks --sync" in md.source and "old.command" not in md.source
+    # the install cell was up to date: it stays exactly as it was, execution record included
+    assert code.execution_count == 1
+    assert code.metadata["execution"] == {"shell.execute_reply": "then"}
+    # control: a stale install cell is rewritten, and loses the record of its last run
+    assert N.sync([nb_path], config=dict(N.book_config(), repository={"url": "https://x/y"}))
+    code = nbformat.read(nb_path, as_version=4).cells[1]
+    assert code.execution_count is None and "execution" not in code.metadata
+    assert "git+https://x/y" in code.source
+
+
 def test_the_install_cell_installs_the_library_into_a_fresh_venv(tmp_path):
-    """The launch-button cell, run in a fresh venv against a local clone (no network for the code)."""
+    """The launch-button cell, run in a fresh venv against a local clone (no network for code)."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
     venv = tmp_path / "venv"
@@ -73,11 +93,15 @@ def test_the_install_cell_installs_the_library_into_a_fresh_venv(tmp_path):
     if run.returncode and "Could not find a version that satisfies" in run.stderr:
         pytest.skip("no package index for setuptools (the build backend)")
     assert run.returncode == 0, run.stderr[-2000:]
-    check = ("import pathlib, vghlib; d = pathlib.Path(vghlib.__file__).parent; "
-             "assert (d / 'book.mplstyle').is_file() and (d / 'notebooks.py').is_file(); print(d)")
+    # the library and its style sheet are installed; the book's tooling (tools/) is not
+    check = ("import importlib.util, pathlib, vghlib; d = pathlib.Path(vghlib.__file__).parent; "
+             "assert (d / 'book.mplstyle').is_file() and (d / 'env.py').is_file(); "
+             "assert importlib.util.find_spec('tools') is None; "
+             "assert not list(d.parent.glob('tools/browser.py')); print(d)")
     out = subprocess.run([str(py), "-c", check], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0 and "site-packages" in out.stdout, out.stderr
-    again = subprocess.run([str(py), "-c", cell], capture_output=True, text=True, cwd=tmp_path)   # a no-op now
+    again = subprocess.run([str(py), "-c", cell], capture_output=True, text=True,
+                           cwd=tmp_path)                  # a no-op now
     assert again.returncode == 0 and again.stdout == again.stderr == ""
 
 
@@ -122,13 +146,15 @@ def test_plain_markdown_turns_myst_into_links_and_headings():
     assert "[the section](https://b/book/part1/ch.html#sec-a)" in out
     assert "[lem-x](https://b/book/part1/ch.html#lem-x)" in out
     assert "[Asadulaev et al. 2026](https://b/book/bibliography.html)" in out
-    assert "`vghlib.stats.spearman`" in out and "[Exercise 4](https://b/book/part1/ch.html#ex-1)" in out
-    assert "**Exercise 4**: First" in out and "**Lemma: A lemma**" in out and "> Text of the lemma." in out
+    assert "`vghlib.stats.spearman`" in out
+    assert "[Exercise 4](https://b/book/part1/ch.html#ex-1)" in out
+    assert "**Exercise 4**: First" in out and "**Lemma: A lemma**" in out
+    assert "> Text of the lemma." in out
     assert "Done." not in out and "{" not in out and ":label:" not in out and "(sec-a)=" not in out
 
 
 def test_student_copies_of_the_book_hold_no_myst_syntax_and_no_answers(tmp_path):
-    rows = course.export_student_copy(REPO_ROOT / "book", tmp_path)
+    rows = student.export_student_copy(REPO_ROOT / "book", tmp_path)
     assert len(rows) == len(N.notebooks())
     leftovers = {}
     for p in sorted(tmp_path.rglob("*.ipynb")):
@@ -150,7 +176,8 @@ def test_no_reference_to_an_unnumbered_statement_lacks_its_text():
     assert N.unnumbered_refs(N.book_pages()) == []
     # Control: a bare reference to a :nonumber: box is found, one with its own text is not, and a
     # bare reference to a numbered box is allowed.
-    pages = {"a.md": "```{prf:lemma} Lemma 1 of the paper\n:label: x-lemma\n:nonumber:\n\nText.\n```\n\n"
+    pages = {"a.md": "```{prf:lemma} Lemma 1 of the paper\n:label: x-lemma\n:nonumber:\n\n"
+                     "Text.\n```\n\n"
                      "```{prf:lemma} A numbered one\n:label: y-lemma\n\nText.\n```\n",
              "b.md": "See {prf:ref}`x-lemma`, {prf:ref}`Lemma 1 <x-lemma>` and {prf:ref}`y-lemma`."}
     assert N.unnumbered_refs(pages) == [("b.md", "x-lemma")]

@@ -6,8 +6,9 @@ cells generated from ``_config.yml``, the one source of truth for both:
 
 * a markdown cell of ``\\newcommand`` definitions of the book's macros (tag ``remove-cell``: the
   rendered book drops it, since MathJax already knows them there);
-* a code cell that installs ``vghlib`` from the repository URL of ``_config.yml`` when it is missing,
-  as on Colab or a fresh Binder (tag ``remove-cell``; where ``vghlib`` is installed it does nothing).
+* a code cell that installs ``vghlib`` from the repository URL of ``_config.yml`` when it is
+  missing, as on Colab or a fresh Binder (tag ``remove-cell``; where ``vghlib`` is installed it
+  does nothing). It installs the library only: the book's tooling (``tools/``) is not packaged.
 
 ``python -m tools.notebooks --sync`` rewrites these cells in every notebook of the book and
 ``--check`` fails when one is missing or stale (a test runs it). :func:`plain_markdown` turns the
@@ -17,8 +18,13 @@ book's MyST roles and directives into plain Markdown for the student copies
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from pathlib import Path
+
+import nbformat
+import yaml
 
 from tools import REPO_ROOT
 
@@ -30,8 +36,6 @@ MACROS_TAG, INSTALL_TAG = "vgh-macros", "vgh-install"
 
 
 def book_config(path: Path = CONFIG) -> dict:
-    import yaml
-
     return yaml.safe_load(Path(path).read_text())
 
 
@@ -58,14 +62,17 @@ def macros_markdown(config: dict | None = None) -> str:
         if isinstance(body, list):
             body, n = body
         if "'" in body:
-            raise ValueError(f"macro \\{name}: a single quote in its body would end the YAML string")
+            raise ValueError(
+                f"macro \\{name}: a single quote in its body would end the YAML string")
         yaml_lines.append(f"  '\\{name}': '{body}'")
-        tex_lines.append(f"\\def\\{name}" + "".join(f"#{i}" for i in range(1, n + 1)) + f"{{{body}}}")
+        params = "".join(f"#{i}" for i in range(1, n + 1))
+        tex_lines.append(f"\\def\\{name}{params}{{{body}}}")
     yaml_lines.append("```")
     return ("\n".join(yaml_lines) + "\n\n"
-            "<!-- The book's LaTeX macros: the YAML block gives them to JupyterLab (jupyterlab-myst), "
-            "the \\def lines to Colab and plain Jupyter. Generated from _config.yml by "
-            "`python -m tools.notebooks --sync`; the rendered book drops this cell. -->\n"
+            "<!-- The book's LaTeX macros: the YAML block gives them to JupyterLab "
+            "(jupyterlab-myst), the \\def lines to Colab and plain Jupyter. Generated from "
+            "_config.yml by `python -m tools.notebooks --sync`; the rendered book drops this "
+            "cell. -->\n"
             "$" + " ".join(tex_lines) + "$")
 
 
@@ -76,16 +83,16 @@ def repository_url(config: dict | None = None) -> str:
 def install_code(config: dict | None = None, url: str | None = None) -> str:
     """The cell that installs ``vghlib`` where it is missing (Colab, Binder), from the one URL."""
     url = url or f"git+{repository_url(config)}"
-    return ("# Colab or a fresh Binder: install the book's library if it is missing (elsewhere this "
-            "does nothing).\n"
+    return ("# Colab or a fresh Binder: install the book's library if it is missing "
+            "(elsewhere this does nothing).\n"
             "import importlib.util, subprocess, sys\n"
             "if importlib.util.find_spec(\"vghlib\") is None:\n"
-            f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"{url}\"], "
-            "check=True)")
+            "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", "
+            f"\"{url}\"], check=True)")
 
 
 def book_url(config: dict | None = None) -> str:
-    """Where the rendered book lives: ``html.baseurl``, else the GitHub Pages URL of the repository."""
+    """Where the rendered book lives: ``html.baseurl``, else the repository's GitHub Pages URL."""
     config = config or book_config()
     base = (config.get("html") or {}).get("baseurl")
     if base:
@@ -97,8 +104,6 @@ def book_url(config: dict | None = None) -> str:
 
 
 def head_cells(config: dict | None = None) -> list:
-    import nbformat
-
     md = nbformat.v4.new_markdown_cell(macros_markdown(config))
     md.metadata["tags"] = ["remove-cell", MACROS_TAG]
     code = nbformat.v4.new_code_cell(install_code(config))
@@ -123,8 +128,6 @@ def notebooks(root: Path = REPO_ROOT / "book") -> list[Path]:
 def sync(paths, check: bool = False, config: dict | None = None) -> list[Path]:
     """Put the generated head cells first in each notebook; returns the notebooks that changed
     (with ``check=True`` nothing is written: the list is what ``--sync`` would change)."""
-    import nbformat
-
     config = config or book_config()
     want = head_cells(config)
     changed = []
@@ -158,8 +161,6 @@ _TARGET = re.compile(r"^\((?P<label>[\w:.-]+)\)=[ \t]*\n", re.MULTILINE)
 
 def label_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
     """Every ``:label:`` and ``(label)=`` target of the book -> the page (path without suffix)."""
-    import nbformat
-
     out = {}
     files = [*notebooks(root), *sorted(Path(root).rglob("*.md"))]
     for p in files:
@@ -177,7 +178,7 @@ _BIB: dict | None = None
 
 
 def citation(key: str, bib: Path = REPO_ROOT / "book" / "references.bib") -> str:
-    """``"Asadulaev et al. 2026"`` for a key of the book's bibliography (the key itself if unknown)."""
+    """``"Asadulaev et al. 2026"`` for a key of the book's bibliography (the key if unknown)."""
     global _BIB
     if _BIB is None:
         _BIB = {}
@@ -190,8 +191,13 @@ def citation(key: str, bib: Path = REPO_ROOT / "book" / "references.bib") -> str
                 people = [a.strip() for a in re.sub(r"\s+", " ", author[1]).split(" and ")]
                 last = people[0].split(",")[0] if "," in people[0] else people[0].split()[-1]
                 last = last.strip("{}")
-                who = last + (" et al." if len(people) > 2 else f" and {people[1].split(',')[0].split()[-1].strip('{}')}"
-                              if len(people) == 2 else "")
+                if len(people) > 2:
+                    who = f"{last} et al."
+                elif len(people) == 2:
+                    second = people[1].split(",")[0].split()[-1].strip("{}")
+                    who = f"{last} and {second}"
+                else:
+                    who = last
                 _BIB[m[1].strip()] = f"{who} {year[1]}"
     return _BIB.get(key, key)
 
@@ -297,8 +303,6 @@ def unnumbered_refs(pages: dict[str, str]) -> list[tuple[str, str]]:
 
 def book_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
     """The MyST text of every page under ``root``: markdown files, and notebooks' markdown cells."""
-    import nbformat
-
     pages = {}
     for path in sorted(root.rglob("*.md")):
         pages[str(path.relative_to(root))] = path.read_text()
@@ -310,15 +314,13 @@ def book_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
 
 
 def main(argv=None) -> int:
-    import argparse
-    import sys
-
     ap = argparse.ArgumentParser(prog="python -m tools.notebooks",
                                  description="Keep every notebook's generated first cells (macros, "
                                              "install) in sync with _config.yml.")
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--sync", action="store_true", help="rewrite the head cells where they differ")
-    g.add_argument("--check", action="store_true", help="exit 1 if a notebook's head cells are stale")
+    g.add_argument("--check", action="store_true",
+                   help="exit 1 if a notebook's head cells are stale")
     a = ap.parse_args(argv)
     changed = sync(notebooks(), check=a.check)
     for p in changed:

@@ -1,7 +1,9 @@
-"""``python -m vghlib COMMAND ...``: one entry point for the book's command-line tools.
+"""``python -m vghlib COMMAND``: the library's experiment commands, ``pretrain`` and ``sweep``.
 
 Each command is a module of its own with a ``main(argv)`` function; this file only dispatches,
-so ``python -m vghlib env`` and ``python -m vghlib.env`` do the same thing.
+so ``python -m vghlib sweep`` and ``python -m vghlib.sweep`` take the same options. The book's
+tooling (browser check, notebook head cells, student copies, requirements check) is not part of
+the library: it lives in the repository's ``tools/`` folder and runs as ``python -m tools.NAME``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ PORTABLE_NUMERICS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
 TRAINING_COMMANDS = ("pretrain", "sweep")
 
 COMMANDS = {
-    "env": ("vghlib.env", "report the environment against requirements.txt (--check: exit 1 on a mismatch)"),
-    "student": ("vghlib.course", "write student copies of the notebooks (solutions and outputs removed)"),
-    "notebooks": ("vghlib.notebooks", "keep every notebook's generated first cells (macros, install) in sync"),
     "pretrain": ("vghlib.pretrain", "build the laptop pretraining trajectory of Part IV"),
-    "sweep": ("vghlib.sweep", "score every checkpoint and run GRPO from it (resumable results file)"),
-    "browser": ("vghlib.browser", "open the built book in headless Chromium, check every page, save screenshots"),
+    "sweep": ("vghlib.sweep",
+              "score every checkpoint and run GRPO from it (resumable results file)"),
 }
+
+# Names of the book's tooling, which is not a vghlib command, and the module that runs each one.
+MOVED = {"env": "tools.requirements", "student": "tools.student",
+         "notebooks": "tools.notebooks", "browser": "tools.browser"}
 
 
 def usage() -> str:
@@ -41,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
+    if name in MOVED:
+        print(f"`python -m vghlib {name}` is now `python -m {MOVED[name]}`, run from the "
+              "repository root", file=sys.stderr)
+        return 2
     if name not in COMMANDS:
         print(f"unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2

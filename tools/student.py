@@ -1,15 +1,26 @@
 """Student copies of the book's notebooks: the exercises stay, their solutions and all outputs go.
 
-Reference: the course plan of the book (``book/course.md``). ``python -m vghlib student`` (or
+Reference: the course plan of the book (``book/course.md``). ``python -m tools.student`` (or
 ``make student``) writes them; the self-checking exercises themselves are in
-:mod:`vghlib.exercises`.
+:mod:`vghlib.exercises`. Markdown cells become plain Markdown
+(:func:`tools.notebooks.plain_markdown`), which plain Jupyter and Colab render.
 """
 
 from __future__ import annotations
 
-# --- Student copies of the notebooks -----------------------------------------------------------
+import argparse
+import re
+from pathlib import Path
 
-_SOLUTION_BLOCK = None  # compiled lazily in strip_solutions
+import nbformat
+
+from tools import notebooks as nbs
+
+# A ```{solution}``` block of sphinx-exercise, fenced by three or more backticks or colons.
+_SOLUTION_BLOCK = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{solution\}[^\n]*\n.*?^(?P=fence)[ \t]*$\n?",
+    re.MULTILINE | re.DOTALL,
+)
 
 
 def strip_solutions(markdown: str) -> tuple[str, int]:
@@ -18,35 +29,26 @@ def strip_solutions(markdown: str) -> tuple[str, int]:
     Returns the new text and how many blocks were removed. Fences of four or more backticks and
     ``:::{solution}`` colon fences are handled; the exercise statements stay.
     """
-    import re
-
-    global _SOLUTION_BLOCK
-    if _SOLUTION_BLOCK is None:
-        _SOLUTION_BLOCK = re.compile(
-            r"^(?P<fence>`{3,}|:{3,})\{solution\}[^\n]*\n.*?^(?P=fence)[ \t]*$\n?",
-            re.MULTILINE | re.DOTALL,
-        )
     return _SOLUTION_BLOCK.subn("", markdown)
 
 
 def exercise_numbers(paths, src_root) -> dict[str, int]:
     """Exercise label -> its number in the rendered book (sphinx-exercise counts them in the
     order of the table of contents, ``_toc.yml``; notebooks outside it come last)."""
-    import re
-    from pathlib import Path
-
-    import nbformat
-
     toc = Path(src_root).parent / "_toc.yml"
     order = []
     if toc.is_file():
         text = toc.read_text()
         order = [f.strip() for f in re.findall(r"file:\s*(\S+)", text)]
     rank = {f: i for i, f in enumerate(order)}
-    key = lambda p: rank.get(p.relative_to(Path(src_root).parent).with_suffix("").as_posix(), 1e9)  # noqa: E731
+
+    def key(p):
+        return rank.get(p.relative_to(Path(src_root).parent).with_suffix("").as_posix(), 1e9)
+
     out, n = {}, 0
     for p in sorted(paths, key=key):
-        text = "\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown")
+        cells = nbformat.read(p, as_version=4).cells
+        text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
         for m in re.finditer(r"\{exercise\}[^\n]*\n((?::[\w-]+:[^\n]*\n)*)", text):
             n += 1
             lab = re.search(r":label:\s*(\S+)", m[1])
@@ -61,15 +63,9 @@ def export_student_copy(src_root, dest_root) -> list[tuple[str, int]]:
     Solution blocks are removed from markdown cells, and outputs are cleared so that students run
     the notebooks themselves. Returns (relative path, solutions removed) for each notebook.
     """
-    from pathlib import Path
-
-    import nbformat
-
     src_root, dest_root = Path(src_root), Path(dest_root)
-    if dest_root.resolve() == src_root.resolve() or src_root.resolve() in dest_root.resolve().parents:
+    if src_root.resolve() in (dest_root.resolve(), *dest_root.resolve().parents):
         raise ValueError("dest_root must lie outside the book folder, e.g. student/")
-    from vghlib import notebooks as nbs
-
     report = []
     paths = [p for p in sorted(src_root.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
     labels = nbs.label_pages(src_root)
@@ -96,9 +92,7 @@ def export_student_copy(src_root, dest_root) -> list[tuple[str, int]]:
 
 
 def main(argv=None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m vghlib student",
+    ap = argparse.ArgumentParser(prog="python -m tools.student",
                                  description="Export student copies of the book's notebooks.")
     ap.add_argument("--src", default="book", help="folder with the book's notebooks")
     ap.add_argument("--out", default="student", help="where to write the student copies")

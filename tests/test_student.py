@@ -1,6 +1,8 @@
+"""tools.student: student copies lose their solution blocks and outputs, keep the exercises."""
+
 import nbformat
 
-from vghlib.course import export_student_copy, strip_solutions
+from tools.student import export_student_copy, strip_solutions
 
 MD = """Intro.
 

@@ -1,6 +1,6 @@
-"""Open the built book in headless Chromium, as a reader would, and fail on what a reader would see broken.
+"""The browser check of the built book: headless Chromium, failing on what a reader sees broken.
 
-``python -m vghlib browser`` (``make test-browser``) serves ``_build/html`` on 127.0.0.1, opens every
+``python -m tools.browser`` (``make test-browser``) serves ``_build/html`` on 127.0.0.1, opens every
 page of ``_toc.yml`` in Debian's ``chromium`` through ``chromedriver``, with every host except
 127.0.0.1 unreachable (so the book must be the offline build, ``make book-offline``), and checks:
 
@@ -39,9 +39,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools import REPO_ROOT as ROOT
+from tools import sphinxext
 
 #: JavaScript run in the page after MathJax and the widgets have finished; returns the findings.
 PAGE_JS = r"""
@@ -202,7 +204,8 @@ def open_browser(width: int = 1280, height: int = 1000):
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={width},{height}", "--hide-scrollbars", "--force-device-scale-factor=1",
+                f"--window-size={width},{height}", "--hide-scrollbars",
+                "--force-device-scale-factor=1",
                 # Nothing but the local server is reachable: a page that needs a CDN fails the test.
                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
                 "--lang=en-US"):
@@ -237,8 +240,10 @@ def _wait_for_widgets(drv, timeout: float = 20.0) -> None:
     end = time.time() + timeout
     while time.time() < end:
         pending = drv.execute_script(
-            "const v=[...document.querySelectorAll('script[type=\"application/vnd.jupyter.widget-view+json\"]')];"
-            "return v.filter(s=>!(s.previousElementSibling&&s.previousElementSibling.classList.contains('widget-subarea')"
+            "const v=[...document.querySelectorAll("
+            "'script[type=\"application/vnd.jupyter.widget-view+json\"]')];"
+            "return v.filter(s=>!(s.previousElementSibling"
+            "&&s.previousElementSibling.classList.contains('widget-subarea')"
             "&&s.previousElementSibling.children.length)).length;")
         if not pending:
             return
@@ -281,8 +286,10 @@ def check_page(drv, server: _Server, page: str, shots: Path | None) -> PageResul
     res.warnings = found.pop("warnings")
     if str(mj).startswith("error"):
         found["math"].insert(0, "MathJax failed to start: " + mj)
-    # Chromium asks every server for /favicon.ico on its own; the book has no icon, and no reader sees it.
-    missing = [f"{status} {path}" for status, path in server.failures[before:] if path != "/favicon.ico"]
+    # Chromium asks every server for /favicon.ico on its own; the book has no icon, and no reader
+    # sees it.
+    missing = [f"{status} {path}" for status, path in server.failures[before:]
+               if path != "/favicon.ico"]
     found["images"].extend("server could not answer: " + m for m in missing)
     console = []
     for entry in drv.get_log("browser"):
@@ -300,8 +307,9 @@ def report(results: list[PageResult]) -> str:
     for r in results:
         c = r.counts
         cells = [str(len(r.found.get(k, []))) if r.found.get(k) else "ok" for k in CHECKS]
-        rows.append(f"| {r.page} | {c.get('typeset', 0)}/{c.get('math', 0)} | {c.get('images', 0)} | "
-                    f"{c.get('widgets', 0)} | " + " | ".join(cells) + f" | {r.tiles} | {r.seconds:.1f} |")
+        rows.append(f"| {r.page} | {c.get('typeset', 0)}/{c.get('math', 0)} | "
+                    f"{c.get('images', 0)} | {c.get('widgets', 0)} | " + " | ".join(cells)
+                    + f" | {r.tiles} | {r.seconds:.1f} |")
     lines = ["\n".join(rows)]
     for r in results:
         for k in CHECKS:
@@ -341,11 +349,9 @@ SELF_TEST_PAGES = {
 
 def _self_test_book(folder: Path) -> Path:
     """A small book with one defect of each kind, built with this repository's _config.yml."""
-    import nbformat
-
     book = folder / "selftest"
     (book / "book").mkdir(parents=True)
-    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
+    (book / "_config.yml").write_text(sphinxext.config_for_copy(ROOT / "_config.yml"))
     shutil.copy(ROOT / "book" / "references.bib", book / "book" / "references.bib")
     if (ROOT / "_static").is_dir():
         shutil.copytree(ROOT / "_static", book / "_static")
@@ -353,16 +359,24 @@ def _self_test_book(folder: Path) -> Path:
         f"  - file: {p}\n" for p in SELF_TEST_PAGES if p != "book/clean")
     (book / "_toc.yml").write_text(toc)
     md = {
-        "book/clean": "# Clean\n\nInline $\\E[\\costate_t]=\\vgrad_t$ and a display\n\n$$\n\\frac{a}{b}\n$$\n\n"
-                      "```{prf:lemma} A lemma\n:label: st-lemma\n\nText.\n```\n\nSee {prf:ref}`st-lemma`.\n\n"
+        "book/clean": "# Clean\n\nInline $\\E[\\costate_t]=\\vgrad_t$ and a display\n\n"
+                      "$$\n\\frac{a}{b}\n$$\n\n"
+                      "```{prf:lemma} A lemma\n:label: st-lemma\n\nText.\n```\n\n"
+                      "See {prf:ref}`st-lemma`.\n\n"
                       "| a | b |\n|---|---|\n| 1 | 2 |\n",
-        "book/bad_math": "# Bad math\n\nAn undefined macro $\\nosuchmacro x$ and a broken one $\\frac{1}{$.\n\n"
+        "book/bad_math": "# Bad math\n\nAn undefined macro $\\nosuchmacro x$ and a broken one "
+                         "$\\frac{1}{$.\n\n"
                          "Also TeX that never became math: \\\\(\\frac{1}{2}\\\\).\n",
-        "book/bad_image": "# Bad image\n\n<img src=\"missing-figure.png\" alt=\"a figure that is not there\">\n",
-        "book/bad_ref": "# Bad ref\n\n```{prf:proposition} A proposition\n:label: st-prop\n:nonumber:\n\nText.\n```\n\n"
+        "book/bad_image": "# Bad image\n\n"
+                          "<img src=\"missing-figure.png\" alt=\"a figure that is not there\">\n",
+        "book/bad_ref": "# Bad ref\n\n```{prf:proposition} A proposition\n:label: st-prop\n"
+                        ":nonumber:\n\nText.\n```\n\n"
                         "See {prf:ref}`st-prop`.\n",
-        "book/bad_wide": "# Bad wide\n\n$$\n" + " + ".join(f"\\frac{{x_{{{i}}}}}{{y_{{{i}}}}}" for i in range(60)) + "\n$$\n",
-        "book/bad_console": "# Bad console\n\n<script>throw new Error('a script error');</script>\n",
+        "book/bad_wide": "# Bad wide\n\n$$\n"
+                         + " + ".join(f"\\frac{{x_{{{i}}}}}{{y_{{{i}}}}}" for i in range(60))
+                         + "\n$$\n",
+        "book/bad_console": "# Bad console\n\n"
+                            "<script>throw new Error('a script error');</script>\n",
     }
     for page, text in md.items():
         (book / f"{page}.md").write_text(text)
@@ -370,7 +384,8 @@ def _self_test_book(folder: Path) -> Path:
     def notebook(path: str, cells: list):
         nb = nbformat.v4.new_notebook()
         nb.cells = cells
-        nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+        nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
+                                     "name": "python3"}
         nbformat.write(nb, book / f"{path}.ipynb")
 
     err = nbformat.v4.new_code_cell("raise ValueError('a deliberate error')")
@@ -389,23 +404,23 @@ def _self_test_book(folder: Path) -> Path:
     nb_cells = [nbformat.v4.new_markdown_cell("# Bad widget"), view]
     notebook("book/bad_widget", nb_cells)
     # The stored outputs are the defects, so nothing is executed.
-    cfg = (book / "_config.yml").read_text().replace("execute_notebooks: cache", "execute_notebooks: 'off'")
+    cfg = (book / "_config.yml").read_text().replace("execute_notebooks: cache",
+                                                     "execute_notebooks: 'off'")
     (book / "_config.yml").write_text(cfg)
     jb = Path(sys.executable).parent / "jupyter-book"
-    from vghlib import sphinxext
-
     env = dict(os.environ)
-    if sphinxext.offline_folder() is not None:  # the same local MathJax as the book, from any folder
+    if sphinxext.offline_folder() is not None:  # the book's local MathJax, from any folder
         env[sphinxext.ENV] = str(sphinxext.offline_folder())
     run = subprocess.run([str(jb), "build", ".", "--keep-going"], cwd=book, capture_output=True,
                          text=True, timeout=900, env=env)
     if run.returncode != 0 or not (book / "_build/html/index.html").exists():
-        raise SystemExit("The self-test book did not build:\n" + run.stdout[-3000:] + run.stderr[-3000:])
+        raise SystemExit("The self-test book did not build:\n" + run.stdout[-3000:]
+                         + run.stderr[-3000:])
     return book / "_build" / "html"
 
 
 def self_test(workdir: Path | None = None) -> list[str]:
-    """Build the defect book, check it, and return what the checks failed to catch (empty = good)."""
+    """Build the defect book, check it, and return what the checks failed to catch (empty: good)."""
     with tempfile.TemporaryDirectory() as tmp:
         html = _self_test_book(Path(workdir or tmp))
         results = check_book(html, list(SELF_TEST_PAGES), None)
@@ -416,7 +431,8 @@ def self_test(workdir: Path | None = None) -> list[str]:
         for k in sorted(must - failed):
             problems.append(f"{r.page}: the {k} check did not catch its defect")
         for k in sorted(failed - must):
-            problems.append(f"{r.page}: the {k} check failed where it should pass: {r.found[k][:2]}")
+            problems.append(
+                f"{r.page}: the {k} check failed where it should pass: {r.found[k][:2]}")
     print(report(results))
     return problems
 
@@ -477,7 +493,8 @@ def lab_check(notebooks: list[Path], shots: Path) -> dict[Path, list[str]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=tempfile.mkdtemp(), JUPYTER_RUNTIME_DIR=tempfile.mkdtemp())
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=tempfile.mkdtemp(),
+               JUPYTER_RUNTIME_DIR=tempfile.mkdtemp())
     log = tempfile.TemporaryFile("w+")  # the server's log, shown if it does not start
     lab = subprocess.Popen(
         [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", f"--port={port}",
@@ -522,9 +539,9 @@ def lab_check(notebooks: list[Path], shots: Path) -> dict[Path, list[str]]:
                     problems.append("no formula was typeset in the notebook's markdown cells")
                 if not found.get("exercises"):
                     problems.append("no exercise rendered as a box (is jupyterlab-myst installed?)")
-                print(f"JupyterLab, {rel}: {found.get('cells', 0)} markdown cells, {found.get('math', 0)} "
-                      f"typeset formulas, {found.get('exercises', 0)} exercise boxes, "
-                      f"{len(problems)} problems")
+                print(f"JupyterLab, {rel}: {found.get('cells', 0)} markdown cells, "
+                      f"{found.get('math', 0)} typeset formulas, "
+                      f"{found.get('exercises', 0)} exercise boxes, {len(problems)} problems")
                 results[notebook] = problems
         finally:
             drv.quit()
@@ -538,9 +555,8 @@ def lab_check(notebooks: list[Path], shots: Path) -> dict[Path, list[str]]:
 
 
 def lab_self_test(notebook: Path, shots: Path) -> list[str]:
-    """Check ``notebook`` and a copy without its macros cell: the copy must fail, the original pass."""
-    import nbformat
-
+    """Check ``notebook`` and a copy without its macros cell: the copy must fail, the original
+    pass."""
     nb = nbformat.read(notebook, as_version=4)
     nb.cells = [c for c in nb.cells if "vgh-macros" not in c.metadata.get("tags", [])]
     copy = ROOT / "_build" / f"selftest-no-macros-{notebook.stem}.ipynb"
@@ -554,21 +570,26 @@ def lab_self_test(notebook: Path, shots: Path) -> list[str]:
     good, bad = res[Path(notebook).resolve()], res[copy.resolve()]
     problems += [f"JupyterLab {Path(notebook).name}: {p}" for p in good]
     if not any("TeX left unrendered" in p for p in bad):
-        problems.append("SELF-TEST: the copy without macros showed no unrendered TeX: the check cannot fail")
+        problems.append("SELF-TEST: the copy without macros showed no unrendered TeX: "
+                        "the check cannot fail")
     return problems
 
 
 # --------------------------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vghlib browser", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m tools.browser",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--html", default=str(ROOT / "_build" / "html"), help="the built book")
     ap.add_argument("--toc", default=str(ROOT / "_toc.yml"))
     ap.add_argument("--shots", default=str(ROOT / "_build" / "screenshots"))
-    ap.add_argument("--pages", nargs="*", help="only these pages (docnames, e.g. book/part3/credit)")
-    ap.add_argument("--self-test", action="store_true", help="first require every check to catch its defect")
+    ap.add_argument("--pages", nargs="*",
+                    help="only these pages (docnames, e.g. book/part3/credit)")
+    ap.add_argument("--self-test", action="store_true",
+                    help="first require every check to catch its defect")
     ap.add_argument("--lab", metavar="NOTEBOOK",
-                    help="also check this notebook in JupyterLab, and a copy without its macros (which must fail)")
+                    help="also check this notebook in JupyterLab, and a copy without its macros "
+                         "(which must fail)")
     args = ap.parse_args(argv)
 
     t0 = time.time()
@@ -580,7 +601,8 @@ def main(argv: list[str] | None = None) -> int:
         if missed:
             print("The browser checks cannot be trusted: a defect went unnoticed.")
             return 1
-        print(f"self-test: every check caught its defect, the clean page passed ({time.time() - t0:.0f} s)")
+        print("self-test: every check caught its defect, the clean page passed "
+              f"({time.time() - t0:.0f} s)")
     pages = args.pages or toc_pages(Path(args.toc))
     results = check_book(Path(args.html), pages, Path(args.shots))
     print(report(results))
@@ -591,7 +613,8 @@ def main(argv: list[str] | None = None) -> int:
             print("FAIL JupyterLab", p)
         if lab_problems:
             failures.append("JupyterLab")
-    print(f"{len(results)} pages checked in {time.time() - t0:.0f} s; screenshots under {args.shots}")
+    print(f"{len(results)} pages checked in {time.time() - t0:.0f} s; "
+          f"screenshots under {args.shots}")
     if failures:
         print("browser test FAILED on: " + ", ".join(failures))
         return 1

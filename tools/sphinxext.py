@@ -1,4 +1,4 @@
-"""A Sphinx extension for an offline build of the book: MathJax and the widget embedder served locally.
+"""The book's Sphinx extension: an offline build serving MathJax and the widget embedder itself.
 
 The published book loads MathJax and the ipywidgets embedder from CDNs. A reader without network
 (a train, a locked-down cluster, the browser test) gets raw TeX and empty widget boxes instead.
@@ -14,14 +14,23 @@ Without ``VGH_OFFLINE_STATIC`` the build is the online one. In both builds the e
 a script that a page would include twice: the inline configurations of sphinx-thebe and
 sphinx-togglebutton reach each page twice (once with filename None, once with ""), and the second
 ``const THEBE_JS_URL`` is a syntax error in every page's console.
+
+``_config.yml`` loads it as a local extension (``sphinx: local_extensions: {tools.sphinxext: ./}``:
+Jupyter Book puts the folder of ``_config.yml`` on ``sys.path``); a copy of that file for a book
+in another folder comes from :func:`config_for_copy`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-#: The files the offline folder must hold, relative to it (see the Makefile's offline-assets target).
+import yaml
+
+from tools import REPO_ROOT
+
+#: The files the offline folder must hold, relative to it (the Makefile's offline-assets target).
 REQUIRED = ("mathjax/tex-mml-chtml.js", "mathjax/output/chtml/fonts/woff-v2",
             "widgets/require.min.js", "widgets/embed-amd.js")
 ENV = "VGH_OFFLINE_STATIC"
@@ -39,6 +48,23 @@ def offline_folder() -> Path | None:
             f"{ENV}={value} does not hold the offline assets (missing: {', '.join(missing)}). "
             "Run `make offline-assets` (it needs npm), or unset the variable for the online build.")
     return folder
+
+
+def config_for_copy(config: Path = REPO_ROOT / "_config.yml") -> str:
+    """The text of ``_config.yml`` for a book built in another folder (the small books of the tests
+    and of the browser self-test): each ``local_extensions`` folder, which the file gives relative
+    to itself, becomes absolute, so that the copy still loads this extension."""
+    config = Path(config).resolve()
+    text = config.read_text()
+    local = (yaml.safe_load(text).get("sphinx") or {}).get("local_extensions") or {}
+    for name, folder in local.items():
+        line = re.compile(rf"^([ \t]*{re.escape(name)}:[ \t]*){re.escape(str(folder))}[ \t]*$",
+                          re.MULTILINE)
+        text, n = line.subn(lambda m: m[1] + (config.parent / folder).resolve().as_posix(), text)
+        if n != 1:
+            raise ValueError(
+                f"{config}: expected one line `{name}: {folder}` under local_extensions")
+    return text
 
 
 def _config_inited(app, config) -> None:
@@ -62,7 +88,8 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     seen, kept = set(), []
     for js in scripts:
         # An inline script is registered once with filename None and once with "": the same script.
-        key = (str(getattr(js, "filename", js) or ""), repr(sorted(getattr(js, "attributes", {}).items())))
+        key = (str(getattr(js, "filename", js) or ""),
+               repr(sorted(getattr(js, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             kept.append(js)
