@@ -30,10 +30,10 @@ import torch
 
 
 def vghlib_steps(path, n_steps, dtype):
-    from vghlib import pretrain, tasks
+    from vghlib import checkpoints, tasks
     from vghlib.train import GRPOConfig, train_grpo
 
-    model, tok = pretrain.load_checkpoint(path, dtype=dtype)
+    model, tok = checkpoints.load(path, dtype=dtype)
     task = tasks.LabelCopyTask()
     ev, tr = task.batch(tok, 16, seed=1), task.batch(tok, 512, seed=2)
     stamps = []
@@ -47,9 +47,9 @@ def trl_steps(path, n_steps, dtype):
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from vghlib import pretrain, tasks
+    from vghlib import checkpoints, tasks
 
-    model, tok = pretrain.load_checkpoint(path, dtype=dtype)
+    model, tok = checkpoints.load(path, dtype=dtype)
     task = tasks.LabelCopyTask()
     texts, target = task.texts(512, torch.Generator().manual_seed(2))
     data = Dataset.from_dict({"prompt": [tok.bos_token + " " + t for t in texts],
@@ -89,13 +89,13 @@ def main() -> None:
     a = ap.parse_args()
     import transformers
 
-    from vghlib import pretrain
+    from vghlib import checkpoints
 
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     torch.set_num_threads(a.threads)
     dtype = getattr(torch, a.dtype)
-    path = pretrain.list_checkpoints(a.checkpoints)[a.index].path
+    path = checkpoints.list_checkpoints(a.checkpoints)[a.index].path
     rows = {}
     for name, fn in (("vghlib", vghlib_steps), ("TRL GRPOTrainer", trl_steps)):
         d = fn(path, a.steps + a.warmup, dtype)[a.warmup:]

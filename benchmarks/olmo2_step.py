@@ -12,7 +12,7 @@ float32. Random weights cost the same FLOPs as trained ones. Prompts come from t
 What is measured, through the library's own code path, after one warm-up call (CUDA synchronised
 around every timer; median of ``--repeats``):
 
-* score: ``vghlib.impact.checkpoint_score(model, batch, alpha=2.0, group_size=8, layer=-1,
+* score: ``vghlib.scoring.checkpoint_score(model, batch, alpha=2.0, group_size=8, layer=-1,
   adv_kind="grpo", seed=0)`` on ``--n-eval`` prompts, in seconds per checkpoint, and its peak
   memory;
 * R: one exact-R measurement on the same prompts, timed as
@@ -178,9 +178,9 @@ def grpo_times(model, tr, ev, config, updates: int, device, amp) -> tuple[float,
 def host_sampling_time(P: int, V: int, tr, config, device, logits_dtype, repeats: int) -> float:
     """Seconds of the CPU float64 part of one update (train_grpo's sampling block), alone."""
     from vghlib import grpo, tasks
-    from vghlib.train import _rows, answer_logprobs
+    from vghlib.train import answer_logprobs
 
-    sub = _rows(tr, torch.arange(P))
+    sub = tr.rows(torch.arange(P))
     z = torch.randn(P, V, device=device, dtype=logits_dtype)
     g = torch.Generator().manual_seed(0)
 
@@ -236,9 +236,9 @@ def main(argv=None) -> int:
 
     import transformers
 
-    from vghlib import impact, pretrain, tasks
-    from vghlib.sweep import SweepConfig
-    from vghlib.train import GRPOConfig, _to, train_grpo
+    from vghlib import pretrain, scoring, tasks
+    from vghlib.results import SweepConfig
+    from vghlib.train import GRPOConfig, train_grpo
 
     transformers.utils.logging.set_verbosity_error()
     if a.device.startswith("cuda") and not torch.cuda.is_available():
@@ -299,16 +299,16 @@ def main(argv=None) -> int:
         if device.type == "cuda":
             torch.cuda.empty_cache()
 
-    ev_d = _to(ev, device)
+    ev_d = ev.to(device)
     t_score = t_r = None
     try:
         def score_once():
             with amp():
-                impact.checkpoint_score(model, ev_d, alpha=2.0, group_size=8, layer=-1,
+                scoring.checkpoint_score(model, ev_d, alpha=2.0, group_size=8, layer=-1,
                                         adv_kind="grpo", seed=0)
         t_score, m_score = timed(score_once, device, repeats)
         rows.append(("score measurement, s/checkpoint", f"{t_score:.3f}",
-                     f"impact.checkpoint_score on {n_eval} prompts, group 8, layer -1"))
+                     f"scoring.checkpoint_score on {n_eval} prompts, group 8, layer -1"))
         rows.append(("score peak memory", gib(m_score), "weights included" if not cpu else "peak RSS growth"))
     except torch.OutOfMemoryError:
         rows.append(("score measurement, s/checkpoint", "OOM", oom("checkpoint_score", f"--n-eval ({n_eval})")))

@@ -6,7 +6,6 @@ Hub-loading path is exercised offline against a Hugging Face cache laid out exac
 ``huggingface-cli download`` leaves it (refs/<branch> -> snapshots/<commit>/).
 """
 
-import hashlib
 import math
 import shutil
 from pathlib import Path
@@ -21,7 +20,6 @@ from vghlib import pretrain, tasks
 FIXTURE = Path(__file__).parent / "fixtures" / "olmo2_0425_1b_branches.txt"
 BRANCHES = [x for x in FIXTURE.read_text().splitlines() if x and not x.startswith("#")]
 REPO = "allenai/OLMo-2-0425-1B"
-TINY = pretrain.PretrainConfig(steps=30, n_checkpoints=2, eval_prompts=16, tokenizer_docs=200)
 
 
 def fake_refs(names=BRANCHES):
@@ -37,27 +35,12 @@ def fake_refs(names=BRANCHES):
 @pytest.fixture
 def online(monkeypatch):
     """Pretend the Hub is reachable (HF_HUB_OFFLINE unset) while list_repo_refs is faked."""
-    import huggingface_hub
-
-    monkeypatch.setattr(huggingface_hub, "is_offline_mode", lambda: False)
+    monkeypatch.setattr(C, "is_offline_mode", lambda: False)
 
 
 @pytest.fixture(scope="module")
-def traj(tmp_path_factory):
-    return pretrain.build_trajectory(tmp_path_factory.mktemp("traj"), TINY, progress=False)
-
-
-def add_to_hub_cache(cache: Path, repo_id: str, revision: str, folder: Path) -> None:
-    """Put a saved model folder into a Hugging Face cache as revision ``revision`` of ``repo_id``."""
-    root = cache / ("models--" + repo_id.replace("/", "--"))
-    commit = hashlib.sha1(revision.encode()).hexdigest()
-    snap = root / "snapshots" / commit
-    snap.mkdir(parents=True, exist_ok=True)
-    for f in folder.iterdir():
-        if f.is_file() and f.name != "checkpoint.json":
-            shutil.copy2(f, snap / f.name)
-    (root / "refs").mkdir(parents=True, exist_ok=True)
-    (root / "refs" / revision).write_text(commit)
+def traj(tiny_trajectory):
+    return tiny_trajectory
 
 
 def test_branch_names_parse_and_their_token_counts_cannot_be_built_by_rounding():
@@ -135,14 +118,14 @@ def test_offline_without_a_local_copy_says_how_to_download(tmp_path):
     assert lr.calls == []                                        # offline: the Hub is not asked
 
 
-def test_the_unreachable_hub_falls_back_to_the_cache(online, tmp_path, traj):
+def test_the_unreachable_hub_falls_back_to_the_cache(online, tmp_path, traj, add_to_hub_cache):
     def unreachable(repo_id, **kw):
         raise ConnectionError("Name or service not known")
-    add_to_hub_cache(tmp_path, REPO, "stage1-step30-tokens1B", traj.checkpoints[-1].path)
-    refs = C.resolve(REPO, "30", list_refs=unreachable, cache_dir=tmp_path)
-    assert [r.revision for r in refs] == ["stage1-step30-tokens1B"]
+    add_to_hub_cache(tmp_path, REPO, "stage1-step200-tokens1B", traj.checkpoints[-1].path)
+    refs = C.resolve(REPO, "200", list_refs=unreachable, cache_dir=tmp_path)
+    assert [r.revision for r in refs] == ["stage1-step200-tokens1B"]
     with pytest.raises(C.CheckpointError, match="only the cached revisions"):
-        C.resolve(REPO, "0,30", list_refs=unreachable, cache_dir=tmp_path)
+        C.resolve(REPO, "0,200", list_refs=unreachable, cache_dir=tmp_path)
 
 
 def _logits(model, tok):
@@ -151,24 +134,24 @@ def _logits(model, tok):
         return tasks.answer_logits(model, b)
 
 
-def test_every_source_loads_the_same_model(tmp_path, traj):
+def test_every_source_loads_the_same_model(tmp_path, traj, add_to_hub_cache):
     """Logits through each source equal those of the same model built in memory."""
     from safetensors.torch import load_file
 
     cp = traj.checkpoints[-1]
-    tok = pretrain.build_tokenizer(TINY)
-    mem = pretrain.build_model(TINY, tok)                       # the architecture, in memory
+    tok = pretrain.build_tokenizer(traj.config)
+    mem = pretrain.build_model(traj.config, tok)                       # the architecture, in memory
     mem.load_state_dict(load_file(cp.path / "model.safetensors"))
     want = _logits(mem, tok)
     assert pretrain.weights_sha256(mem) == pretrain.weights_sha256(traj.model)
     # 1. the trajectory folder (manifest), 2. a plain folder of step<N>/ sub-folders, 3. the Hub
     # path (revision= through the cache, offline), 4. Part IV's laptop folder layout
     plain = tmp_path / "plain"
-    shutil.copytree(cp.path, plain / "stage1-step30-tokens1B")
-    add_to_hub_cache(tmp_path / "hub", REPO, "stage1-step30-tokens1B", cp.path)
-    sources = {"trajectory": C.resolve(str(traj.folder), [30]),
-               "folder": C.resolve(str(plain), "30"),
-               "hub": C.resolve(REPO, "30", cache_dir=tmp_path / "hub")}
+    shutil.copytree(cp.path, plain / "stage1-step200-tokens1B")
+    add_to_hub_cache(tmp_path / "hub", REPO, "stage1-step200-tokens1B", cp.path)
+    sources = {"trajectory": C.resolve(str(traj.folder), [200]),
+               "folder": C.resolve(str(plain), "200"),
+               "hub": C.resolve(REPO, "200", cache_dir=tmp_path / "hub")}
     assert sources["hub"][0].is_hub and not sources["folder"][0].is_hub
     for name, refs in sources.items():
         (ref,) = refs
@@ -179,12 +162,12 @@ def test_every_source_loads_the_same_model(tmp_path, traj):
     assert not torch.allclose(_logits(other, tok), want)
 
 
-def test_a_missing_revision_offline_says_how_to_download(tmp_path, traj):
-    add_to_hub_cache(tmp_path, REPO, "stage1-step30-tokens1B", traj.checkpoints[-1].path)
-    (ref,) = C.resolve(REPO, "30", cache_dir=tmp_path)
+def test_a_missing_revision_offline_says_how_to_download(tmp_path, traj, add_to_hub_cache):
+    add_to_hub_cache(tmp_path, REPO, "stage1-step200-tokens1B", traj.checkpoints[-1].path)
+    (ref,) = C.resolve(REPO, "200", cache_dir=tmp_path)
     gone = tmp_path / ("models--" + REPO.replace("/", "--")) / "snapshots"
     shutil.rmtree(gone)                                          # listed, but no files on disk
-    with pytest.raises(C.CheckpointError, match="huggingface-cli download .* --revision stage1-step30"):
+    with pytest.raises(C.CheckpointError, match="huggingface-cli download .* --revision stage1-step200"):
         C.load(ref, torch.float64, cache_dir=tmp_path)
 
 
@@ -203,7 +186,7 @@ def test_device_map_auto_places_the_model_through_accelerate(tmp_path, traj):
     """device_map="auto" (how a 7B or 13B model is spread over GPUs) gives the same logits; on a
     machine without GPUs accelerate places every layer on the CPU. (Spreading over several GPUs
     needs GPUs: benchmarks/, not a test.)"""
-    (ref,) = C.resolve(str(traj.folder), [30])
+    (ref,) = C.resolve(str(traj.folder), [200])
     plain, tok = C.load(ref, torch.float64)
     placed, _ = C.load(ref, torch.float64, device_map="auto")
     assert {p.device.type for p in placed.parameters()} == {"cpu"}
@@ -216,5 +199,5 @@ def test_laptop_names_part_fours_trajectory_in_the_book_cache(tmp_path, traj, mo
     refs = C.resolve("laptop", "all")
     assert [r.step for r in refs] == traj.steps and not refs[0].is_hub
     assert Path(refs[0].location).parent == tmp_path / "laptop-trajectory"
-    with pytest.raises(C.CheckpointError, match="to 7, 0 and 30"):
+    with pytest.raises(C.CheckpointError, match="to 7, 0 and 71"):
         C.resolve("laptop", [7])

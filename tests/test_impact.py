@@ -84,7 +84,8 @@ def test_checkpoint_score_against_a_hand_computed_model():
     import torch
 
     from vghlib import tasks
-    from vghlib.impact import bernoulli_headroom, checkpoint_score
+    from vghlib.impact import bernoulli_headroom
+    from vghlib.scoring import checkpoint_score
 
     class Tiny(torch.nn.Module):
         def __init__(self):

@@ -4,12 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vghlib.checkpoints import load_model
 from vghlib.models import (
     HFCausalLM,
     MiniTransformer,
     RNNPolicy,
     TokenOnlyPolicy,
-    load_causal_lm,
     sample,
     tiny_olmo2,
 )
@@ -96,7 +96,7 @@ def test_save_load_roundtrip_safetensors_only(tmp_path):
     m = tiny_olmo2(vocab_size=V, hidden_size=16, n_layers=2, n_heads=2, init_std=0.3, seed=3)
     m.save_pretrained(tmp_path / "tiny")
     assert list((tmp_path / "tiny").glob("*.safetensors"))
-    m2 = load_causal_lm(tmp_path / "tiny")
+    m2 = load_model(tmp_path / "tiny")
     x = torch.tensor([[1, 3, 4, 0, 2]])
     with torch.no_grad():
         torch.testing.assert_close(m2(x).logits, m(x).logits, rtol=0, atol=0)
@@ -107,9 +107,9 @@ def test_save_load_roundtrip_safetensors_only(tmp_path):
     (pickled / "config.json").write_text((tmp_path / "tiny" / "config.json").read_text())
     torch.save(m.state_dict(), pickled / "pytorch_model.bin")
     with pytest.raises(ValueError, match="safetensors"):
-        load_causal_lm(pickled)
+        load_model(pickled)
     with pytest.raises(ValueError, match="not a folder"):
-        load_causal_lm(tmp_path / "missing")
+        load_model(tmp_path / "missing")
 
 
 def test_sample_shapes_and_determinism(pols):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from vghlib import checkpoints as C
 from vghlib import pretrain as P
 from vghlib.tasks import answer_logits, label_token_ids, r_before
 
@@ -93,11 +94,11 @@ def test_interrupted_build_never_looks_complete_and_is_rebuilt(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         P.build_trajectory(tmp_path, SMALL, progress=False)
     assert json.loads((tmp_path / "manifest.json").read_text())["complete"] is False
-    with pytest.raises(P.TrajectoryError, match="unfinished build.*python -m vghlib pretrain --out"):
-        P.list_checkpoints(tmp_path)
+    with pytest.raises(C.CheckpointError, match="unfinished build.*python -m vghlib pretrain --out"):
+        C.list_checkpoints(tmp_path)
     monkeypatch.setattr(P, "train", real_train)
     done = P.build_trajectory(tmp_path, SMALL, progress=False)  # same config: rebuilt, no --force
-    assert done.trained_steps == SMALL.steps and [c.step for c in P.list_checkpoints(tmp_path)] == done.steps
+    assert done.trained_steps == SMALL.steps and [c.step for c in C.list_checkpoints(tmp_path)] == done.steps
 
 
 def test_half_written_checkpoint_is_not_listed(built, tmp_path):
@@ -105,26 +106,26 @@ def test_half_written_checkpoint_is_not_listed(built, tmp_path):
     shutil.copytree(built.folder, folder)
     (folder / "manifest.json").unlink()  # list by scanning sub-folders instead
     shutil.copytree(folder / "step000012", folder / ".tmp-step000020-999")  # a save killed mid-way
-    assert [c.step for c in P.list_checkpoints(folder)] == built.steps
+    assert [c.step for c in C.list_checkpoints(folder)] == built.steps
 
 
 def test_empty_or_model_less_folders_say_what_was_expected(tmp_path):
     for folder in (tmp_path / "missing", tmp_path):
-        with pytest.raises(P.TrajectoryError, match=r"step000000/.*python -m vghlib pretrain --out"):
-            P.list_checkpoints(folder)
+        with pytest.raises(C.CheckpointError, match=r"step000000/.*python -m vghlib pretrain --out"):
+            C.list_checkpoints(folder)
     (tmp_path / "step000010").mkdir()
     (tmp_path / "step000010" / "config.json").write_text("{}")  # no weights
     (tmp_path / "readme.txt").write_text("x")
-    with pytest.raises(P.TrajectoryError, match="holds no checkpoints.*model.safetensors"):
-        P.list_checkpoints(tmp_path)
-    with pytest.raises(P.TrajectoryError, match="holds no saved model.*python -m vghlib pretrain"):
-        P.load_checkpoint(tmp_path / "step000010")
+    with pytest.raises(C.CheckpointError, match="holds no checkpoints.*model.safetensors"):
+        C.list_checkpoints(tmp_path)
+    with pytest.raises(C.CheckpointError, match="holds no saved model.*python -m vghlib pretrain"):
+        C.load(tmp_path / "step000010")
 
 
 def test_checkpoint_loads_by_path_with_its_tokenizer_and_same_logits(built):
-    last = P.list_checkpoints(built.folder)[-1]
+    last = C.list_checkpoints(built.folder)[-1]
     assert last.step == SMALL.steps and last.r_before == built.r_before[-1]
-    model, tok = P.load_checkpoint(last.path)
+    model, tok = C.load(last.path)
     assert model.dtype == torch.float64 and type(model).__name__ == "Olmo2ForCausalLM"
     assert tok.get_vocab() == P.build_tokenizer(SMALL).get_vocab()
     batch = P.eval_batch(SMALL, tok)

@@ -10,20 +10,19 @@ import time
 import pytest
 import torch
 
-from vghlib import pretrain
 import numpy as np
 
-from vghlib.sweep import ResultsFile, ResultsMismatch, SweepConfig, main, summarise
-from vghlib.sweep import read_prop2 as sweep_read_prop2
+from vghlib import checkpoints, pretrain, sampling_gap, scoring
+from vghlib.results import ResultsFile, ResultsMismatch, SweepConfig, read_prop2, summarise
+from vghlib.sweep import main
 
-TINY = pretrain.PretrainConfig(steps=60, n_checkpoints=3, eval_prompts=32, tokenizer_docs=200)
 ARGS = ["--budgets", "1,3", "--n-eval", "32", "--n-train", "64", "--prompts-per-step", "8",
         "--group-size", "4", "--quiet"]
 
 
 @pytest.fixture(scope="module")
-def traj(tmp_path_factory):
-    return pretrain.build_trajectory(tmp_path_factory.mktemp("traj"), TINY, progress=False).folder
+def traj(tiny_trajectory):
+    return tiny_trajectory.folder
 
 
 def _rows(path):
@@ -110,7 +109,7 @@ def test_summarise_reads_budgets_seeds_and_scores(traj, tmp_path):
     out = tmp_path / "r.jsonl"
     assert main(["--checkpoints", str(traj), "--out", str(out), *ARGS, "--seeds", "0,1"]) == 0
     s = summarise(out)
-    assert list(s.steps) == pretrain.checkpoint_steps(TINY) and s.budgets == (1, 3)
+    assert list(s.steps) == [c.step for c in checkpoints.list_checkpoints(traj)] and s.budgets == (1, 3)
     assert s.gain[3].shape == (3,) and s.mean_gain.shape == (3,)
     rows = [r for r in _rows(out) if r["kind"] == "rl" and r["checkpoint"] == s.names[0]]
     by_hand = sum(r["r_after"]["1"] - r["r_before"] + r["r_after"]["3"] - r["r_before"]
@@ -127,16 +126,14 @@ REPO = "allenai/OLMo-2-0425-1B"
 
 
 def kept_name(traj, i):
-    return pretrain.list_checkpoints(traj)[i].path.name
+    return checkpoints.list_checkpoints(traj)[i].path.name
 
 
 @pytest.fixture(scope="module")
-def hub_cache(traj, tmp_path_factory):
+def hub_cache(traj, tmp_path_factory, add_to_hub_cache):
     """The tiny trajectory's checkpoints as branches of REPO in a Hugging Face cache."""
-    from test_checkpoints import add_to_hub_cache
-
     cache = tmp_path_factory.mktemp("hub")
-    for c in pretrain.list_checkpoints(traj):
+    for c in checkpoints.list_checkpoints(traj):
         add_to_hub_cache(cache, REPO, f"stage1-step{c.step}-tokens{c.step}B", c.path)
     return cache
 
@@ -146,7 +143,7 @@ def _hub_cmd(hub_cache, out, *extra):
             *ARGS, "--seeds", "0,1", *extra]
 
 
-def test_torchrun_with_two_processes_equals_one_process(hub_cache, tmp_path):
+def test_torchrun_with_two_processes_equals_one_process(traj, hub_cache, tmp_path):
     """The full CLI path: Hub branches (offline cache) -> torchrun, 2 CPU ranks over gloo."""
     one = tmp_path / "one.jsonl"                  # both through `python -m vghlib`, which pins
     cli = [sys.executable, "-m", "vghlib", "sweep"]  # the CPU numerics before importing torch
@@ -164,7 +161,7 @@ def test_torchrun_with_two_processes_equals_one_process(hub_cache, tmp_path):
     names = [{r["checkpoint"] for r in rows[1:]} for rows in ranks]
     assert not names[0] & names[1]                                  # each checkpoint on one rank
     assert {r["checkpoint"] for r in _rows(one)[1:]} == {
-        f"stage1-step{s}-tokens{s}B" for s in pretrain.checkpoint_steps(TINY)}
+        f"stage1-step{s}-tokens{s}B" for s in [c.step for c in checkpoints.list_checkpoints(traj)]}
 
 
 def test_job_array_shards_merge_into_the_unsharded_results(hub_cache, tmp_path, capsys):
@@ -199,7 +196,7 @@ def test_a_hub_model_needs_explicit_steps_and_unknown_steps_name_the_nearest(hub
     assert main(["--model", REPO, "--steps", "0,30", "--cache-dir", str(hub_cache), "--out",
                  str(tmp_path / "r.jsonl"), *ARGS]) == 2
     err = capsys.readouterr().err
-    assert "no checkpoint at step(s) 30" in err and "to 30, 21 and 60" in err
+    assert "no checkpoint at step(s) 30" in err and "to 30, 0 and 71" in err
     assert "huggingface-cli download" in err                        # offline: how to get it
     assert not (tmp_path / "r.jsonl").exists()
 
@@ -239,17 +236,15 @@ def test_bfloat16_mixed_precision_runs_and_stays_close_to_float64(traj, tmp_path
 
 def test_out_of_memory_gets_a_message_and_keeps_the_finished_rows(traj, tmp_path, monkeypatch,
                                                                  capsys):
-    from vghlib import impact
-
     out = tmp_path / "r.jsonl"
-    real, calls = impact.checkpoint_score, []
+    real, calls = scoring.checkpoint_score, []
 
     def second_oom(*a, **kw):
         calls.append(1)
         if len(calls) == 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(*a, **kw)
-    monkeypatch.setattr(impact, "checkpoint_score", second_oom)
+    monkeypatch.setattr(scoring, "checkpoint_score", second_oom)
     assert main(["--model", str(traj), "--out", str(out), *ARGS, "--seeds", "0"]) == 3
     err = capsys.readouterr().err
     assert f"out of memory on cpu while scoring checkpoint {kept_name(traj, 1)}" in err
@@ -257,7 +252,7 @@ def test_out_of_memory_gets_a_message_and_keeps_the_finished_rows(traj, tmp_path
     assert "Traceback" not in err
     kept = _rows(out)
     assert [r["key"] for r in kept[1:]] == [f"score/{kept_name(traj, 0)}", f"rl/{kept_name(traj, 0)}/seed0"]
-    monkeypatch.setattr(impact, "checkpoint_score", real)
+    monkeypatch.setattr(scoring, "checkpoint_score", real)
     assert main(["--model", str(traj), "--out", str(out), *ARGS, "--seeds", "0"]) == 0
     assert len(_rows(out)) == 1 + 3 * 2
 
@@ -266,19 +261,17 @@ def test_prop2_rows_hold_both_sides_of_the_bound_at_every_position(traj, tmp_pat
     out = tmp_path / "r.jsonl"
     assert main(["--model", str(traj), "--out", str(out), *ARGS, "--seeds", "0",
                  "--prop2-prompts", "4"]) == 0
-    rows = sweep_read_prop2(out)
-    assert [r["step"] for r in rows] == pretrain.checkpoint_steps(TINY)
+    rows = read_prop2(out)
+    assert [r["step"] for r in rows] == [c.step for c in checkpoints.list_checkpoints(traj)]
     for r in rows:
         assert len(r["jac_norm"]) == len(r["entropy"]) == len(r["position"]) > 4   # all positions
         assert set(r["row"].tolist()) == {0, 1, 2, 3}
         assert np.all(r["jac_norm"] <= r["paper_bound"] + 1e-12)
         assert np.all(r["jac_norm"] <= r["linear_bound"] + 1e-12)
     # the row holds the model's own numbers: recompute one position by hand (and a wrong one)
-    from vghlib import sampling_gap, sweep
-
-    last = pretrain.list_checkpoints(traj)[-1]
-    model, tok = pretrain.load_checkpoint(last.path)
-    ev, _ = sweep._batches(tok, SweepConfig(n_eval=32, n_train=64))
+    last = checkpoints.list_checkpoints(traj)[-1]
+    model, tok = checkpoints.load(last)
+    ev, _ = SweepConfig(n_eval=32, n_train=64).batches(tok)
     r = rows[-1]
     i, t = int(r["row"][0]), int(r["position"][0])
     with torch.no_grad():
@@ -289,7 +282,7 @@ def test_prop2_rows_hold_both_sides_of_the_bound_at_every_position(traj, tmp_pat
     plain = tmp_path / "plain.jsonl"
     assert main(["--model", str(traj), "--out", str(plain), *ARGS, "--seeds", "0"]) == 0
     with pytest.raises(ValueError, match="--prop2-prompts"):
-        sweep_read_prop2(plain)
+        read_prop2(plain)
     # the new settings stay out of the config (and its hash) at their defaults, so results files
     # written before they existed still resume
     assert {"micro_batch", "prop2_prompts"}.isdisjoint(SweepConfig().to_dict())

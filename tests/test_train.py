@@ -3,22 +3,19 @@
 import pytest
 import torch
 
-from vghlib import grpo, pretrain, tasks
+from vghlib import checkpoints, grpo, tasks
 from vghlib.train import GRPOConfig, answer_logprobs, train_grpo
-
-# 200 steps: step 50 has learned that a label follows "answer" (R ≈ 0.12), so RL moves it fast.
-TINY = pretrain.PretrainConfig(steps=200, n_checkpoints=3, eval_prompts=64, tokenizer_docs=200)
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    traj = pretrain.build_trajectory(tmp_path_factory.mktemp("traj"), TINY, progress=False)
-    return traj.checkpoints[1].path
+def ckpt(tiny_trajectory):
+    # the middle checkpoint has learned that a label follows "answer" (R ≈ 0.12): RL moves it fast
+    return tiny_trajectory.checkpoints[1].path
 
 
 @pytest.fixture()
 def setup(ckpt):
-    model, tok = pretrain.load_checkpoint(ckpt)
+    model, tok = checkpoints.load(ckpt)
     task = tasks.LabelCopyTask()
     return model, task.batch(tok, 128, seed=5), task.batch(tok, 64, seed=6)
 

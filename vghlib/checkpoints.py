@@ -1,7 +1,7 @@
 """Where the checkpoints of a sweep come from: a Hub model's branches, local folders, or Part IV.
 
 Reference: Asadulaev et al., arXiv 2605.21654, Section 6 (20 pretraining checkpoints of
-``allenai/OLMo-2-0425-1B``, steps 50k to 1M every 50k); science notes, section 4.
+``allenai/OLMo-2-0425-1B``, steps 50k to 1M every 50k).
 
 Every source gives a list of :class:`CheckpointRef` (a name, a pretraining step, and where the
 weights are) and :func:`load` turns one into ``(model, tokenizer)``:
@@ -33,9 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub import constants, errors, is_offline_mode, list_repo_refs
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from vghlib import pretrain
+from vghlib.env import cache_dir as book_cache
+from vghlib.pretrain import BUILD_HINT, MANIFEST, Checkpoint, TrajectoryError
 
 __all__ = ["CheckpointRef", "CheckpointError", "parse_steps", "parse_branch", "hub_branches",
-           "select_steps", "resolve", "load", "LAPTOP"]
+           "select_steps", "resolve", "list_checkpoints", "load", "load_model", "LAPTOP"]
 
 LAPTOP = "laptop"
 # stage1-step140000-tokens294B, stage2-ingredient3-step3000-tokens7B, stage1-step0-tokens0B
@@ -115,8 +121,6 @@ def _download_hint(repo_id: str, branches) -> str:
 
 def cached_branches(repo_id: str, cache_dir=None) -> list[str]:
     """Branch names of ``repo_id`` present in the local Hugging Face cache (no network)."""
-    from huggingface_hub import constants
-
     root = Path(cache_dir or constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
     refs = root / "refs"
     if not refs.is_dir():
@@ -130,8 +134,6 @@ def hub_branches(repo_id: str, *, list_refs=None, cache_dir=None) -> tuple[list[
     ``list_refs``: the function that lists them (default ``huggingface_hub.list_repo_refs``;
     tests pass a fake). Offline or unreachable, falls back to the branches in the local cache.
     """
-    from huggingface_hub import errors, is_offline_mode, list_repo_refs
-
     list_refs = list_refs or list_repo_refs
     if not is_offline_mode():
         try:
@@ -206,21 +208,13 @@ def _hub_refs(repo_id, steps, stage, list_refs, cache_dir) -> list[CheckpointRef
 
 
 def _folder_refs(folder: Path, steps) -> list[CheckpointRef]:
-    from vghlib.pretrain import TrajectoryError, list_checkpoints
-
-    try:
-        cps = list_checkpoints(folder)
-    except TrajectoryError as err:
-        raise CheckpointError(str(err)) from None
-    named = {c.step: c.path.name for c in cps}
+    named = {c.step: c.path.name for c in list_checkpoints(folder)}
     chosen = select_steps(named, steps, str(folder))
     return [CheckpointRef(n, s, str(folder / n)) for s, n in chosen]
 
 
 def laptop_folder() -> Path:
-    from vghlib.env import cache_dir
-
-    return cache_dir() / "laptop-trajectory"
+    return book_cache() / "laptop-trajectory"
 
 
 def resolve(model: str, steps=None, *, stage: str = "stage1", list_refs=None,
@@ -236,8 +230,6 @@ def resolve(model: str, steps=None, *, stage: str = "stage1", list_refs=None,
     if not isinstance(steps, list):
         steps = parse_steps(steps)
     if model == LAPTOP:
-        from vghlib import pretrain
-
         folder = laptop_folder()
         if pretrain.read_manifest(folder) is None or not pretrain.read_manifest(folder).get("complete"):
             print(f"building Part IV's laptop trajectory in {folder} (about 2 minutes)")
@@ -252,39 +244,125 @@ def resolve(model: str, steps=None, *, stage: str = "stage1", list_refs=None,
     return _hub_refs(model, steps, stage, list_refs, cache_dir)
 
 
-def load(ref: CheckpointRef, dtype=torch.float32, *, device_map=None, cache_dir=None):
-    """``(model, tokenizer)`` of one checkpoint, in eval mode, weights in ``dtype``.
+# --------------------------------------------------------------------------------------------
+# Reading checkpoints: a folder's list, and the one load path for folders and Hub branches
+# --------------------------------------------------------------------------------------------
 
-    ``device_map="auto"`` spreads a model larger than one GPU over all visible GPUs (and the CPU)
-    through accelerate; then the model is not moved again. Safetensors only, no remote code.
+def _is_model_dir(p: Path) -> bool:
+    return p.is_dir() and (p / "config.json").is_file() and any(p.glob("*.safetensors"))
+
+
+def list_checkpoints(folder) -> list[Checkpoint]:
+    """The checkpoints of a trajectory folder, in step order.
+
+    Reads ``manifest.json`` when there is one (it also gives R_before). Otherwise lists every
+    sub-folder that holds a saved model (``config.json`` and ``*.safetensors``) and whose name
+    contains ``step<N>`` (``step000120``, or OLMo-2's ``stage1-step140000-tokens294B``).
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if not ref.is_hub:
-        from vghlib.pretrain import TrajectoryError, load_checkpoint
-
-        try:
-            model, tok = load_checkpoint(ref.location, dtype, device_map=device_map)
-        except (TrajectoryError, ValueError) as err:
-            raise CheckpointError(str(err)) from None
-        return model, tok
-    kw = dict(revision=ref.revision, cache_dir=cache_dir, trust_remote_code=False)
+    folder = Path(folder)
+    expected = (f"expected sub-folders such as step000000/, step000120/, ... each holding a model "
+                f"and tokenizer saved with save_pretrained (config.json, model.safetensors, "
+                f"tokenizer.json), or a {MANIFEST}; {BUILD_HINT.format(folder=folder)}")
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder} does not exist: {expected}")
     try:
-        model = AutoModelForCausalLM.from_pretrained(ref.location, use_safetensors=True, dtype=dtype,
-                                                     device_map=device_map, **kw)
-        tok = AutoTokenizer.from_pretrained(ref.location, **kw)
-    except OSError as err:
-        from huggingface_hub import is_offline_mode
+        m = pretrain.read_manifest(folder)
+    except TrajectoryError as err:
+        raise CheckpointError(str(err)) from None
+    if m is not None:
+        if not m.get("complete"):
+            raise CheckpointError(f"{folder} holds an unfinished build ({len(m.get('checkpoints', []))} "
+                                  f"checkpoints so far): rerun `python -m vghlib pretrain --out {folder}`")
+        cps = [Checkpoint(c["step"], folder / c["dir"], c["r_before"]) for c in m["checkpoints"]]
+        missing = [c.path.name for c in cps if not _is_model_dir(c.path)]
+        if missing:
+            raise CheckpointError(f"{folder}/{MANIFEST} lists checkpoints that are missing or "
+                                  f"incomplete: {missing}; rebuild with --force")
+    else:
+        cps = []
+        for p in folder.iterdir():
+            s = re.search(r"step[-_]?(\d+)", p.name)
+            if s and not p.name.startswith(".") and _is_model_dir(p):
+                cps.append(Checkpoint(int(s.group(1)), p))
+    if not cps:
+        raise CheckpointError(f"{folder} holds no checkpoints: {expected}")
+    return sorted(cps, key=lambda c: c.step)
 
-        if "safetensors" in str(err).lower() and "no file named" in str(err).lower():
-            raise CheckpointError(f"{ref.location}@{ref.revision} has no safetensors weights; "
-                                  "this book loads no pickled checkpoints") from None
-        why = "offline" if is_offline_mode() else "the download failed"
-        raise CheckpointError(f"cannot load {ref.location} at revision {ref.revision} ({why}: "
-                              f"{str(err).splitlines()[0][:200]}). "
-                              + _download_hint(ref.location, [ref.revision])) from None
+
+def _where(source) -> tuple[str, str | None]:
+    """(location, revision) of a CheckpointRef, a listed Checkpoint, or a folder path."""
+    if isinstance(source, CheckpointRef):
+        return source.location, source.revision
+    return str(source.path if isinstance(source, Checkpoint) else source), None
+
+
+def load_model(source, dtype=torch.float64, *, device_map=None, cache_dir=None):
+    """The causal LM of a checkpoint, in eval mode, weights in ``dtype`` (no tokenizer needed).
+
+    ``source``: a :class:`CheckpointRef` (a folder or a Hub branch), a :class:`Checkpoint` of
+    :func:`list_checkpoints`, or a folder written by ``save_pretrained``. Safetensors only, never
+    remote code; a folder never reaches the Hub. A folder holding only pickled weights
+    (``pytorch_model.bin``) is refused: convert it with ``model.save_pretrained(dir,
+    safe_serialization=True)`` in a trusted environment first. ``device_map="auto"`` spreads a
+    model larger than one GPU over all visible GPUs (and the CPU) through accelerate.
+    """
+    location, revision = _where(source)
+    if revision is None:
+        path = Path(location)
+        if not path.is_dir():
+            raise CheckpointError(f"{path} is not a folder; pass the folder written by "
+                                  "save_pretrained")
+        if not any(path.glob("*.safetensors")):
+            raise CheckpointError(f"{path} holds no .safetensors weights; this loader refuses "
+                                  "pickled checkpoints (re-save with safe_serialization=True)")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            location, revision=revision, cache_dir=cache_dir, local_files_only=revision is None,
+            use_safetensors=True, trust_remote_code=False, dtype=dtype, device_map=device_map)
+    except OSError as err:
+        raise _hub_error(location, revision, err) from None
     model.eval()
+    return model
+
+
+def load(source, dtype=torch.float64, *, device_map=None, cache_dir=None):
+    """``(model, tokenizer)`` of one checkpoint: :func:`load_model` and its tokenizer.
+
+    ``source`` as for :func:`load_model`. A folder must hold its tokenizer too
+    (``tokenizer.save_pretrained`` beside the model).
+    """
+    location, revision = _where(source)
+    if revision is None:
+        path = Path(location)
+        if not _is_model_dir(path):
+            raise CheckpointError(
+                f"{path} holds no saved model: expected config.json and model.safetensors written "
+                "by save_pretrained (a checkpoint of list_checkpoints(folder)); "
+                f"{BUILD_HINT.format(folder=path.parent)}")
+        if not ((path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file()):
+            raise CheckpointError(f"{path} holds a model but no tokenizer (tokenizer.json): save "
+                                  "the tokenizer next to the model with "
+                                  "tokenizer.save_pretrained(path)")
+    model = load_model(source, dtype, device_map=device_map, cache_dir=cache_dir)
+    try:
+        tok = AutoTokenizer.from_pretrained(location, revision=revision, cache_dir=cache_dir,
+                                            local_files_only=revision is None,
+                                            trust_remote_code=False)
+    except OSError as err:
+        raise _hub_error(location, revision, err) from None
     return model, tok
+
+
+def _hub_error(location, revision, err: OSError) -> Exception:
+    if revision is None:
+        return CheckpointError(f"cannot load {location}: {str(err).splitlines()[0][:200]}")
+    if "safetensors" in str(err).lower() and "no file named" in str(err).lower():
+        return CheckpointError(f"{location}@{revision} has no safetensors weights; "
+                               "this book loads no pickled checkpoints")
+    why = "offline" if is_offline_mode() else "the download failed"
+    return CheckpointError(f"cannot load {location} at revision {revision} ({why}: "
+                           f"{str(err).splitlines()[0][:200]}). "
+                           + _download_hint(location, [revision]))
 
 
 def describe(refs) -> str:

@@ -29,6 +29,7 @@ The interface (``policy(inputs, probes=None) -> PolicyOutput``):
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,10 +216,80 @@ class MiniTransformer(Policy):
         return PolicyOutput(self.norm(h) @ self.head.T, hidden)
 
 
+def decoder_layers(model) -> list:
+    """The modules whose outputs are ``hidden[0..L]`` of a Hugging Face decoder-only LM.
+
+    Index 0 is the token embedding and l = 1..L block l (Llama / OLMo-2 layout:
+    ``model.model.embed_tokens`` and ``model.model.layers``).
+    """
+    inner = getattr(model, "model", None)
+    blocks = getattr(inner, "layers", None)
+    if blocks is None:
+        raise TypeError(f"{type(model).__name__} is not a decoder-only Hugging Face LM with "
+                        "model.model.layers (Llama / OLMo-2 layout)")
+    return [inner.embed_tokens, *blocks]
+
+
+def layer_index(layer, n_layers: int) -> int:
+    """``layer`` as an index 0..L of ``hidden`` (-1 counts from the end, so -1 means L)."""
+    L = n_layers
+    if not isinstance(layer, int) or not -(L + 1) <= layer <= L:
+        raise ValueError(f"layer {layer!r} out of range for a model with L = {L} blocks: use "
+                         f"0..{L} (0 = embeddings, {L} = last block output, before the final norm)"
+                         " or -1")
+    return layer % (L + 1)
+
+
+@dataclass
+class Probe:
+    """What :func:`probe_hidden` captured in one forward pass: ``hidden[l]`` (the perturbed
+    state, with its graph) and ``probes[l]`` (the zero tensors it added, when asked for)."""
+
+    hidden: dict
+    probes: dict
+
+
+@contextmanager
+def probe_hidden(model, layers, probes=None, zero: bool = False):
+    """Capture ``hidden[l]`` of a Hugging Face decoder for each l in ``layers`` during a forward.
+
+    The one hidden-state probe of the library. A forward hook on the module of layer l
+    (:func:`decoder_layers`) adds ``probes[l]`` (a tensor broadcastable to ``(B, S, d)``) to its
+    output, or, with ``zero=True``, a zero tensor that requires grad and is kept in
+    ``Probe.probes[l]``: then ``torch.autograd.grad(f, probe.probes[l])`` is ∂f/∂hidden[l]
+    without ``output_hidden_states``. Everything downstream of layer l reads the perturbed state.
+    Yields a :class:`Probe` that the forward pass fills.
+    """
+    modules = decoder_layers(model)
+    L = len(modules) - 1
+    layers = [layer_index(l, L) for l in layers]
+    probes = _check_probes(probes, L)
+    got = Probe({}, {})
+
+    def make_hook(l):
+        def hook(_mod, _args, out):
+            h = out[0] if isinstance(out, tuple) else out
+            if zero:
+                got.probes[l] = torch.zeros_like(h, requires_grad=True)
+                h = h + got.probes[l]
+            else:
+                h = _add(h, probes, l)
+            got.hidden[l] = h
+            return (h, *out[1:]) if isinstance(out, tuple) else h
+        return hook
+
+    handles = [modules[l].register_forward_hook(make_hook(l)) for l in layers]
+    try:
+        yield got
+    finally:
+        for hd in handles:
+            hd.remove()
+
+
 class HFCausalLM(Policy):
     """Wrap a Hugging Face decoder-only causal LM (Llama/OLMo-2 layout) in the policy interface.
 
-    ``hidden[l]`` is captured with forward hooks on ``model.model.layers[l-1]``: the residual
+    ``hidden[l]`` is captured by :func:`probe_hidden` on ``model.model.layers[l-1]``: the residual
     stream after block l, *before* the final norm also for l = L. (Hugging Face's own
     ``output_hidden_states[-1]`` is after the final norm in transformers 5.x; tests check both.)
     Probes are added inside the same hooks.
@@ -237,24 +308,11 @@ class HFCausalLM(Policy):
 
     def forward(self, inputs, probes=None) -> PolicyOutput:
         probes = _check_probes(probes, self.n_layers)
-        h0 = _add(self.embed(inputs), probes, 0)
-        hidden = [h0]
-
-        def make_hook(l):
-            def hook(_mod, _args, out):
-                h = out[0] if isinstance(out, tuple) else out
-                h = _add(h, probes, l)
-                hidden.append(h)
-                return (h, *out[1:]) if isinstance(out, tuple) else h
-            return hook
-
-        handles = [layer.register_forward_hook(make_hook(l)) for l, layer in enumerate(self.layers, start=1)]
-        try:
+        h0 = _add(self.embed(inputs), probes, 0)  # relaxed inputs enter here, not by token id
+        blocks = range(1, self.n_layers + 1)
+        with probe_hidden(self.model, blocks, {l: p for l, p in probes.items() if l}) as got:
             logits = self.model(inputs_embeds=h0, use_cache=False).logits
-        finally:
-            for hd in handles:
-                hd.remove()
-        return PolicyOutput(logits, hidden)
+        return PolicyOutput(logits, [h0, *(got.hidden[l] for l in blocks)])
 
 
 class ScaledLogits(Policy):
@@ -304,30 +362,6 @@ def tiny_olmo2(vocab_size: int = 16, hidden_size: int = 32, n_layers: int = 2, n
     with torch.no_grad():  # HF zeroes the pad row at init; a zero input makes the first RMSNorm
         emb = model.get_input_embeddings().weight  # singular (gradients of order 1/sqrt(eps))
         emb[cfg.pad_token_id].normal_(0.0, init_std)
-    model.eval()
-    return model
-
-
-def load_causal_lm(path, dtype=torch.float64, device_map=None):
-    """Load a causal LM saved with ``save_pretrained`` from a local folder, safetensors only.
-
-    ``device_map`` (e.g. ``"auto"``) is passed to ``from_pretrained`` (accelerate places the layers).
-
-    Never runs remote code and never reaches the Hub. A folder holding only pickled weights
-    (``pytorch_model.bin``) is refused: convert it with ``model.save_pretrained(dir,
-    safe_serialization=True)`` in a trusted environment first.
-    """
-    from transformers import AutoModelForCausalLM
-
-    path = Path(path)
-    if not path.is_dir():
-        raise ValueError(f"{path} is not a folder; pass the folder written by save_pretrained")
-    if not any(path.glob("*.safetensors")):
-        raise ValueError(f"{path} holds no .safetensors weights; this loader refuses pickled "
-                         "checkpoints (re-save with safe_serialization=True)")
-    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, trust_remote_code=False,
-                                                 local_files_only=True, dtype=dtype,
-                                                 device_map=device_map)
     model.eval()
     return model
 

@@ -64,7 +64,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vghlib.models import load_causal_lm
 from vghlib.tasks import LabelCopyTask, TaskBatch, encode, r_before
 
 CODE_VERSION = 1  # bump when training code changes what a config produces (invalidates caches)
@@ -516,68 +515,6 @@ def _versions() -> dict:
             "machine": platform.machine(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "MKL_CBWR": os.environ.get("MKL_CBWR"),
             "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY")}
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading checkpoints back, exactly as the OLMo-2 ones will be read
-
-
-def _is_model_dir(p: Path) -> bool:
-    return p.is_dir() and (p / "config.json").is_file() and any(p.glob("*.safetensors"))
-
-
-def list_checkpoints(folder) -> list[Checkpoint]:
-    """The checkpoints of a trajectory folder, in step order.
-
-    Reads ``manifest.json`` when there is one (it also gives R_before). Otherwise lists every
-    sub-folder that holds a saved model (``config.json`` and ``*.safetensors``) and whose name
-    contains ``step<N>`` (``step000120``, or OLMo-2's ``stage1-step140000-tokens294B``).
-    """
-    folder = Path(folder)
-    expected = (f"expected sub-folders such as step000000/, step000120/, ... each holding a model "
-                f"and tokenizer saved with save_pretrained (config.json, model.safetensors, "
-                f"tokenizer.json), or a {MANIFEST}; {BUILD_HINT.format(folder=folder)}")
-    if not folder.is_dir():
-        raise TrajectoryError(f"{folder} does not exist: {expected}")
-    m = read_manifest(folder)
-    if m is not None:
-        if not m.get("complete"):
-            raise TrajectoryError(f"{folder} holds an unfinished build ({len(m.get('checkpoints', []))} "
-                                  f"checkpoints so far): rerun `python -m vghlib pretrain --out {folder}`")
-        cps = [Checkpoint(c["step"], folder / c["dir"], c["r_before"]) for c in m["checkpoints"]]
-        missing = [c.path.name for c in cps if not _is_model_dir(c.path)]
-        if missing:
-            raise TrajectoryError(f"{folder}/{MANIFEST} lists checkpoints that are missing or "
-                                  f"incomplete: {missing}; rebuild with --force")
-    else:
-        cps = []
-        for p in folder.iterdir():
-            s = re.search(r"step[-_]?(\d+)", p.name)
-            if s and not p.name.startswith(".") and _is_model_dir(p):
-                cps.append(Checkpoint(int(s.group(1)), p))
-    if not cps:
-        raise TrajectoryError(f"{folder} holds no checkpoints: {expected}")
-    return sorted(cps, key=lambda c: c.step)
-
-
-def load_checkpoint(path, dtype=torch.float64, device_map=None):
-    """``(model, tokenizer)`` from a checkpoint folder: ``load_causal_lm`` + ``AutoTokenizer``.
-
-    Local files only, safetensors only, no remote code.
-    """
-    from transformers import AutoTokenizer
-
-    path = Path(path)
-    if not _is_model_dir(path):
-        raise TrajectoryError(f"{path} holds no saved model: expected config.json and "
-                              f"model.safetensors written by save_pretrained (a checkpoint of "
-                              f"list_checkpoints(folder)); {BUILD_HINT.format(folder=path.parent)}")
-    if not ((path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file()):
-        raise TrajectoryError(f"{path} holds a model but no tokenizer (tokenizer.json): save the "
-                              "tokenizer next to the model with tokenizer.save_pretrained(path)")
-    model = load_causal_lm(path, dtype, device_map=device_map)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
-    return model, tokenizer
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ A model that only learns "the answer is some label" scores R = 1/4; one that cop
 sees scores about E[1/(1 + #distractors)]; only one that finds the token *after* ``label`` scores 1.
 
 Names (book notation): ``target`` = index of y* in ``labels``, ``target_ids`` = its token id,
-``label_ids`` = the 4 candidate answer tokens, ``group_size`` = G (the paper's n), ``answers`` = the
+``label_ids`` = the 4 candidate answer tokens, ``group_size`` = n (the paper writes G, which the book keeps for the value gradient), ``answers`` = the
 sampled answer tokens a_i. Everything here works from the logits of the answer position: the
 exact reward is a softmax entry, never a sampled estimate.
 """
@@ -106,6 +106,26 @@ class TaskBatch:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
+    def to(self, device) -> "TaskBatch":
+        """The same prompts with every tensor on ``device``."""
+        return TaskBatch(self.input_ids.to(device), self.attention_mask.to(device),
+                         self.position_ids.to(device), self.target.to(device),
+                         self.target_ids.to(device), self.label_ids.to(device), self.texts)
+
+    def rows(self, index: torch.Tensor) -> "TaskBatch":
+        """The prompts at ``index`` (a 1-D long tensor, on any device), in that order."""
+        i = torch.as_tensor(index, dtype=torch.long).to(self.input_ids.device)
+        return TaskBatch(self.input_ids[i], self.attention_mask[i], self.position_ids[i],
+                         self.target[i], self.target_ids[i], self.label_ids,
+                         [self.texts[j] for j in i.tolist()])
+
+    def chunks(self, micro_batch: int | None) -> list[torch.Tensor]:
+        """Row indices in consecutive chunks of at most ``micro_batch`` prompts (None: one chunk)."""
+        if micro_batch is not None and (not isinstance(micro_batch, int) or micro_batch < 1):
+            raise ValueError(f"micro_batch must be a positive int or None, got {micro_batch!r}")
+        idx = torch.arange(len(self))
+        return [idx] if micro_batch is None or micro_batch >= len(self) else list(idx.split(micro_batch))
+
 
 def _describe(tokenizer) -> str:
     return f"{type(tokenizer).__name__}(name_or_path={getattr(tokenizer, 'name_or_path', '')!r})"
@@ -194,16 +214,22 @@ def make_batch(tokenizer, texts: list[str], target: torch.Tensor,
     return TaskBatch(input_ids, mask, position_ids, target, label_ids[target], label_ids, list(texts))
 
 
-def answer_logits(model, batch: TaskBatch) -> torch.Tensor:
+def answer_logits(model, batch: TaskBatch, micro_batch: int | None = None) -> torch.Tensor:
     """Logits of the answer position (the last one) of each prompt: ``(N, V)``.
 
     ``model`` is a Hugging Face causal LM. Runs with gradients when the caller has them on (GRPO
     needs log π(a_i|q) with grad); wrap in ``torch.no_grad()`` to only measure.
+    ``micro_batch``: at most this many prompts per forward pass (None: all at once). The rows are
+    independent, so only the memory changes (and the rounding).
     """
     dev = next(model.parameters()).device
-    out = model(input_ids=batch.input_ids.to(dev), attention_mask=batch.attention_mask.to(dev),
-                position_ids=batch.position_ids.to(dev), use_cache=False)
-    return out.logits[:, -1]  # (N, V)
+    parts = []
+    for rows in batch.chunks(micro_batch):
+        part = batch if len(rows) == len(batch) else batch.rows(rows)
+        out = model(input_ids=part.input_ids.to(dev), attention_mask=part.attention_mask.to(dev),
+                    position_ids=part.position_ids.to(dev), use_cache=False)
+        parts.append(out.logits[:, -1])  # (rows, V)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)  # (N, V)
 
 
 def _check_logits(logits: torch.Tensor, batch: TaskBatch, checkpoint) -> torch.Tensor:
@@ -256,10 +282,10 @@ def _check_finite(r: torch.Tensor, checkpoint, what: str):
 def sample_answers(logits: torch.Tensor, batch: TaskBatch, group_size: int,
                    generator: torch.Generator | None = None, temperature: float = 1.0,
                    checkpoint=None) -> torch.Tensor:
-    """Sample G = ``group_size`` answer tokens a_i ~ softmax(z / temperature) per prompt: ``(N, G)``.
+    """Sample n = ``group_size`` answer tokens a_i ~ softmax(z / temperature) per prompt: ``(N, n)``.
 
     The policy is the whole next-token distribution (any vocabulary token may be sampled, which is
-    how a model at R ≈ 0 gets no reward). G >= 2 is required: the GRPO advantage
+    how a model at R ≈ 0 gets no reward). n >= 2 is required: the GRPO advantage
     (r_i - mean(r)) / std(r) of a group of one is 0 (or 0/0 with the unbiased std), so a group of
     one carries no learning signal.
     """
@@ -271,12 +297,12 @@ def sample_answers(logits: torch.Tensor, batch: TaskBatch, group_size: int,
         raise ValueError(f"temperature must be positive, got {temperature}")
     z = _check_logits(logits, batch, checkpoint).detach()
     p = torch.softmax(z.double() / temperature, dim=-1)  # (N, V)
-    return torch.multinomial(p, group_size, replacement=True, generator=generator)  # (N, G)
+    return torch.multinomial(p, group_size, replacement=True, generator=generator)  # (N, n)
 
 
 def per_sample_rewards(answers: torch.Tensor, logits: torch.Tensor, batch: TaskBatch,
                        kind: str = "indicator", checkpoint=None) -> torch.Tensor:
-    """Per-sample rewards r_i of the sampled ``answers`` ``(N, G)`` for GRPO: ``(N, G)`` float64.
+    """Per-sample rewards r_i of the sampled ``answers`` ``(N, n)`` for GRPO: ``(N, n)`` float64.
 
     Kinds (science notes F5):
 
@@ -296,9 +322,9 @@ def per_sample_rewards(answers: torch.Tensor, logits: torch.Tensor, batch: TaskB
     if kind not in REWARD_KINDS:
         raise ValueError(f"unknown reward kind {kind!r}; choose one of {REWARD_KINDS}")
     if answers.dim() != 2 or answers.shape[0] != len(batch):
-        raise ValueError(f"answers must have shape (N={len(batch)}, G), got {tuple(answers.shape)}")
+        raise ValueError(f"answers must have shape (N={len(batch)}, n), got {tuple(answers.shape)}")
     p = exact_reward(logits, batch, checkpoint).detach().double()  # (N,)
-    hit = (answers == batch.target_ids[:, None].to(answers.device)).double()  # (N, G)
+    hit = (answers == batch.target_ids[:, None].to(answers.device)).double()  # (N, n)
     if kind == "indicator":
         r = hit
     elif kind == "prob":

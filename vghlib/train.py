@@ -12,7 +12,7 @@ One RL update (``K`` counts them, as the paper does):
    clipped surrogate :func:`vghlib.grpo.grpo_loss`. With μ = 1 the ratio is exactly 1 and the
    update is REINFORCE with group advantages; with μ > 1 the later steps see ratios ≠ 1 and clip.
 
-The answer is a single token, so the G answers of a prompt share one forward pass: the prompt is
+The answer is a single token, so the n answers of a prompt share one forward pass: the prompt is
 run once and its answer-position log-softmax is read at each sampled token. After every update
 the exact reward R = E_q p_θ(y*|q) is measured on a fixed evaluation batch (never by sampling),
 so a run of K updates records R_after at every budget K' ≤ K along the way.
@@ -38,7 +38,7 @@ __all__ = ["GRPOConfig", "RunRecord", "train_grpo", "answer_logprobs"]
 class GRPOConfig:
     """Settings of one GRPO run; each default has its reason.
 
-    ``group_size`` G: answers per prompt (TRL ``num_generations``); 8 gives every prompt with
+    ``group_size`` n: answers per prompt (TRL ``num_generations``); 8 gives every prompt with
     0 < p < 1 a fair chance of a mixed group. ``prompts_per_step``: prompts per update; 16 × 8 =
     128 samples per update is small enough for a laptop. ``num_iterations`` μ: optimizer steps
     per sampled batch (TRL default 1). ``learning_rate``: Adam; 3e-4 moves the laptop trajectory's
@@ -102,34 +102,13 @@ class RunRecord:
 
 
 def answer_logprobs(logits: torch.Tensor, answers: torch.Tensor, temperature: float = 1.0):
-    """log π(a_i | q) of sampled answer tokens: logits ``(N, V)``, answers ``(N, G)`` -> ``(N, G)``.
+    """log π(a_i | q) of sampled answer tokens: logits ``(N, V)``, answers ``(N, n)`` -> ``(N, n)``.
 
     As in TRL (and :func:`vghlib.grpo.token_logprobs`), logits are divided by the sampling
     temperature before the log-softmax.
     """
     return grpo.token_logprobs(logits[:, None, :].expand(-1, answers.shape[1], -1), answers,
                                temperature)
-
-
-def _to(batch: tasks.TaskBatch, device) -> tasks.TaskBatch:
-    return tasks.TaskBatch(batch.input_ids.to(device), batch.attention_mask.to(device),
-                           batch.position_ids.to(device), batch.target.to(device),
-                           batch.target_ids.to(device), batch.label_ids.to(device), batch.texts)
-
-
-def _rows(batch: tasks.TaskBatch, rows: torch.Tensor) -> tasks.TaskBatch:
-    return tasks.TaskBatch(batch.input_ids[rows], batch.attention_mask[rows],
-                           batch.position_ids[rows], batch.target[rows], batch.target_ids[rows],
-                           batch.label_ids, [batch.texts[i] for i in rows.tolist()])
-
-
-def chunked_answer_logits(model, batch: tasks.TaskBatch, micro_batch: int | None = None):
-    """:func:`vghlib.tasks.answer_logits` over row chunks of at most ``micro_batch`` prompts
-    (None: one pass): the rows are independent, so the result is the same up to rounding."""
-    if micro_batch is None or micro_batch >= len(batch):
-        return tasks.answer_logits(model, batch)
-    idx = torch.arange(len(batch), device=batch.input_ids.device)
-    return torch.cat([tasks.answer_logits(model, _rows(batch, c)) for c in idx.split(micro_batch)])
 
 
 def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
@@ -167,7 +146,7 @@ def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
     rec = RunRecord()
     model.eval()  # no dropout: the policy that samples is the policy that is scored
 
-    eval_d = _to(eval_batch, device)
+    eval_d = eval_batch.to(device)
 
     wanted = None if record_at is None else {0, *record_at}
 
@@ -176,35 +155,35 @@ def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
             rec.r_exact.append(None)
             return
         with torch.no_grad():
-            z = chunked_answer_logits(model, eval_d, micro_batch)
+            z = tasks.answer_logits(model, eval_d, micro_batch)
             rec.r_exact.append(float(tasks.exact_reward(z, eval_d, checkpoint).double().mean()))
 
     measure()
     for k in range(updates):
         rows = torch.randperm(len(train_batch), generator=g)[: config.prompts_per_step]
         with torch.no_grad():
-            sub = _rows(train_batch, rows)
-            z_old = chunked_answer_logits(model, _to(sub, device), micro_batch)     # (N, V)
+            sub = train_batch.rows(rows)
+            z_old = tasks.answer_logits(model, sub.to(device), micro_batch)          # (N, V)
             z_old = z_old.double().cpu()   # sample on the CPU: one generator on any device
             answers = tasks.sample_answers(z_old, sub, config.group_size, generator=g,
                                            temperature=config.temperature, checkpoint=checkpoint)
             r = tasks.per_sample_rewards(answers, z_old, sub, config.reward_kind, checkpoint)
-            adv = grpo.advantages(r, config.adv_kind)                               # (N, G)
-            old_logp = answer_logprobs(z_old, answers, config.temperature)          # (N, G)
+            adv = grpo.advantages(r, config.adv_kind)                               # (N, n)
+            old_logp = answer_logprobs(z_old, answers, config.temperature)          # (N, n)
             ref_logp = None
             if ref is not None:
-                ref_logp = answer_logprobs(tasks.answer_logits(ref, _to(sub, device)),
+                ref_logp = answer_logprobs(tasks.answer_logits(ref, sub.to(device)),
                                            answers.to(device), config.temperature).reshape(-1, 1)
         answers_d = answers.to(device)
-        sub = _to(sub, device)
+        sub = sub.to(device)
         mask = torch.ones(answers.numel(), 1, device=device)                       # one token
         N = len(sub)
-        chunks = [torch.arange(N)] if micro_batch is None else torch.arange(N).split(micro_batch)
+        chunks = sub.chunks(micro_batch)
         for _ in range(config.num_iterations):
             opt.zero_grad(set_to_none=True)
             info = {"clip_frac": 0.0, "kl": 0.0}
             for c in chunks:
-                part = sub if len(chunks) == 1 else _rows(sub, c.to(sub.input_ids.device))
+                part = sub if len(chunks) == 1 else sub.rows(c)
                 z = tasks.answer_logits(model, part)
                 logp = answer_logprobs(z, answers_d[c], config.temperature).reshape(-1, 1)
                 loss, inf = grpo.grpo_loss(logp, old_logp[c].reshape(-1, 1).to(logp),

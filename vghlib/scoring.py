@@ -1,0 +1,178 @@
+"""Scoring checkpoints with the impact law: the glue between a model, a task and Section 5.
+
+Reference: Asadulaev et al., arXiv 2605.21654, Section 6 (the one-token-answer experiment: the
+score of every checkpoint, and the two predictors of the gain) with the math of
+:mod:`vghlib.impact` (eq 24–31).
+
+* :func:`answer_state_vjp` reads ∂(answer logits)/∂hidden[l] through the library's one
+  hidden-state probe (:func:`vghlib.models.probe_hidden`);
+* :func:`checkpoint_score` measures a checkpoint's Σ, Λ, S, H_α and P_gap on matched
+  trajectories (what a sweep writes as its ``"score"`` row);
+* :func:`predictor_table` correlates the scores of a sweep's checkpoints with their measured
+  gains (the paper's two predictors and a sceptic's baselines), and
+  :func:`print_predictor_table` is the book's one way of printing such a table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vghlib import grpo, impact, models, tasks
+from vghlib.stats import spearman, zscore
+
+__all__ = ["answer_state_vjp", "checkpoint_score", "predictor_table", "print_predictor_table"]
+
+
+def answer_state_vjp(model, batch: tasks.TaskBatch, layer: int, cotangents) -> list:
+    """J_qᵀ u at the answer position of every prompt, for each cotangent u in ``cotangents``.
+
+    J_q = ∂z_q/∂h_q is the Jacobian of the answer-position logits z_q (V,) with respect to the
+    layer-``layer`` state h_q (d,) at the same position (book notation ``hidden[layer]``: 0 the
+    embeddings, L the last block's output before the final norm), read through the library's
+    one hidden-state probe, :func:`vghlib.models.probe_hidden`.
+    ``cotangents``: a list of (N, V) tensors, or a callable ``(logits (N, V)) -> list`` of them
+    (to build them from the logits of the same pass). Returns a list of (N, d) float64 tensors.
+    Prompts are independent rows, so one backward pass per cotangent serves all prompts.
+    """
+    with torch.enable_grad(), models.probe_hidden(model, [layer], zero=True) as got:
+        z = tasks.answer_logits(model, batch)                                    # (N, V)
+    (probe,) = got.probes.values()                                               # (N, S, d)
+    us = cotangents(z.detach()) if callable(cotangents) else cotangents
+    out = []
+    for i, u in enumerate(us):
+        (g,) = torch.autograd.grad(z, probe, grad_outputs=u.to(z), retain_graph=i < len(us) - 1)
+        out.append(g[:, -1].double())                                            # (N, d)
+    return out
+
+
+def checkpoint_score(model, batch, *, alpha: float, group_size: int, layer: int = -1,
+                     adv_kind: str = "grpo", seed: int = 0, checkpoint=None,
+                     micro_batch: int | None = None) -> dict:
+    """The RL-impact score of one checkpoint on a one-token-answer task (eq 24–28, Section 6).
+
+    Matched trajectories, as in Section 6: G, λ̂ and the rewards come from the same prompts, the
+    same hidden states and the same sampled answers. For every prompt q of ``batch`` (a
+    :class:`vghlib.tasks.TaskBatch`) with p = p(y*|q) and h the layer-``layer`` state at the
+    answer position:
+
+    * G_q = ∂p(y*|q)/∂h, pathwise through the logits (the paper's "true pathwise costate");
+    * n = ``group_size`` answers a_i ~ π(·|q), rewards r_i = 1[a_i = y*], advantages Â_i of kind
+      ``adv_kind`` (:func:`vghlib.grpo.advantages`), and the single-sample empirical costates
+      λ̂_i = Â_i ∂ log π(a_i|q)/∂h (eq 14 for a one-token answer);
+    * the conditional mean E[λ̂ | h] = c(p, n) G_q in closed form (:func:`vghlib.impact.grpo_costate_scale`).
+
+    Returns a dict of floats: ``r_before`` = E_q p; ``sigma_energy`` Σ = E‖G‖² (eq 26);
+    ``lam_single`` Λ with single samples in place of E[λ̂ | h] (the paper's plug-in estimate,
+    biased upward by Jensen's inequality: findings page, "Λ from single samples") and ``lam_cond`` Λ with the exact conditional mean;
+    ``usable_single``, ``usable_cond`` the matching S = Σ − Λ (eq 27); ``alignment`` E⟨E[λ̂|h], G⟩
+    (eq 24); ``headroom`` H_α = E_q[bernoulli_headroom(p_q, α)] (eq 28, exact for the 0/1 reward)
+    and ``headroom_mc`` its Monte Carlo estimate from the sampled groups; ``p_gap_single``,
+    ``p_gap_cond`` = S · H_α; ``bernoulli_var`` = E_q p(1 − p) (a sceptic's baseline),
+    ``scale_mean`` = E_q c(p, n); and the per-prompt ``prompt_p`` and ``prompt_g2`` = ‖G_q‖², from
+    which :func:`vghlib.impact.score_from_prompts` recomputes the exact score for other α and n.
+
+    ``micro_batch``: at most this many prompts per forward and backward pass (None: all at once);
+    prompts are independent rows, so only the memory changes (and the rounding).
+    """
+    alpha = impact.check_alpha(alpha)
+    models.layer_index(layer, len(models.decoder_layers(model)) - 1)        # fail before any work
+    g = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        z = tasks.answer_logits(model, batch, micro_batch).double().cpu()     # (N, V)
+    p = tasks.exact_reward(z, batch, checkpoint).numpy()                      # (N,)
+    answers = tasks.sample_answers(z, batch, group_size, generator=g, checkpoint=checkpoint)
+    r = tasks.per_sample_rewards(answers, z, batch, "indicator", checkpoint)  # (N, n)
+    adv = grpo.advantages(r, adv_kind)                                        # (N, n)
+    y = batch.target_ids.cpu()
+
+    def cotangents_of(rows):
+        def cotangents(logits):
+            pi = torch.softmax(logits.double(), -1)                          # (n_rows, V)
+            onehot = lambda ids: F.one_hot(ids, pi.shape[-1]).double()  # noqa: E731
+            yr, ar, advr = y[rows].to(pi.device), answers[rows].to(pi.device), adv[rows].to(pi)
+            dp = pi.gather(-1, yr[:, None]) * (onehot(yr) - pi)              # ∂p/∂z
+            score = [advr[:, i, None] * (onehot(ar[:, i]) - pi)
+                     for i in range(answers.shape[1])]                       # Â_i ∂log π(a_i)/∂z
+            return [dp] + score
+        return cotangents
+
+    chunks = batch.chunks(micro_batch)
+    if len(chunks) == 1:
+        G, *lam = answer_state_vjp(model, batch, layer, cotangents_of(chunks[0]))  # (N, d)
+    else:
+        parts = [answer_state_vjp(model, batch.rows(c), layer, cotangents_of(c)) for c in chunks]
+        G, *lam = [torch.cat([pt[k] for pt in parts]) for k in range(len(parts[0]))]
+    G, lam = G.cpu().numpy(), np.stack([x.cpu().numpy() for x in lam], 1)    # (N, d), (N, n, d)
+    n = answers.shape[1]
+    align_s, sigma_energy, lam_single = impact.usable_terms(lam.reshape(-1, G.shape[1]),
+                                                     np.repeat(G, n, axis=0))
+    g2 = (G ** 2).sum(-1)                                                     # ‖G_q‖², (N,)
+    out = {"r_before": float(p.mean()), "lam_single": lam_single,
+           "alignment_single": align_s, "headroom_mc": float(np.mean(impact.headroom(r.numpy(), alpha, axis=-1)))}
+    out.update(impact.score_from_prompts(p, g2, alpha=alpha, group_size=n, adv_kind=adv_kind))
+    out["usable_single"] = out["sigma_energy"] - lam_single
+    out["p_gap_single"] = out["usable_single"] * out["headroom"]
+    out["prompt_p"], out["prompt_g2"] = p.tolist(), g2.tolist()
+    return out
+
+
+def predictor_table(summary, score: str = "p_gap_single", n_resamples: int = 2000,
+                    seed: int = 0) -> list[dict]:
+    """The paper's two predictors of eq 29 (Section 6) and a sceptic's baselines, with uncertainty.
+
+    ``summary``: a :class:`vghlib.results.Summary`; ``score``: which P_gap (``"p_gap_single"``, the
+    paper's plug-in, or ``"p_gap_cond"``). Rows (``name``, ``target``, ``corr``: a
+    :class:`vghlib.stats.Correlation`, ``paper``: the paper's value or None):
+
+    * gain predictors, against the mean ΔR over budgets and seeds: P_gap (paper 0.60), and the
+      baselines R_before, H_α, Σ and p(1 − p);
+    * level predictors, against the mean R_after: z(R_before) + z(P_gap) (paper 0.73), and the
+      baselines z(R_before) alone, z(R_before) + z(H_α), z(R_before) + z(p(1 − p)).
+    """
+    sc, rb = summary.score, summary.r_before
+    p_gap = sc[score]
+    gain_preds = [("P_gap", p_gap, 0.60), ("R_before", rb, None), ("H_α", sc["headroom"], None),
+                  ("Σ", sc["sigma_energy"], None), ("p(1 − p)", sc["bernoulli_var"], None)]
+    level_preds = [("z(R_before) + z(P_gap)", zscore(rb) + zscore(p_gap), 0.73),
+                   ("z(R_before)", zscore(rb), None),
+                   ("z(R_before) + z(H_α)", zscore(rb) + zscore(sc["headroom"]), None),
+                   ("z(R_before) + z(p(1 − p))", zscore(rb) + zscore(sc["bernoulli_var"]), None)]
+    rows = [{"name": n, "target": "mean ΔR", "paper": pv,
+             "corr": spearman(x, summary.mean_gain, n_resamples, seed=seed)}
+            for n, x, pv in gain_preds]
+    rows += [{"name": n, "target": "mean R_after", "paper": pv,
+              "corr": spearman(x, summary.mean_r_after, n_resamples, seed=seed)}
+             for n, x, pv in level_preds]
+    return rows
+
+
+def print_predictor_table(runs, scores: dict, *, only: dict | None = None,
+                          paper_only: bool = False, n_resamples: int = 2000, seed: int = 0) -> None:
+    """Print :func:`predictor_table` for one sweep or several side by side.
+
+    ``runs``: a :class:`vghlib.results.Summary`, or ``{label: Summary}`` (one column each, the
+    correlation as ρ [95% CI]). ``scores``: ``{score: label}``, one section per P_gap variant
+    (``"p_gap_single"``, ``"p_gap_cond"``), headed ``--- P_gap with <label>``. ``only``:
+    ``{score: [predictor names]}`` keeps those rows of that section; ``paper_only`` keeps the
+    rows the paper reports a value for. One run prints ρ [95% CI], the permutation p-value and n.
+    """
+    one = not isinstance(runs, dict)
+    runs = {"": runs} if one else runs
+    width = max(22, *(len(k) for k in runs))
+    head = f"{'predictor':>28} {'target':>13} {'paper':>6}  "
+    print(head + (f"{'this book: rho [95% CI], p':<34}" if one else
+                  "".join(f"{k:>{width}}" for k in runs)))
+    for score, label in scores.items():
+        print(f"--- P_gap with {label}")
+        tables = [predictor_table(s, score, n_resamples, seed) for s in runs.values()]
+        for i, r in enumerate(tables[0]):
+            keep = (only or {}).get(score)
+            if (keep is not None and r["name"] not in keep) or (paper_only and r["paper"] is None):
+                continue
+            paper = "" if r["paper"] is None else f"{r['paper']:.2f}"
+            corr = [t[i]["corr"] for t in tables]
+            cells = (f"{corr[0]}" if one else "".join(
+                f"{f'{c.rho:+.2f} [{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]':>{width}}" for c in corr))
+            print(f"{r['name']:>28} {r['target']:>13} {paper:>6}  {cells}")
