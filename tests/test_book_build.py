@@ -66,3 +66,14 @@ def test_a_sphinx_warning_fails_the_build(tmp_path):
     res = build(make_book(tmp_path, "print(1 + 1)", GOOD_PAGE + "\nSee {doc}`no-such-page`.\n"))
     assert res.returncode != 0
     assert "no-such-page" in res.stdout + res.stderr
+
+
+@pytest.mark.skipif(not JB.exists(), reason="jupyter-book is not installed in this environment")
+def test_a_plain_copy_of_the_config_does_not_find_the_extension(tmp_path):
+    # control for make_book: _config.yml names the extension's folder relative to itself (./), so a
+    # copy in another folder must have it made absolute (sphinxext.config_for_copy)
+    book = make_book(tmp_path, "print(1 + 1)", GOOD_PAGE)
+    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
+    res = build(book)
+    assert res.returncode != 0
+    assert "Could not import extension tools.sphinxext" in res.stdout + res.stderr
