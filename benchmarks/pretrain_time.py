@@ -36,7 +36,7 @@ def perturbed_r_before(config: P.PretrainConfig, eps: float) -> list[float]:
     g = torch.Generator().manual_seed(999)
     with torch.no_grad():
         for _, p in sorted(model.named_parameters()):
-            p.mul_(1.0 + eps * (2.0 * P._uniform(tuple(p.shape), g) - 1.0))
+            p.mul_(1.0 + eps * (2.0 * P.uniform(tuple(p.shape), g) - 1.0))
     rs = []
     P.train(config, tok, on_checkpoint=lambda s, m, r: rs.append(r), progress=False, model=model)
     return rs

@@ -25,7 +25,7 @@ def test_loo_and_mean_baselines():
     r = torch.tensor([[3.0, 1.0, 2.0]])
     assert torch.allclose(advantages(r, "loo"), torch.tensor([[1.5, -1.5, 0.0]]))
     assert torch.allclose(advantages(r, "mean"), torch.tensor([[1.0, -1.0, 0.0]]))
-    # "mean" = (1 - 1/n) * "loo" exactly, the scale factor of F2.
+    # "mean" = (1 - 1/n) * "loo" exactly, the scale factor of group_mean_scale.
     assert torch.allclose(advantages(r, "mean"), (1 - 1 / 3) * advantages(r, "loo"))
     assert torch.allclose(advantages(r, "baseline", baseline=2.0), torch.tensor([[1.0, -1.0, 0.0]]))
 

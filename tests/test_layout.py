@@ -7,6 +7,7 @@ module of vghlib is parsed (``ast``), so an import inside a function counts as o
 """
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,77 @@ def test_the_tools_live_outside_vghlib():
     # and the package that pip installs holds only vghlib
     pyproject = (REPO_ROOT / "pyproject.toml").read_text()
     assert 'include = ["vghlib*"]' in pyproject
+
+
+# ---------------------------------------------------------------------------------------------
+# No module reaches into another module's private names
+
+
+def private_uses(source: str, project=("vghlib", "tools")) -> list[str]:
+    """``module._name`` uses of the project's modules in ``source``, by import or attribute.
+
+    Flags ``from vghlib.m import _x``, ``import vghlib.m as m`` (or ``from vghlib import m``)
+    followed by ``m._x``, and ``vghlib.m._x``. Dunder names (``__version__``) are public.
+    """
+    def private(name: str) -> bool:
+        return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+    aliases, out = set(), []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level \
+                and node.module.split(".")[0] in project:
+            for a in node.names:
+                if private(a.name):
+                    out.append(f"{node.module}.{a.name}")
+                elif (REPO_ROOT / node.module.replace(".", "/") / f"{a.name}.py").is_file():
+                    aliases.add(a.asname or a.name)
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in project:
+                    aliases.add(a.asname or a.name)
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and private(node.attr):
+            base = node.value
+            parts = []
+            while isinstance(base, ast.Attribute):
+                parts.append(base.attr)
+                base = base.value
+            if isinstance(base, ast.Name):
+                dotted = ".".join([base.id, *reversed(parts)])
+                if dotted in aliases or base.id in project:
+                    out.append(f"{dotted}.{node.attr}")
+    return out
+
+
+def project_sources() -> dict[str, str]:
+    """Every Python file of the library, the tooling, the benchmarks and the book, and the code
+    cells of every notebook. (Tests are left out: a module's tests may test its private helpers.)"""
+    out = {}
+    for folder in ("vghlib", "tools", "benchmarks", "book"):
+        for p in sorted((REPO_ROOT / folder).rglob("*.py")):
+            out[p.relative_to(REPO_ROOT).as_posix()] = p.read_text()
+    for p in sorted((REPO_ROOT / "book").rglob("*.ipynb")):
+        cells = json.loads(p.read_text())["cells"]
+        code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+        lines = [ln for c in code for ln in c.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+        out[p.relative_to(REPO_ROOT).as_posix()] = "\n".join(lines)
+    return out
+
+
+def test_no_module_uses_another_modules_private_names():
+    sources = project_sources()
+    assert len(sources) > 40 and any(k.endswith(".ipynb") for k in sources)
+    found = {path: uses for path, src in sources.items() if (uses := private_uses(src))}
+    assert found == {}
+
+
+@pytest.mark.parametrize("source, use", [
+    ("from vghlib.train import _rows\n", "vghlib.train._rows"),
+    ("from vghlib import train\nx = train._to(b, 'cpu')\n", "train._to"),
+    ("import vghlib.impact as I\nI._check_alpha(2.0)\n", "I._check_alpha"),
+    ("import vghlib.sweep\nvghlib.sweep._batches(t, c)\n", "vghlib.sweep._batches"),
+])
+def test_a_planted_private_use_is_flagged(source, use):
+    # negative control: each line would fail the test above; a public name or a dunder would not
+    assert private_uses(source) == [use]
+    assert private_uses("from vghlib import train\ntrain.train_grpo\nimport vghlib\nvghlib.__version__\n") == []

@@ -40,7 +40,7 @@ def test_prop2_chain_holds_and_its_controls_fail():
         assert np.all(c["jac_norm"] <= c["trace"] + tol)
         assert np.all(c["trace"] <= c["pmax_bound"] + tol)
         assert np.all(c["pmax_bound"] <= c["paper_bound"] + tol)
-        assert np.all(c["pmax_bound"] <= c["linear_bound"] + tol)  # F4: 1 - p_max <= H
+        assert np.all(c["pmax_bound"] <= c["linear_bound"] + tol)  # 1 - p_max <= -log p_max <= H
         # controls: dropping the factor 2, or C_V -> 1, breaks the chain somewhere
         assert np.any(c["jac_norm"] > (1 - c["p_max"]) / tau + tol)  # the factor 2 is needed
         assert np.any(c["trace"] > (1 - c["p_max"]) / tau + tol)
@@ -413,7 +413,7 @@ def test_sup_gap_over_entropy_and_dirichlet_ratio():
     s, m = eb.sup_gap_over_entropy(10)
     assert s == pytest.approx(1 / (2 * math.log(2)), rel=1e-9) and m == pytest.approx(0.5)
     r = eb.dirichlet_gap_ratio(50, 10_000, 1.0, seed=0)
-    assert 0 < r < 0.6                         # science note F4, for Dirichlet(1) draws
+    assert 0 < r < 0.6                         # the linear bound (findings, Prop 2), Dirichlet(1) draws
     assert r < s                                # and never above the supremum
     # Control: the two-point law (1/2, 1/2) exceeds 0.6, so "< 0.6" is not a property of the
     # simplex.

@@ -1,4 +1,5 @@
-"""vghlib.token_costates: every costate against autograd or finite differences; F1, F2; bad input."""
+"""vghlib.token_costates: every costate against autograd or finite differences; no future
+credit at the final layer; unbiasedness; bad input."""
 
 import pytest
 import torch
@@ -144,7 +145,7 @@ def test_value_grad_pathwise_and_non_differentiable_reward(pols):
     u = torch.randn(p.d_model, dtype=torch.float64)
     ref = fd(lambda e: float(reward(p(x, probe_at(p, 4, 1, 1, e * u)).logits).detach()))
     assert abs(float(G[1][0, 1] @ u) - ref) < 1e-7
-    assert G[2][0, 1].abs().max() == 0  # F1 again: the last layer at position 1 cannot reach position 3
+    assert G[2][0, 1].abs().max() == 0  # no future credit: the last layer at position 1 cannot reach position 3
     with pytest.raises(ValueError, match="differentiable"):
         value_grad_pathwise(p, x, lambda logits: (logits[:, -1].argmax(-1) == 2).double())
 

@@ -54,14 +54,16 @@ __all__ = [
 # Input checks
 # --------------------------------------------------------------------------------------------
 
-def _check_gamma(gamma) -> float:
+def check_gamma(gamma) -> float:
+    """The discount γ as a float; a clear error unless 0 < γ ≤ 1."""
     g = float(gamma)
     if not (math.isfinite(g) and 0.0 < g <= 1.0):
         raise ValueError(f"gamma must lie in (0, 1], got {gamma!r}")
     return g
 
 
-def _as_tensor(x, name: str, ndim: int) -> torch.Tensor:
+def as_tensor(x, name: str, ndim: int) -> torch.Tensor:
+    """``x`` checked to be a floating-point tensor of ``ndim`` dimensions; errors name ``name``."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor (float64), got {type(x).__name__}; "
                         f"wrap it with torch.as_tensor(..., dtype=torch.float64)")
@@ -147,9 +149,9 @@ def _returns_to_go(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
 
 def _rollout(dynamics, policy, reward, initial_state, noise, gamma, process_noise, start_step,
              taps):
-    s = _as_tensor(initial_state, "initial_state", 2)
-    xi = _as_tensor(noise, "noise", 3)
-    gamma = _check_gamma(gamma)
+    s = as_tensor(initial_state, "initial_state", 2)
+    xi = as_tensor(noise, "noise", 3)
+    gamma = check_gamma(gamma)
     B, n = s.shape
     if xi.shape[0] != B:
         raise ValueError(f"noise has batch {xi.shape[0]} but initial_state has batch {B}; "
@@ -158,7 +160,7 @@ def _rollout(dynamics, policy, reward, initial_state, noise, gamma, process_nois
     if T < 1:
         raise ValueError("noise must cover at least one step (T >= 1)")
     if process_noise is not None:
-        _as_tensor(process_noise, "process_noise", 3)
+        as_tensor(process_noise, "process_noise", 3)
         if tuple(process_noise.shape) != (B, T, n):
             raise ValueError(f"process_noise must be (B, T, n) = {(B, T, n)}, "
                              f"got {tuple(process_noise.shape)}")
@@ -225,8 +227,8 @@ def costates_autograd(dynamics: Callable, policy: Callable, reward: Callable,
     Returns ``(rollout, costates)`` with costates (B, T+1, n); ``costates[:, T]`` = λ_{T+1} = 0.
     Set ``retain_graph=True`` to differentiate the rollout again (e.g. w.r.t. θ).
     """
-    s1 = _as_tensor(initial_state, "initial_state", 2)
-    xi = _as_tensor(noise, "noise", 3)
+    s1 = as_tensor(initial_state, "initial_state", 2)
+    xi = as_tensor(noise, "noise", 3)
     B, n, T = s1.shape[0], s1.shape[1], xi.shape[1]
     taps = torch.zeros(B, T, n, dtype=s1.dtype, requires_grad=True)
     roll = _rollout(dynamics, policy, reward, s1, xi, gamma, process_noise, start_step, taps)
@@ -309,9 +311,9 @@ def costates_adjoint(dyn_jac: torch.Tensor, reward_jac: torch.Tensor,
     Let Df be ``dyn_jac`` (B, T, n, n) and Dr be ``reward_jac`` (B, T, n) (from
     :func:`step_jacobians`). Returns costates (B, T+1, n) with ``[:, T]`` = 0.
     """
-    gamma = _check_gamma(gamma)
-    _as_tensor(dyn_jac, "dyn_jac", 4)
-    _as_tensor(reward_jac, "reward_jac", 3)
+    gamma = check_gamma(gamma)
+    as_tensor(dyn_jac, "dyn_jac", 4)
+    as_tensor(reward_jac, "reward_jac", 3)
     B, T, n, n2 = dyn_jac.shape
     if n != n2 or tuple(reward_jac.shape) != (B, T, n):
         raise ValueError(f"dyn_jac must be (B, T, n, n) and reward_jac (B, T, n); got "

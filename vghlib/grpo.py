@@ -58,7 +58,7 @@ def group_mean_scale(group_size: int) -> float:
 
     Write Â_i = (1 − 1/n) r_i − (1/n) Σ_{j≠i} r_j: the other samples are independent of sample i,
     so their share has zero expected score, and the estimator is (1 − 1/n) times REINFORCE. The
-    same factor scales E[λ̂] / G for token costates (science notes F2) and the LQ policy gradient
+    same factor scales E[λ̂] / G for token costates (Part III, "The empirical costate is an unbiased value gradient") and the LQ policy gradient
     of Part II.
     """
     n = int(group_size)

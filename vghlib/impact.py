@@ -146,7 +146,7 @@ def headroom(rewards, alpha: float, axis: int = -1):
 # --------------------------------------------------------------------------------------------
 
 def score_from_prompts(p, g2, *, alpha: float, group_size: int, adv_kind: str = "grpo") -> dict:
-    """The exact-conditional-mean score from per-prompt p = p(y*|q) and ‖G_q‖² alone.
+    """The exact-conditional-mean score (eq 24–30) from per-prompt p = p(y*|q) and ‖G_q‖² alone.
 
     For a one-token answer E[λ̂ | h] = c(p, n) G (:func:`grpo_costate_scale`), so Σ, Λ, S, the
     alignment, H_α and P_gap need nothing but these two numbers per prompt, for any α, group
@@ -163,7 +163,7 @@ def score_from_prompts(p, g2, *, alpha: float, group_size: int, adv_kind: str = 
     h = float(np.mean(bernoulli_headroom(p, alpha)))                          # eq 28
     return {"sigma_energy": sigma_energy, "lam_cond": lam_cond,
             "usable_cond": sigma_energy - lam_cond, "alignment": float((c * g2).mean()),
-            "headroom": h, "p_gap_cond": (sigma_energy - lam_cond) * h,
+            "headroom": h, "p_gap_cond": (sigma_energy - lam_cond) * h,               # eq 29–30
             "bernoulli_var": float(np.mean(p * (1 - p))), "scale_mean": float(np.mean(c))}
 
 

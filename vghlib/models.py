@@ -7,7 +7,7 @@ positions:
 * :class:`TokenOnlyPolicy`: the state is the current token alone (a bigram lookup followed by a
   position-wise MLP). Every bit of temporal credit must pass through the sampled tokens.
 * :class:`RNNPolicy`: h_t = tanh(W h_{t-1} + U e_t + b). The recurrence is a differentiable
-  path *besides* the sampled token (science notes F3).
+  path *besides* the sampled token (Part III, "Who carries the credit").
 * :class:`MiniTransformer` (the book's own pre-norm causal transformer, with ``d_head`` free of
   ``d_model``) and :class:`HFCausalLM` (a wrapper around any Hugging Face causal LM, e.g. a tiny
   ``Olmo2ForCausalLM`` from :func:`tiny_olmo2`): attention reads every earlier position.

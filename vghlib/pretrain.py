@@ -140,7 +140,7 @@ def checkpoint_steps(config: PretrainConfig) -> list[int]:
 # Exact, platform-independent random numbers (integers mapped to floats without rounding error)
 
 
-def _uniform(shape, generator: torch.Generator) -> torch.Tensor:
+def uniform(shape, generator: torch.Generator) -> torch.Tensor:
     """U(0, 1) float64 from 53-bit integer draws: bit-identical on every platform."""
     k = torch.randint(0, 2**53, shape, generator=generator, dtype=torch.int64)
     return (k.double() + 0.5) / 2.0**53
@@ -159,7 +159,7 @@ def markov_transitions(config: PretrainConfig) -> torch.Tensor:
     """Row-stochastic transition matrix of the filler text, ``(W, W)`` over ``corpus_words``."""
     g = torch.Generator().manual_seed(config.seed * 1_000_003 + 17)  # its own stream
     W = len(corpus_words(config))
-    u = _uniform((W, W), g) ** config.markov_sharpness  # (W, W)
+    u = uniform((W, W), g) ** config.markov_sharpness  # (W, W)
     return u / u.sum(-1, keepdim=True)
 
 
@@ -177,7 +177,7 @@ def filler_texts(n: int, config: PretrainConfig, trans: torch.Tensor,
     x = torch.empty((n, L), dtype=torch.long)
     x[:, 0] = torch.randint(0, len(words), (n,), generator=generator)
     for t in range(1, L):  # inverse-CDF sampling of the next word, row by row
-        u = _uniform((n, 1), generator)  # (n, 1)
+        u = uniform((n, 1), generator)  # (n, 1)
         x[:, t] = torch.searchsorted(cdf[x[:, t - 1]], u)[:, 0]
     return [" ".join(words[j] for j in row) for row in x.tolist()]
 
@@ -262,7 +262,7 @@ def build_model(config: PretrainConfig, tokenizer):
             if p.dim() == 1:  # RMSNorm gains
                 p.fill_(1.0)
             else:
-                p.copy_((2.0 * _uniform(tuple(p.shape), g) - 1.0) * a)
+                p.copy_((2.0 * uniform(tuple(p.shape), g) - 1.0) * a)
     model.eval()
     return model
 

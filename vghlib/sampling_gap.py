@@ -1,7 +1,8 @@
 """The sampling gap of Section 4: entropy bounds on it (Prop 2), Jacobian ranks (Prop 3), Theorem 1.
 
 Reference: Asadulaev et al., arXiv 2605.21654, eq 19–23, Prop 2 (eq 21), Prop 3, Theorem 1
-(eq 23) and Appendix A.7–A.9; science notes F4.
+(eq 23) and Appendix A.7–A.9; the findings page, "Prop 2: the entropy bound holds, but its
+constant hides the vocabulary".
 
 * Entropy constants. Prop 2's proof needs ``1 − p_max ≤ C_V √(H / log|V|)`` and only argues that
   a finite C_V exists; :func:`c_vocab` computes it. Among all distributions on |V| symbols whose
@@ -10,7 +11,7 @@ Reference: Asadulaev et al., arXiv 2605.21654, eq 19–23, Prop 2 (eq 21), Prop 
   maximum, and entropy is Schur-concave), so every ratio ``(1 − p_max)/g(H)`` with g increasing
   has its supremum on that one-parameter family (:func:`min_entropy_given_pmax`): a 1-D
   optimisation, confirmed against random search (:func:`random_search_ratio`). The linear
-  alternative of F4 is ``1 − p_max ≤ −log p_max ≤ H``.
+  alternative (findings page, Prop 2) is ``1 − p_max ≤ −log p_max ≤ H``.
 * Prop 2 along the chain of its proof: the Jacobian of the relaxed sample p = softmax(z/τ) is
   (diag p − p pᵀ)/τ and ``‖·‖ ≤ (1 − ‖p‖²)/τ ≤ 2(1 − p_max)/τ ≤ 2 C_V √(H/log|V|)/τ``
   (:func:`prop2_chain`, with the linear bound 2H/τ next to it). H and p_max are those of
@@ -169,8 +170,8 @@ def random_search_ratio(vocab_size: int, n_draws: int = 20_000, seed: int = 0,
 
 def dirichlet_gap_ratio(vocab_size: int = 50, n_draws: int = 10_000, concentration: float = 1.0,
                         seed: int = 0) -> float:
-    """Largest ``(1 - p_max) / H`` over ``n_draws`` Dirichlet(``concentration``) draws (science
-    note F4)."""
+    """Largest ``(1 - p_max) / H`` over ``n_draws`` Dirichlet(``concentration``) draws (the
+    findings page, Prop 2)."""
     n = _check_vocab(vocab_size)
     rng = np.random.default_rng(seed)
     p = rng.dirichlet(np.full(n, float(concentration)), size=n_draws)   # (n_draws, n)
@@ -493,7 +494,8 @@ class Theorem1Sides:
     """Both sides of Theorem 1 (eq 23) at step t = 1, for each measured layer.
 
     ``lhs[l]`` = ‖G − E[λ^τ_1]‖ (the Monte Carlo mean of ``n_relaxed`` relaxed costates; the exact
-    value gradient G stands for E[λ̂ | h], which it equals for a discrete policy, science notes F2),
+    value gradient G stands for E[λ̂ | h], which it equals for a discrete policy: Part III, "The empirical costate is an unbiased value
+    gradient"),
     ``se[l]`` its standard error (the norm of the per-coordinate standard errors), ``rhs[l]`` the
     right side from :func:`theorem1_rhs`, ``value_grad_norm[l]`` = ‖G‖. ``entropy`` is the mean
     next-token entropy (nats) over the sampled sequences. ``jacobian_samples`` lists

@@ -2,7 +2,8 @@
 
 Reference: the book reports every estimate of the paper's quantities (eq 2–3, 9, Corollary 1,
 eq 24–31) with an interval; Section 6's Spearman correlations get the bootstrap intervals,
-permutation p-values and out-of-sample checks that science notes F7 asks for.
+permutation p-values and out-of-sample checks that 20 checkpoints and one correlation need
+(findings page, "Eqs 25–30: the usable signal is a lower bound, and the impact law is posited").
 
 * :class:`Estimate` and :func:`summarize`: mean, standard error and per-sample std of an (n, p)
   array of per-sample values (numpy), with ``ci``, ``covers`` and ``z_score``.
@@ -68,7 +69,7 @@ def mean_ci(samples: torch.Tensor, z: float = 1.96) -> tuple[torch.Tensor, torch
 
 
 # --------------------------------------------------------------------------------------------
-# Rank correlations over checkpoints, with their uncertainty (Section 6, science notes F7)
+# Rank correlations over checkpoints, with their uncertainty (Section 6)
 # --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

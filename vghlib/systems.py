@@ -26,8 +26,8 @@ import torch
 from vghlib.control import (
     DTYPE,
     GaussianShiftPolicy,
-    _as_tensor,
-    _check_gamma,
+    as_tensor,
+    check_gamma,
     standard_normal_noise,
 )
 
@@ -54,7 +54,7 @@ class LQSystem:
 
     def __post_init__(self):
         for name in ("A", "B", "Q", "R"):
-            _as_tensor(getattr(self, name), name, 2)
+            as_tensor(getattr(self, name), name, 2)
         n, m = self.B.shape
         if self.A.shape != (n, n) or self.Q.shape != (n, n) or self.R.shape != (m, m):
             raise ValueError(f"need A (n,n), B (n,m), Q (n,n), R (m,m); got A {tuple(self.A.shape)}"
@@ -64,7 +64,7 @@ class LQSystem:
             raise ValueError(f"process_cov must be ({n}, {n})")
         if not isinstance(self.horizon, int) or self.horizon < 1:
             raise ValueError(f"horizon must be a positive int, got {self.horizon!r}")
-        _check_gamma(self.gamma)
+        check_gamma(self.gamma)
 
     def to(self, device) -> "LQSystem":
         """The same system with every matrix on ``device`` (e.g. ``"cuda"``)."""
@@ -167,7 +167,7 @@ def lq_policy_value(system: LQSystem, gain: torch.Tensor, sigma) -> tuple[torch.
 def _check_state_batch(P: torch.Tensor, s: torch.Tensor, t: int) -> None:
     if not isinstance(t, int) or not 0 <= t < P.shape[0]:
         raise ValueError(f"t must be a step index in 0..{P.shape[0] - 1}, got {t!r}")
-    _as_tensor(s, "s", 2)
+    as_tensor(s, "s", 2)
     if s.shape[1] != P.shape[-1]:
         raise ValueError(f"s must be (B, {P.shape[-1]}), got {tuple(s.shape)}")
 

@@ -1,7 +1,8 @@
 """The label-copying task: prompts for any Hugging Face tokenizer, exact and per-sample rewards.
 
 Reference: Asadulaev et al., arXiv 2605.21654, Section 6 ("Closed-form RL task"): R(θ; q) = p_θ(y*|q)
-and R_before = E_q p_θ(y*|q); science notes F5 (why GRPO needs a per-sample reward).
+and R_before = E_q p_θ(y*|q); Part IV, "GRPO on a label-copying task",
+section "A reward per sample" (why GRPO needs one).
 
 A prompt hides the target label y* ∈ {A, B, C, D} after the marker word ``label``, among filler
 words and *distractor* labels (other labels scattered in the filler), and ends with the marker word
@@ -304,7 +305,7 @@ def per_sample_rewards(answers: torch.Tensor, logits: torch.Tensor, batch: TaskB
                        kind: str = "indicator", checkpoint=None) -> torch.Tensor:
     """Per-sample rewards r_i of the sampled ``answers`` ``(N, n)`` for GRPO: ``(N, n)`` float64.
 
-    Kinds (science notes F5):
+    Kinds (Section 6 does not say how per-sample rewards are formed):
 
     * ``"indicator"`` (default): r_i = 1[a_i = y*]. E[r_i | q] = p(y*|q) = R(θ; q), so it is an
       unbiased sample of the paper's reward, and it differs within a group, so GRPO advantages are
@@ -313,7 +314,7 @@ def per_sample_rewards(answers: torch.Tensor, logits: torch.Tensor, batch: TaskB
       group has equal rewards, so every GRPO advantage (r_i - mean)/(std + ξ) is exactly 0: GRPO
       with this reward does not move the policy. Offered to show that, not to train with.
     * ``"centered"``: r_i = 1[a_i = y*] - p(y*|q), the indicator with its exact expectation
-      subtracted (a sample-independent baseline: unbiased costates, science notes F2). Inside a
+      subtracted (a sample-independent baseline: unbiased costates, Part III). Inside a
       group the constant cancels, so GRPO advantages equal those of ``"indicator"``.
 
     ``logits`` are the answer-position logits the answers were sampled from; ``checkpoint`` labels

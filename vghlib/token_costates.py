@@ -1,7 +1,8 @@
 """Token costates, per layer: the empirical λ̂ (eq 14), the relaxed λ^τ, and the value gradient G.
 
 Reference: Asadulaev et al., arXiv 2605.21654, eq 13–15 (Definition 2), eq 19–20, A.6, A.9;
-science notes F1 (final-layer states carry no future credit) and F2 (λ̂ is unbiased for G).
+the findings page, "Eqs 14–15: at the final layer the recursion has no future term" (final-layer
+states carry no future credit) and Part III, "The empirical costate is an unbiased value gradient".
 
 Three objects, kept apart (book notation):
 
@@ -121,7 +122,7 @@ def costate_split(policy, tokens: torch.Tensor, adv, layers=None, prompt_len: in
     immediate_j = Â_k ∂ℓ_k/∂h_j for the token k emitted at position j (eq 15's first term);
     future_j = λ̂_j − immediate_j = Σ_{k' > k} Â_{k'} ∂ℓ_{k'}/∂h_j (credit arriving from later
     positions). Returns ``{l: (total, immediate, future)}``, each ``(B, S, d)``; positions before
-    ``prompt_len - 1`` have immediate = 0. At l = L the future part is exactly zero (F1).
+    ``prompt_len - 1`` have immediate = 0. At l = L the future part is exactly zero (findings page, "Eqs 14–15").
     """
     layers = check_layers(policy, layers)
     B, S = tokens.shape
@@ -200,7 +201,7 @@ def _check_enum(vocab_size, m, max_enum):
         raise ValueError(f"enumerating |V|^m = {vocab_size}^{m} = {n} continuations exceeds "
                          f"max_enum={max_enum}: use a smaller vocabulary or horizon, raise max_enum "
                          "if memory allows, or estimate G by the mean of costate_hat_samples with a "
-                         "sample-independent baseline (unbiased, F2)")
+                         "sample-independent baseline, which is unbiased")
     return n
 
 
@@ -296,7 +297,7 @@ def costate_hat_samples(policy, prefix: torch.Tensor, horizon: int, reward_fn, n
     Advantages come from ``vghlib.grpo.advantages(rewards, kind=adv_kind, baseline=baseline)``
     over groups of ``group_size`` consecutive samples (default: all n in one group). Returns
     ``(rewards (n,), {l: (n, d)})``. With ``adv_kind="baseline"`` (or "none", or "loo") the mean
-    over samples is an unbiased estimate of G (F2); "mean" shrinks it by (1 − 1/n) in expectation.
+    over samples is an unbiased estimate of G (Part III); "mean" shrinks it by (1 − 1/n) in expectation.
     """
     from vghlib.models import sample
 
