@@ -13,12 +13,13 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 TEST_CMD := $(PY) -m pytest tests book --nbval --nbval-current-env \
             --nbval-sanitize-with tests/sanitize.cfg -p no:cacheprovider
 
-.PHONY: help venv book book-offline offline-assets test test-browser lab student check clean clean-book
+.PHONY: help lint venv book book-offline offline-assets test test-browser lab student check clean clean-book
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every notebook)"
 	@echo "make book-offline  the same book, serving MathJax and the widget embedder itself (needs npm)"
-	@echo "make test   unit tests plus every notebook under nbval"
+	@echo "make test   ruff, unit tests, and every notebook under nbval"
+	@echo "make lint   ruff check and ruff format --check"
 	@echo "make test-browser  the offline book opened in headless Chromium, page by page, with screenshots (python -m tools.browser)"
 	@echo "make lab    JupyterLab with the book's kernel"
 	@echo "make student  copies of the notebooks without solutions or outputs, in student/ (python -m tools.student)"
@@ -43,7 +44,12 @@ book: $(STAMP)
 	@echo
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-test: $(STAMP)
+# ruff first (lint and format, settings in pyproject.toml): a few seconds, before the long run.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(STAMP) lint
 	$(TEST_CMD)
 
 # The offline book: pinned MathJax, ipywidgets embedder and RequireJS from npm (offline/package.json),
