@@ -48,24 +48,38 @@ def median_times(fns, repeats: int, device=torch.device("cpu")) -> list:
 def loop_subset(policy, x, adv, layers, positions):
     """eq 14 literally for the given positions only (one backward each); costate_hat_loop does all."""
     B, S = x.shape
-    probes = {l: torch.zeros(B, S, policy.d_model, device=x.device, requires_grad=True) for l in layers}
+    probes = {
+        l: torch.zeros(B, S, policy.d_model, device=x.device, requires_grad=True) for l in layers
+    }
     logp = completion_logp(policy(x, probes).logits, x, 1)  # (B, T)
     plist = [probes[l] for l in layers]
     for i, t in enumerate(positions):
-        torch.autograd.grad((adv[:, None] * logp[:, t:]).sum(), plist, retain_graph=i < len(positions) - 1)
+        torch.autograd.grad(
+            (adv[:, None] * logp[:, t:]).sum(), plist, retain_graph=i < len(positions) - 1
+        )
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="T=64 only, fewer repeats (a smoke run)")
     ap.add_argument("--batch", type=int, default=4, help="completions per batch (a GRPO group)")
-    ap.add_argument("--repeats", type=int, default=5, help="timed repeats per row (median reported)")
-    ap.add_argument("--loop-positions", type=int, default=64,
-                    help="for T above this, time the per-position loop on this many evenly spaced positions "
-                         "and scale by T / k (marked *); every backward pass of the loop costs the same")
+    ap.add_argument(
+        "--repeats", type=int, default=5, help="timed repeats per row (median reported)"
+    )
+    ap.add_argument(
+        "--loop-positions",
+        type=int,
+        default=64,
+        help="for T above this, time the per-position loop on this many evenly spaced positions "
+        "and scale by T / k (marked *); every backward pass of the loop costs the same",
+    )
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    ap.add_argument("--size", choices=sorted(SIZES), default="tiny",
-                    help="tiny: d_model 64, 4 layers (the laptop case); small: d_model 512, 8 layers")
+    ap.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        default="tiny",
+        help="tiny: d_model 64, 4 layers (the laptop case); small: d_model 512, 8 layers",
+    )
     args = ap.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("--device cuda asked for, but torch.cuda.is_available() is False")
@@ -78,11 +92,19 @@ def main(argv=None):
     model = tiny_olmo2(max_len=1024, init_std=0.1, dtype=torch.float32, **cfg).to(device)
     policy = HFCausalLM(model)
     layers = list(range(policy.n_layers + 1))
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"OLMo-2 ({args.size}): vocab {cfg['vocab_size']}, d_model {cfg['hidden_size']}, {cfg['n_layers']} layers, "
-          f"batch {args.batch}, float32, {where}, torch {torch.__version__}, median of {repeats}")
-    print(f"{'T':>5} {'fwd+bwd (s)':>12} {'all-pos (s)':>12} {'loop (s)':>10} {'all/fwdbwd':>11} "
-          f"{'loop/fwdbwd':>12} {'loop/all':>9}")
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"OLMo-2 ({args.size}): vocab {cfg['vocab_size']}, d_model {cfg['hidden_size']}, {cfg['n_layers']} layers, "
+        f"batch {args.batch}, float32, {where}, torch {torch.__version__}, median of {repeats}"
+    )
+    print(
+        f"{'T':>5} {'fwd+bwd (s)':>12} {'all-pos (s)':>12} {'loop (s)':>10} {'all/fwdbwd':>11} "
+        f"{'loop/fwdbwd':>12} {'loop/all':>9}"
+    )
     for T in lengths:
         x = torch.randint(3, cfg["vocab_size"], (args.batch, T + 1), device=device)
         x[:, 0] = 1  # BOS
@@ -104,11 +126,14 @@ def main(argv=None):
                 costate_hat_loop(policy, x, adv, layers)
             else:
                 loop_subset(policy, x, adv, layers, positions)
+
         t_fb, t_all, t_loop = median_times([train_step, all_positions, loop], repeats, device)
         t_loop *= T / k
         mark = "*" if k < T else " "
-        print(f"{T:5d} {t_fb:12.4f} {t_all:12.4f} {t_loop:9.3f}{mark} {t_all / t_fb:11.2f} {t_loop / t_fb:12.1f} "
-              f"{t_loop / t_all:9.1f}")
+        print(
+            f"{T:5d} {t_fb:12.4f} {t_all:12.4f} {t_loop:9.3f}{mark} {t_all / t_fb:11.2f} {t_loop / t_fb:12.1f} "
+            f"{t_loop / t_all:9.1f}"
+        )
     print("* loop time extrapolated from --loop-positions evenly spaced positions")
     # the two methods agree (checked in tests/test_costates.py too)
     a = costate_hat(policy, x[:1, :17], adv[:1], layers)

@@ -31,8 +31,9 @@ from vghlib import systems as SY
 def lq_workload(horizon: int, device: torch.device):
     t = lambda x: torch.tensor(x, dtype=torch.float64, device=device)  # noqa: E731
     sys_ = SY.double_integrator(horizon).to(device)
-    pol = C.linear_gaussian_policy(t([[-1.0, -1.5]]), torch.tensor(0.5, dtype=torch.float64,
-                                                                   device=device))
+    pol = C.linear_gaussian_policy(
+        t([[-1.0, -1.5]]), torch.tensor(0.5, dtype=torch.float64, device=device)
+    )
     return sys_, pol
 
 
@@ -45,10 +46,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="100 rollouts, horizon 50, 3 repeats")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (if available)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (default 1; 0 leaves torch's default). On a shared "
-                         "2-core machine torch's default oversubscribes the cores and the batched "
-                         "median became erratic (6.7 s median vs 0.12 s min in one run)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1; 0 leaves torch's default). On a shared "
+        "2-core machine torch's default oversubscribes the cores and the batched "
+        "median became erratic (6.7 s median vs 0.12 s min in one run)",
+    )
     ap.add_argument("--repeats", type=int, default=0, help="repeats (default 5, quick 3)")
     args = ap.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -66,18 +71,29 @@ def main(argv=None) -> int:
     w = sys_.process_noise(B, seed=2).to(device)
 
     def batched():
-        _, lam = C.costates_autograd(sys_.dynamics, pol, sys_.reward, s1, xi, sys_.gamma,
-                                     process_noise=w)
+        _, lam = C.costates_autograd(
+            sys_.dynamics, pol, sys_.reward, s1, xi, sys_.gamma, process_noise=w
+        )
         sync(device)
         return lam
 
     def loop():
-        out = [C.costates_autograd(sys_.dynamics, pol, sys_.reward, s1[b:b + 1], xi[b:b + 1],
-                                   sys_.gamma, process_noise=w[b:b + 1])[1] for b in range(B)]
+        out = [
+            C.costates_autograd(
+                sys_.dynamics,
+                pol,
+                sys_.reward,
+                s1[b : b + 1],
+                xi[b : b + 1],
+                sys_.gamma,
+                process_noise=w[b : b + 1],
+            )[1]
+            for b in range(B)
+        ]
         sync(device)
         return torch.cat(out)
 
-    lam_b, lam_l = batched(), loop()                                   # warm-up and check
+    lam_b, lam_l = batched(), loop()  # warm-up and check
     err = float((lam_b - lam_l).abs().max() / lam_l.abs().max())
     times = {"batched": [], "loop": []}
     for _ in range(repeats):
@@ -87,15 +103,18 @@ def main(argv=None) -> int:
             times[name].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
 
-    print(f"costates for B = {B} rollouts of horizon T = {T} (2-D LQ, float64), device {device}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s), "
-          f"{platform.processor() or platform.machine()}")
+    print(
+        f"costates for B = {B} rollouts of horizon T = {T} (2-D LQ, float64), device {device}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s), "
+        f"{platform.processor() or platform.machine()}"
+    )
     print(f"max relative difference batched vs loop: {err:.1e}")
     print(f"{'method':<34} {'median s':>10} {'min s':>8} {'per rollout ms':>15} {'repeats':>8}")
     rows = (("batched: one backward pass", "batched"), (f"loop: {B} backward passes", "loop"))
     for label, k in rows:
-        print(f"{label:<34} {med[k]:10.4f} {min(times[k]):8.4f} {1e3 * med[k] / B:15.3f} "
-              f"{repeats:8d}")
+        print(
+            f"{label:<34} {med[k]:10.4f} {min(times[k]):8.4f} {1e3 * med[k] / B:15.3f} {repeats:8d}"
+        )
     print(f"ratio loop / batched (medians): {med['loop'] / med['batched']:.1f}x")
     return 0
 

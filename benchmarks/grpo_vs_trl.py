@@ -37,8 +37,16 @@ def vghlib_steps(path, n_steps, dtype):
     task = tasks.LabelCopyTask()
     ev, tr = task.batch(tok, 16, seed=1), task.batch(tok, 512, seed=2)
     stamps = []
-    train_grpo(model, tr, ev, GRPOConfig(), n_steps, seed=0, record_at=(),
-               progress=lambda k: stamps.append(time.perf_counter()))
+    train_grpo(
+        model,
+        tr,
+        ev,
+        GRPOConfig(),
+        n_steps,
+        seed=0,
+        record_at=(),
+        progress=lambda k: stamps.append(time.perf_counter()),
+    )
     return [b - a for a, b in zip(stamps, stamps[1:])]
 
 
@@ -52,10 +60,14 @@ def trl_steps(path, n_steps, dtype):
     model, tok = checkpoints.load(path, dtype=dtype)
     task = tasks.LabelCopyTask()
     texts, target = task.texts(512, torch.Generator().manual_seed(2))
-    data = Dataset.from_dict({"prompt": [tok.bos_token + " " + t for t in texts],
-                              "label": [task.labels[int(y)] for y in target]})
+    data = Dataset.from_dict(
+        {
+            "prompt": [tok.bos_token + " " + t for t in texts],
+            "label": [task.labels[int(y)] for y in target],
+        }
+    )
 
-    def reward(completions, label, **kw):                      # r_i = 1[a_i = y*], as vghlib
+    def reward(completions, label, **kw):  # r_i = 1[a_i = y*], as vghlib
         return [float(c.strip() == y) for c, y in zip(completions, label)]
 
     stamps = []
@@ -65,15 +77,38 @@ def trl_steps(path, n_steps, dtype):
             stamps.append(time.perf_counter())
 
     with tempfile.TemporaryDirectory() as out:
-        args = GRPOConfig(output_dir=out, per_device_train_batch_size=128, num_generations=8,
-                          max_completion_length=1, max_steps=n_steps, learning_rate=3e-4,
-                          loss_type="grpo", beta=0.0, num_iterations=1, temperature=1.0,
-                          use_cpu=True, report_to="none", logging_steps=10_000, save_strategy="no",
-                          bf16=False, fp16=False, lr_scheduler_type="constant", warmup_steps=0,
-                          max_grad_norm=0.0, weight_decay=0.0, dataloader_num_workers=0,
-                          disable_tqdm=True)
-        trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=data,
-                              processing_class=tok, callbacks=[Clock()])
+        args = GRPOConfig(
+            output_dir=out,
+            per_device_train_batch_size=128,
+            num_generations=8,
+            max_completion_length=1,
+            max_steps=n_steps,
+            learning_rate=3e-4,
+            loss_type="grpo",
+            beta=0.0,
+            num_iterations=1,
+            temperature=1.0,
+            use_cpu=True,
+            report_to="none",
+            logging_steps=10_000,
+            save_strategy="no",
+            bf16=False,
+            fp16=False,
+            lr_scheduler_type="constant",
+            warmup_steps=0,
+            max_grad_norm=0.0,
+            weight_decay=0.0,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=reward,
+            args=args,
+            train_dataset=data,
+            processing_class=tok,
+            callbacks=[Clock()],
+        )
         trainer.train()
     return [b - a for a, b in zip(stamps, stamps[1:])]
 
@@ -98,10 +133,12 @@ def main() -> None:
     path = checkpoints.list_checkpoints(a.checkpoints)[a.index].path
     rows = {}
     for name, fn in (("vghlib", vghlib_steps), ("TRL GRPOTrainer", trl_steps)):
-        d = fn(path, a.steps + a.warmup, dtype)[a.warmup:]
+        d = fn(path, a.steps + a.warmup, dtype)[a.warmup :]
         rows[name] = (statistics.median(d), len(d))
-    print(f"GRPO step, 16 prompts x 8 one-token answers, {a.dtype}, {a.threads} thread(s), "
-          f"checkpoint {path.name}")
+    print(
+        f"GRPO step, 16 prompts x 8 one-token answers, {a.dtype}, {a.threads} thread(s), "
+        f"checkpoint {path.name}"
+    )
     print(f"{'library':>18} {'s/step (median)':>16} {'steps':>6}")
     for name, (t, n) in rows.items():
         print(f"{name:>18} {t:16.4f} {n:6d}")

@@ -38,11 +38,15 @@ def main(argv: list[str]) -> int:
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         t0 = time.perf_counter()
-        NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            nb, timeout=600, resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
         dt = time.perf_counter() - t0
         b = budget(path)
         worst = max(worst, dt / b)
-        print(f"{path.relative_to(ROOT).as_posix():<42} {dt:8.1f} {b:7.0f}  {'ok' if dt < b else 'OVER'}")
+        print(
+            f"{path.relative_to(ROOT).as_posix():<42} {dt:8.1f} {b:7.0f}  {'ok' if dt < b else 'OVER'}"
+        )
     print(f"worst time/budget ratio: {worst:.2f}")
     return 0
 

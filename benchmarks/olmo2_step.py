@@ -76,17 +76,37 @@ import torch  # noqa: E402
 
 SIZES = {
     # OLMo-2-0425-1B's config.json (allenai/OLMo-2-0425-1B), ids of its tokenizer for pad/bos/eos
-    "1b": dict(num_hidden_layers=16, hidden_size=2048, num_attention_heads=16, num_key_value_heads=16,
-               intermediate_size=8192),
+    "1b": dict(
+        num_hidden_layers=16,
+        hidden_size=2048,
+        num_attention_heads=16,
+        num_key_value_heads=16,
+        intermediate_size=8192,
+    ),
     # a reduced model for CPU runs in seconds; the vocabulary (the LM head) is kept
-    "small": dict(num_hidden_layers=4, hidden_size=256, num_attention_heads=4, num_key_value_heads=4,
-                  intermediate_size=1024),
+    "small": dict(
+        num_hidden_layers=4,
+        hidden_size=256,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        intermediate_size=1024,
+    ),
 }
 
 # dense bf16 tensor-core peak, TFLOP/s (vendor data sheets); matched on torch.cuda.get_device_name()
-PEAK_BF16_TFLOPS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("H200", 989.0),
-                    ("H800", 989.0), ("GH200", 989.0), ("B200", 2250.0), ("A100", 312.0),
-                    ("L40S", 362.0), ("A10G", 70.0), ("L4", 121.0))
+PEAK_BF16_TFLOPS = (
+    ("H100 PCIe", 756.0),
+    ("H100 NVL", 835.0),
+    ("H100", 989.0),
+    ("H200", 989.0),
+    ("H800", 989.0),
+    ("GH200", 989.0),
+    ("B200", 2250.0),
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("A10G", 70.0),
+    ("L4", 121.0),
+)
 
 BUDGETS = (10, 20, 25, 30)
 N_CHECKPOINTS = 20
@@ -95,10 +115,18 @@ N_CHECKPOINTS = 20
 def build_model(size: str, device: torch.device):
     from transformers import Olmo2Config, Olmo2ForCausalLM
 
-    cfg = Olmo2Config(vocab_size=100352, rms_norm_eps=1e-6, max_position_embeddings=4096,
-                      rope_parameters={"rope_type": "default", "rope_theta": 500000.0},
-                      tie_word_embeddings=False, pad_token_id=100277, bos_token_id=100257,
-                      eos_token_id=100257, attention_bias=False, **SIZES[size])
+    cfg = Olmo2Config(
+        vocab_size=100352,
+        rms_norm_eps=1e-6,
+        max_position_embeddings=4096,
+        rope_parameters={"rope_type": "default", "rope_theta": 500000.0},
+        tie_word_embeddings=False,
+        pad_token_id=100277,
+        bos_token_id=100257,
+        eos_token_id=100257,
+        attention_bias=False,
+        **SIZES[size],
+    )
     torch.manual_seed(0)
     with torch.device(device):
         model = Olmo2ForCausalLM(cfg)
@@ -186,8 +214,9 @@ def host_sampling_time(P: int, V: int, tr, config, device, logits_dtype, repeats
 
     def once():
         z_old = z.double().cpu()
-        answers = tasks.sample_answers(z_old, sub, config.group_size, generator=g,
-                                       temperature=config.temperature)
+        answers = tasks.sample_answers(
+            z_old, sub, config.group_size, generator=g, temperature=config.temperature
+        )
         r = tasks.per_sample_rewards(answers, z_old, sub, config.reward_kind)
         grpo.advantages(r, config.adv_kind)
         answer_logprobs(z_old, answers, config.temperature)
@@ -213,25 +242,59 @@ def gib(b) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                    help="cpu or cuda (default: cuda when available)")
-    ap.add_argument("--size", choices=sorted(SIZES), default=None,
-                    help="1b: OLMo-2-0425-1B's config; small: 4 layers, d 256 (default: 1b on cuda, small on cpu)")
-    ap.add_argument("--n-eval", type=int, default=None,
-                    help="prompts of the score and of each R measurement (default 256; 32 for small on cpu)")
-    ap.add_argument("--updates", type=int, default=None,
-                    help="GRPO updates per timed run, >= 2 (default 6 on cuda, 3 on cpu)")
-    ap.add_argument("--prompts-per-step", default=None,
-                    help="comma-separated P values; the first is the sweep's (GRPOConfig default 16) "
-                         "(default: 16,64,256 on cuda, 16,64 on cpu)")
-    ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                    help="bfloat16: torch.autocast over float32 weights")
-    ap.add_argument("--peak-tflops", type=float, default=None,
-                    help="device peak for MFU (default: looked up from the GPU's name; none on cpu)")
-    ap.add_argument("--seeds", type=int, default=3, help="GRPO seeds per checkpoint in the projection")
-    ap.add_argument("--repeats", type=int, default=None, help="timed repeats (default 3 on cuda, 1 on cpu)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1 on cpu)")
-    ap.add_argument("--out", default=None, help="also write the header and table to this markdown file")
+    ap.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="cpu or cuda (default: cuda when available)",
+    )
+    ap.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        default=None,
+        help="1b: OLMo-2-0425-1B's config; small: 4 layers, d 256 (default: 1b on cuda, small on cpu)",
+    )
+    ap.add_argument(
+        "--n-eval",
+        type=int,
+        default=None,
+        help="prompts of the score and of each R measurement (default 256; 32 for small on cpu)",
+    )
+    ap.add_argument(
+        "--updates",
+        type=int,
+        default=None,
+        help="GRPO updates per timed run, >= 2 (default 6 on cuda, 3 on cpu)",
+    )
+    ap.add_argument(
+        "--prompts-per-step",
+        default=None,
+        help="comma-separated P values; the first is the sweep's (GRPOConfig default 16) "
+        "(default: 16,64,256 on cuda, 16,64 on cpu)",
+    )
+    ap.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="bfloat16: torch.autocast over float32 weights",
+    )
+    ap.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="device peak for MFU (default: looked up from the GPU's name; none on cpu)",
+    )
+    ap.add_argument(
+        "--seeds", type=int, default=3, help="GRPO seeds per checkpoint in the projection"
+    )
+    ap.add_argument(
+        "--repeats", type=int, default=None, help="timed repeats (default 3 on cuda, 1 on cpu)"
+    )
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default 1 on cpu)"
+    )
+    ap.add_argument(
+        "--out", default=None, help="also write the header and table to this markdown file"
+    )
     a = ap.parse_args(argv)
 
     import transformers
@@ -254,10 +317,16 @@ def main(argv=None) -> int:
     Ps = [int(x) for x in (a.prompts_per_step or ("16,64" if cpu else "16,64,256")).split(",")]
     threads = a.threads or (1 if cpu else torch.get_num_threads())
     torch.set_num_threads(threads)
-    amp = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if a.dtype == "bfloat16"
-           else contextlib.nullcontext)
-    dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"CPU {platform.processor() or platform.machine()}, {threads} thread(s)"
+    amp = (
+        (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
+        if a.dtype == "bfloat16"
+        else contextlib.nullcontext
+    )
+    dev_name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU {platform.processor() or platform.machine()}, {threads} thread(s)"
+    )
     peak, peak_src = peak_tflops(device, a.peak_tflops)
 
     tok = pretrain.build_tokenizer()
@@ -271,21 +340,25 @@ def main(argv=None) -> int:
         with Section(device) as s_build:
             model = build_model(size, device)
     except torch.OutOfMemoryError:
-        raise SystemExit(f"out of memory building the {size} model in float32 on {dev_name}: "
-                         "use --size small or a larger device") from None
+        raise SystemExit(
+            f"out of memory building the {size} model in float32 on {dev_name}: "
+            "use --size small or a larger device"
+        ) from None
     build_s = time.perf_counter() - t0
     cfg = model.config
     n_all, n_ne = param_counts(model)
     d, V, L = cfg.hidden_size, cfg.vocab_size, cfg.num_hidden_layers
     f_tok = 2 * n_ne + 2 * d * V + 4 * S * d * L  # model FLOPs per token, one forward
 
-    header = (f"OLMo-2 ({size}): {L} layers, d {d}, {cfg.num_attention_heads} heads, MLP "
-              f"{cfg.intermediate_size}, vocab {V}, {n_all / 1e9:.3f} B params ({n_ne / 1e9:.3f} B "
-              f"non-embedding), random init; {a.dtype}"
-              f"{' autocast over float32 weights' if a.dtype == 'bfloat16' else ''}; {dev_name}; "
-              f"torch {torch.__version__}, transformers {transformers.__version__}, attention "
-              f"{cfg._attn_implementation}; prompts {S} tokens, n_eval {n_eval}, {updates} updates "
-              f"per timed run, median of {repeats}; model built on device in {build_s:.1f} s")
+    header = (
+        f"OLMo-2 ({size}): {L} layers, d {d}, {cfg.num_attention_heads} heads, MLP "
+        f"{cfg.intermediate_size}, vocab {V}, {n_all / 1e9:.3f} B params ({n_ne / 1e9:.3f} B "
+        f"non-embedding), random init; {a.dtype}"
+        f"{' autocast over float32 weights' if a.dtype == 'bfloat16' else ''}; {dev_name}; "
+        f"torch {torch.__version__}, transformers {transformers.__version__}, attention "
+        f"{cfg._attn_implementation}; prompts {S} tokens, n_eval {n_eval}, {updates} updates "
+        f"per timed run, median of {repeats}; model built on device in {build_s:.1f} s"
+    )
     print(header, flush=True)
     rows = []  # (quantity, value, note)
 
@@ -302,26 +375,56 @@ def main(argv=None) -> int:
     ev_d = ev.to(device)
     t_score = t_r = None
     try:
+
         def score_once():
             with amp():
-                scoring.checkpoint_score(model, ev_d, alpha=2.0, group_size=8, layer=-1,
-                                        adv_kind="grpo", seed=0)
+                scoring.checkpoint_score(
+                    model, ev_d, alpha=2.0, group_size=8, layer=-1, adv_kind="grpo", seed=0
+                )
+
         t_score, m_score = timed(score_once, device, repeats)
-        rows.append(("score measurement, s/checkpoint", f"{t_score:.3f}",
-                     f"scoring.checkpoint_score on {n_eval} prompts, group 8, layer -1"))
-        rows.append(("score peak memory", gib(m_score), "weights included" if not cpu else "peak RSS growth"))
+        rows.append(
+            (
+                "score measurement, s/checkpoint",
+                f"{t_score:.3f}",
+                f"scoring.checkpoint_score on {n_eval} prompts, group 8, layer -1",
+            )
+        )
+        rows.append(
+            (
+                "score peak memory",
+                gib(m_score),
+                "weights included" if not cpu else "peak RSS growth",
+            )
+        )
     except torch.OutOfMemoryError:
-        rows.append(("score measurement, s/checkpoint", "OOM", oom("checkpoint_score", f"--n-eval ({n_eval})")))
+        rows.append(
+            (
+                "score measurement, s/checkpoint",
+                "OOM",
+                oom("checkpoint_score", f"--n-eval ({n_eval})"),
+            )
+        )
     free()
     base = GRPOConfig()
     try:
+
         def r_once():
             with amp():
                 train_grpo(model, tr, ev, base, 0, seed=0, record_at=())
+
         t_r, _ = timed(r_once, device, repeats)
-        rows.append(("exact-R measurement, s", f"{t_r:.4f}", f"train_grpo(updates=0): R on {n_eval} prompts"))
+        rows.append(
+            (
+                "exact-R measurement, s",
+                f"{t_r:.4f}",
+                f"train_grpo(updates=0): R on {n_eval} prompts",
+            )
+        )
     except torch.OutOfMemoryError:
-        rows.append(("exact-R measurement, s", "OOM", oom("the R measurement", f"--n-eval ({n_eval})")))
+        rows.append(
+            ("exact-R measurement, s", "OOM", oom("the R measurement", f"--n-eval ({n_eval})"))
+        )
     free()
 
     first = None
@@ -331,7 +434,13 @@ def main(argv=None) -> int:
         try:
             res = grpo_times(model, tr, ev, config, updates, device, amp)
         except torch.OutOfMemoryError:
-            rows.append((f"GRPO s/update, P={P}", "OOM", oom(f"the GRPO update at P={P}", "--prompts-per-step")))
+            rows.append(
+                (
+                    f"GRPO s/update, P={P}",
+                    "OOM",
+                    oom(f"the GRPO update at P={P}", "--prompts-per-step"),
+                )
+            )
         if res is None:
             free()
             continue
@@ -344,30 +453,59 @@ def main(argv=None) -> int:
         flops = 4 * P * S * f_tok / t_up
         mfu = f"{100 * flops / (peak * 1e12):.2f} %" if peak else "n/a"
         tag = " (sweep setting)" if i == 0 else ""
-        rows += [(f"GRPO s/update, P={P}{tag}", f"{t_up:.4f}",
-                  f"median of {updates - 1}; first update {t_first:.3f} s incl. R before + Adam init"),
-                 (f"  of which host sampling, P={P}", f"{t_host:.4f}",
-                  "logits -> CPU float64, sample, rewards, advantages, old log-probs"),
-                 (f"  tokens/s, P={P}", f"{toks:,.0f}", f"{P} x {S} tokens x 2 forwards per update"),
-                 (f"  MFU, P={P}", mfu, f"{flops / 1e12:.3f} TFLOP/s achieved; peak "
-                                        f"{peak if peak else '?'} TFLOP/s ({peak_src})"),
-                 (f"  peak memory, P={P}", gib(m_up),
-                  "weights + grads + Adam moments" if not cpu else "peak RSS growth")]
+        rows += [
+            (
+                f"GRPO s/update, P={P}{tag}",
+                f"{t_up:.4f}",
+                f"median of {updates - 1}; first update {t_first:.3f} s incl. R before + Adam init",
+            ),
+            (
+                f"  of which host sampling, P={P}",
+                f"{t_host:.4f}",
+                "logits -> CPU float64, sample, rewards, advantages, old log-probs",
+            ),
+            (f"  tokens/s, P={P}", f"{toks:,.0f}", f"{P} x {S} tokens x 2 forwards per update"),
+            (
+                f"  MFU, P={P}",
+                mfu,
+                f"{flops / 1e12:.3f} TFLOP/s achieved; peak "
+                f"{peak if peak else '?'} TFLOP/s ({peak_src})",
+            ),
+            (
+                f"  peak memory, P={P}",
+                gib(m_up),
+                "weights + grads + Adam moments" if not cpu else "peak RSS growth",
+            ),
+        ]
 
     K, n_r = max(BUDGETS), 1 + len(BUDGETS)
     if t_score is not None and t_r is not None and first is not None:
         t_up, t_first = first
         per_run = t_first + (K - 1) * t_up + n_r * t_r
         sweep_s = N_CHECKPOINTS * (t_score + a.seeds * per_run)
-        verdict = ("met" if sweep_s <= 1800 else "not met") if size == "1b" else "n/a: the target is for --size 1b"
-        rows.append(("projected full sweep, minutes", f"{sweep_s / 60:.1f}",
-                     f"{N_CHECKPOINTS} x (score + {a.seeds} x ({K} updates + {n_r} R)), P={Ps[0]}; "
-                     f"no load; target <= 30 min on one H100: {verdict}"))
+        verdict = (
+            ("met" if sweep_s <= 1800 else "not met")
+            if size == "1b"
+            else "n/a: the target is for --size 1b"
+        )
+        rows.append(
+            (
+                "projected full sweep, minutes",
+                f"{sweep_s / 60:.1f}",
+                f"{N_CHECKPOINTS} x (score + {a.seeds} x ({K} updates + {n_r} R)), P={Ps[0]}; "
+                f"no load; target <= 30 min on one H100: {verdict}",
+            )
+        )
     gb = n_all * 4 / 1e9
     n_loads = N_CHECKPOINTS
-    rows.append(("checkpoint load (not measured)", "-",
-                 f"{gb:.1f} GB in float32; run_sweep loads once per checkpoint: {n_loads} loads = "
-                 f"{n_loads * gb:.0f} GB read (e.g. {n_loads * gb / 60:.1f} min at 1 GB/s)"))
+    rows.append(
+        (
+            "checkpoint load (not measured)",
+            "-",
+            f"{gb:.1f} GB in float32; run_sweep loads once per checkpoint: {n_loads} loads = "
+            f"{n_loads * gb:.0f} GB read (e.g. {n_loads * gb / 60:.1f} min at 1 GB/s)",
+        )
+    )
 
     w = max(len(r[0]) for r in rows)
     lines = [f"| {'quantity':<{w}} | value | note |", f"|{'-' * (w + 2)}|---:|---|"]
@@ -377,7 +515,9 @@ def main(argv=None) -> int:
     if a.out:
         with open(a.out, "w") as fh:
             cmd = " ".join(sys.argv[1:] if argv is None else argv)
-            fh.write(f"```text\n$ python benchmarks/olmo2_step.py {cmd}\n{header}\n```\n\n{table}\n")
+            fh.write(
+                f"```text\n$ python benchmarks/olmo2_step.py {cmd}\n{header}\n```\n\n{table}\n"
+            )
     return 0
 
 

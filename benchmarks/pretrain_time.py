@@ -44,18 +44,29 @@ def perturbed_r_before(config: P.PretrainConfig, eps: float) -> list[float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=P.PretrainConfig.threads,
-                    help="torch threads while training (a config field: the bits depend on it)")
-    ap.add_argument("--perturb", type=float, nargs="*", default=[],
-                    help="relative init perturbations to retrain with (one training each)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=P.PretrainConfig.threads,
+        help="torch threads while training (a config field: the bits depend on it)",
+    )
+    ap.add_argument(
+        "--perturb",
+        type=float,
+        nargs="*",
+        default=[],
+        help="relative init perturbations to retrain with (one training each)",
+    )
     ap.add_argument("--keep", default=None, help="build into this folder instead of a temp one")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     config = P.PretrainConfig(seed=a.seed, threads=a.threads)
     folder = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="vgh-pretrain-"))
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"capability {torch.backends.cpu.get_cpu_capability()}, training on {config.threads} "
-          f"thread(s) (process default {torch.get_num_threads()}); folder {folder}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"capability {torch.backends.cpu.get_cpu_capability()}, training on {config.threads} "
+        f"thread(s) (process default {torch.get_num_threads()}); folder {folder}"
+    )
     try:
         t0 = time.perf_counter()
         traj = P.build_trajectory(folder, config, progress=True)
@@ -63,11 +74,15 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         again = P.build_trajectory(folder, config, progress=False)
         cache_s = time.perf_counter() - t0
-        print(f"\nbuild: {config.steps} steps (batch {config.batch_size}), {len(traj.checkpoints)} "
-              f"checkpoints, {build_s:.1f} s ({traj.trained_steps} steps trained); "
-              f"second build: {cache_s:.3f} s, {again.trained_steps} steps trained")
+        print(
+            f"\nbuild: {config.steps} steps (batch {config.batch_size}), {len(traj.checkpoints)} "
+            f"checkpoints, {build_s:.1f} s ({traj.trained_steps} steps trained); "
+            f"second build: {cache_s:.3f} s, {again.trained_steps} steps trained"
+        )
         extra = {eps: perturbed_r_before(config, eps) for eps in a.perturb}
-        head = f"{'step':>6}  {'R_before':>8}" + "".join(f"  {'Δ(eps=' + format(e, 'g') + ')':>14}" for e in extra)
+        head = f"{'step':>6}  {'R_before':>8}" + "".join(
+            f"  {'Δ(eps=' + format(e, 'g') + ')':>14}" for e in extra
+        )
         print(head)
         for i, c in enumerate(traj.checkpoints):
             row = f"{c.step:>6}  {c.r_before:>8.4f}"

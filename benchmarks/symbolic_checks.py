@@ -18,8 +18,11 @@ def main() -> int:
         dt = time.perf_counter() - t0
         total += dt
         negative = bool(res.details.get("negative_control"))
-        verdict = ("rejects" if not res.passed else "ACCEPTS") if negative else (
-            "holds" if res.passed else "FAILS")
+        verdict = (
+            ("rejects" if not res.passed else "ACCEPTS")
+            if negative
+            else ("holds" if res.passed else "FAILS")
+        )
         rows.append((name, verdict, dt))
         if verdict in ("FAILS", "ACCEPTS"):
             failed.append(name)
@@ -28,8 +31,10 @@ def main() -> int:
     # 'rejects' marks a negative control (a deliberately false statement) that was rejected.
     for name, verdict, dt in rows:
         print(f"{name:<{width}}  {verdict:>7}  {dt:8.2f}")
-    print(f"{'total':<{width}}  {'':>7}  {total:8.2f}   (target < {TARGET_S:.0f} s: "
-          f"{'met' if total < TARGET_S else 'MISSED'})")
+    print(
+        f"{'total':<{width}}  {'':>7}  {total:8.2f}   (target < {TARGET_S:.0f} s: "
+        f"{'met' if total < TARGET_S else 'MISSED'})"
+    )
     if failed:
         print("these checks gave the wrong verdict:", ", ".join(failed))
         return 1

@@ -141,7 +141,7 @@ CHECKS = ("math", "images", "outputs", "widgets", "refs", "wide", "console")
 @dataclass
 class PageResult:
     page: str
-    found: dict = field(default_factory=dict)      # check -> list of problems
+    found: dict = field(default_factory=dict)  # check -> list of problems
     warnings: list = field(default_factory=list)
     counts: dict = field(default_factory=dict)
     tiles: int = 0
@@ -153,6 +153,7 @@ class PageResult:
 
 
 # ----------------------------------------------------------------------------------------- serving
+
 
 class _Server:
     """A static file server on 127.0.0.1 that records every request it could not answer."""
@@ -192,7 +193,8 @@ def find_browser() -> tuple[str, str]:
             "The browser test needs Debian's chromium and chromium-driver packages "
             f"(found chromium: {chromium}, chromedriver: {driver}). Install them with\n"
             "    apt-get install chromium chromium-driver\n"
-            "(browsers that download themselves do not run on these machines).")
+            "(browsers that download themselves do not run on these machines)."
+        )
     return chromium, driver
 
 
@@ -203,12 +205,18 @@ def open_browser(width: int = 1280, height: int = 1000):
     chromium, driver = find_browser()
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={width},{height}", "--hide-scrollbars",
-                "--force-device-scale-factor=1",
-                # Nothing but the local server is reachable: a page that needs a CDN fails the test.
-                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                "--lang=en-US"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        # Nothing but the local server is reachable: a page that needs a CDN fails the test.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        "--lang=en-US",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drv = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
@@ -218,6 +226,7 @@ def open_browser(width: int = 1280, height: int = 1000):
 
 
 # ---------------------------------------------------------------------------------------- checking
+
 
 def toc_pages(toc: Path) -> list[str]:
     """Every document of a jb-book ``_toc.yml``, in reading order."""
@@ -244,7 +253,8 @@ def _wait_for_widgets(drv, timeout: float = 20.0) -> None:
             "'script[type=\"application/vnd.jupyter.widget-view+json\"]')];"
             "return v.filter(s=>!(s.previousElementSibling"
             "&&s.previousElementSibling.classList.contains('widget-subarea')"
-            "&&s.previousElementSibling.children.length)).length;")
+            "&&s.previousElementSibling.children.length)).length;"
+        )
         if not pending:
             return
         time.sleep(0.25)
@@ -275,8 +285,12 @@ def check_page(drv, server: _Server, page: str, shots: Path | None) -> PageResul
     _wait_for_widgets(drv)
     height = drv.execute_script("return document.documentElement.scrollHeight;")
     if shots is not None:
-        res.tiles = _screenshots(drv, shots / page.replace("/", "__"), height,
-                                 drv.execute_script("return window.innerHeight;"))
+        res.tiles = _screenshots(
+            drv,
+            shots / page.replace("/", "__"),
+            height,
+            drv.execute_script("return window.innerHeight;"),
+        )
     else:  # still scroll once through the page, so that images below the fold are requested
         drv.execute_script("window.scrollTo(0, document.documentElement.scrollHeight);")
         time.sleep(0.2)
@@ -288,8 +302,9 @@ def check_page(drv, server: _Server, page: str, shots: Path | None) -> PageResul
         found["math"].insert(0, "MathJax failed to start: " + mj)
     # Chromium asks every server for /favicon.ico on its own; the book has no icon, and no reader
     # sees it.
-    missing = [f"{status} {path}" for status, path in server.failures[before:]
-               if path != "/favicon.ico"]
+    missing = [
+        f"{status} {path}" for status, path in server.failures[before:] if path != "/favicon.ico"
+    ]
     found["images"].extend("server could not answer: " + m for m in missing)
     console = []
     for entry in drv.get_log("browser"):
@@ -302,14 +317,19 @@ def check_page(drv, server: _Server, page: str, shots: Path | None) -> PageResul
 
 
 def report(results: list[PageResult]) -> str:
-    rows = ["| page | math typeset | images | widgets | " + " | ".join(CHECKS) + " | shots | s |",
-            "|---|---|---|---|" + "---|" * len(CHECKS) + "---|---|"]
+    rows = [
+        "| page | math typeset | images | widgets | " + " | ".join(CHECKS) + " | shots | s |",
+        "|---|---|---|---|" + "---|" * len(CHECKS) + "---|---|",
+    ]
     for r in results:
         c = r.counts
         cells = [str(len(r.found.get(k, []))) if r.found.get(k) else "ok" for k in CHECKS]
-        rows.append(f"| {r.page} | {c.get('typeset', 0)}/{c.get('math', 0)} | "
-                    f"{c.get('images', 0)} | {c.get('widgets', 0)} | " + " | ".join(cells)
-                    + f" | {r.tiles} | {r.seconds:.1f} |")
+        rows.append(
+            f"| {r.page} | {c.get('typeset', 0)}/{c.get('math', 0)} | "
+            f"{c.get('images', 0)} | {c.get('widgets', 0)} | "
+            + " | ".join(cells)
+            + f" | {r.tiles} | {r.seconds:.1f} |"
+        )
     lines = ["\n".join(rows)]
     for r in results:
         for k in CHECKS:
@@ -338,7 +358,7 @@ SELF_TEST_PAGES = {
     # page -> the checks that must fail on it (the clean page must pass all of them)
     "book/clean": set(),
     "book/bad_math": {"math"},
-    "book/bad_image": {"images", "console"},   # the browser also logs the failed request
+    "book/bad_image": {"images", "console"},  # the browser also logs the failed request
     "book/bad_output": {"outputs"},
     "book/bad_widget": {"widgets"},
     "book/bad_ref": {"refs"},
@@ -356,27 +376,28 @@ def _self_test_book(folder: Path) -> Path:
     if (ROOT / "_static").is_dir():
         shutil.copytree(ROOT / "_static", book / "_static")
     toc = "format: jb-book\nroot: book/clean\nchapters:\n" + "".join(
-        f"  - file: {p}\n" for p in SELF_TEST_PAGES if p != "book/clean")
+        f"  - file: {p}\n" for p in SELF_TEST_PAGES if p != "book/clean"
+    )
     (book / "_toc.yml").write_text(toc)
     md = {
         "book/clean": "# Clean\n\nInline $\\E[\\costate_t]=\\vgrad_t$ and a display\n\n"
-                      "$$\n\\frac{a}{b}\n$$\n\n"
-                      "```{prf:lemma} A lemma\n:label: st-lemma\n\nText.\n```\n\n"
-                      "See {prf:ref}`st-lemma`.\n\n"
-                      "| a | b |\n|---|---|\n| 1 | 2 |\n",
+        "$$\n\\frac{a}{b}\n$$\n\n"
+        "```{prf:lemma} A lemma\n:label: st-lemma\n\nText.\n```\n\n"
+        "See {prf:ref}`st-lemma`.\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n",
         "book/bad_math": "# Bad math\n\nAn undefined macro $\\nosuchmacro x$ and a broken one "
-                         "$\\frac{1}{$.\n\n"
-                         "Also TeX that never became math: \\\\(\\frac{1}{2}\\\\).\n",
+        "$\\frac{1}{$.\n\n"
+        "Also TeX that never became math: \\\\(\\frac{1}{2}\\\\).\n",
         "book/bad_image": "# Bad image\n\n"
-                          "<img src=\"missing-figure.png\" alt=\"a figure that is not there\">\n",
+        '<img src="missing-figure.png" alt="a figure that is not there">\n',
         "book/bad_ref": "# Bad ref\n\n```{prf:proposition} A proposition\n:label: st-prop\n"
-                        ":nonumber:\n\nText.\n```\n\n"
-                        "See {prf:ref}`st-prop`.\n",
+        ":nonumber:\n\nText.\n```\n\n"
+        "See {prf:ref}`st-prop`.\n",
         "book/bad_wide": "# Bad wide\n\n$$\n"
-                         + " + ".join(f"\\frac{{x_{{{i}}}}}{{y_{{{i}}}}}" for i in range(60))
-                         + "\n$$\n",
+        + " + ".join(f"\\frac{{x_{{{i}}}}}{{y_{{{i}}}}}" for i in range(60))
+        + "\n$$\n",
         "book/bad_console": "# Bad console\n\n"
-                            "<script>throw new Error('a script error');</script>\n",
+        "<script>throw new Error('a script error');</script>\n",
     }
     for page, text in md.items():
         (book / f"{page}.md").write_text(text)
@@ -384,38 +405,66 @@ def _self_test_book(folder: Path) -> Path:
     def notebook(path: str, cells: list):
         nb = nbformat.v4.new_notebook()
         nb.cells = cells
-        nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
-                                     "name": "python3"}
+        nb.metadata["kernelspec"] = {
+            "display_name": "Python 3",
+            "language": "python",
+            "name": "python3",
+        }
         nbformat.write(nb, book / f"{path}.ipynb")
 
     err = nbformat.v4.new_code_cell("raise ValueError('a deliberate error')")
     err.metadata["tags"] = ["raises-exception"]
-    err.outputs = [nbformat.v4.new_output("error", ename="ValueError", evalue="a deliberate error",
-                                          traceback=["ValueError: a deliberate error"])]
+    err.outputs = [
+        nbformat.v4.new_output(
+            "error",
+            ename="ValueError",
+            evalue="a deliberate error",
+            traceback=["ValueError: a deliberate error"],
+        )
+    ]
     notebook("book/bad_output", [nbformat.v4.new_markdown_cell("# Bad output"), err])
     # A widget whose view is stored but whose state is not, as a notebook saved without its widget
     # state: the book can show only an empty box or the widget's text form.
     view = nbformat.v4.new_code_cell("import ipywidgets as w\nw.VBox([w.IntSlider(3)])")
-    view.outputs = [nbformat.v4.new_output("execute_result", {
-        "text/plain": "VBox(children=(IntSlider(value=3),))",
-        "application/vnd.jupyter.widget-view+json": {"model_id": "0123456789abcdef0123456789abcdef",
-                                                     "version_major": 2, "version_minor": 0}},
-        execution_count=1)]
+    view.outputs = [
+        nbformat.v4.new_output(
+            "execute_result",
+            {
+                "text/plain": "VBox(children=(IntSlider(value=3),))",
+                "application/vnd.jupyter.widget-view+json": {
+                    "model_id": "0123456789abcdef0123456789abcdef",
+                    "version_major": 2,
+                    "version_minor": 0,
+                },
+            },
+            execution_count=1,
+        )
+    ]
     nb_cells = [nbformat.v4.new_markdown_cell("# Bad widget"), view]
     notebook("book/bad_widget", nb_cells)
     # The stored outputs are the defects, so nothing is executed.
-    cfg = (book / "_config.yml").read_text().replace("execute_notebooks: cache",
-                                                     "execute_notebooks: 'off'")
+    cfg = (
+        (book / "_config.yml")
+        .read_text()
+        .replace("execute_notebooks: cache", "execute_notebooks: 'off'")
+    )
     (book / "_config.yml").write_text(cfg)
     jb = Path(sys.executable).parent / "jupyter-book"
     env = dict(os.environ)
     if sphinxext.offline_folder() is not None:  # the book's local MathJax, from any folder
         env[sphinxext.ENV] = str(sphinxext.offline_folder())
-    run = subprocess.run([str(jb), "build", ".", "--keep-going"], cwd=book, capture_output=True,
-                         text=True, timeout=900, env=env)
+    run = subprocess.run(
+        [str(jb), "build", ".", "--keep-going"],
+        cwd=book,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     if run.returncode != 0 or not (book / "_build/html/index.html").exists():
-        raise SystemExit("The self-test book did not build:\n" + run.stdout[-3000:]
-                         + run.stderr[-3000:])
+        raise SystemExit(
+            "The self-test book did not build:\n" + run.stdout[-3000:] + run.stderr[-3000:]
+        )
     return book / "_build" / "html"
 
 
@@ -432,7 +481,8 @@ def self_test(workdir: Path | None = None) -> list[str]:
             problems.append(f"{r.page}: the {k} check did not catch its defect")
         for k in sorted(failed - must):
             problems.append(
-                f"{r.page}: the {k} check failed where it should pass: {r.found[k][:2]}")
+                f"{r.page}: the {k} check failed where it should pass: {r.found[k][:2]}"
+            )
     print(report(results))
     return problems
 
@@ -470,8 +520,10 @@ return out;
 #: JupyterLab settings for the check: every cell rendered at once (no windowing), no news pop-up.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                        "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
 }
 
 
@@ -493,16 +545,30 @@ def lab_check(notebooks: list[Path], shots: Path) -> dict[Path, list[str]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=tempfile.mkdtemp(),
-               JUPYTER_RUNTIME_DIR=tempfile.mkdtemp())
+    env = dict(
+        os.environ, JUPYTER_CONFIG_DIR=tempfile.mkdtemp(), JUPYTER_RUNTIME_DIR=tempfile.mkdtemp()
+    )
     log = tempfile.TemporaryFile("w+")  # the server's log, shown if it does not start
     lab = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", f"--port={port}",
-         "--ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
-         "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={ROOT}",
-         f"--LabApp.user_settings_dir={_lab_settings_dir()}", "--LabApp.news_url="]
+        [
+            str(Path(sys.executable).parent / "jupyter-lab"),
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            f"--ServerApp.root_dir={ROOT}",
+            f"--LabApp.user_settings_dir={_lab_settings_dir()}",
+            "--LabApp.news_url=",
+        ]
         + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+    )
     results = {}
     try:
         for _ in range(240):  # wait for the server
@@ -539,9 +605,11 @@ def lab_check(notebooks: list[Path], shots: Path) -> dict[Path, list[str]]:
                     problems.append("no formula was typeset in the notebook's markdown cells")
                 if not found.get("exercises"):
                     problems.append("no exercise rendered as a box (is jupyterlab-myst installed?)")
-                print(f"JupyterLab, {rel}: {found.get('cells', 0)} markdown cells, "
-                      f"{found.get('math', 0)} typeset formulas, "
-                      f"{found.get('exercises', 0)} exercise boxes, {len(problems)} problems")
+                print(
+                    f"JupyterLab, {rel}: {found.get('cells', 0)} markdown cells, "
+                    f"{found.get('math', 0)} typeset formulas, "
+                    f"{found.get('exercises', 0)} exercise boxes, {len(problems)} problems"
+                )
                 results[notebook] = problems
         finally:
             drv.quit()
@@ -570,26 +638,34 @@ def lab_self_test(notebook: Path, shots: Path) -> list[str]:
     good, bad = res[Path(notebook).resolve()], res[copy.resolve()]
     problems += [f"JupyterLab {Path(notebook).name}: {p}" for p in good]
     if not any("TeX left unrendered" in p for p in bad):
-        problems.append("SELF-TEST: the copy without macros showed no unrendered TeX: "
-                        "the check cannot fail")
+        problems.append(
+            "SELF-TEST: the copy without macros showed no unrendered TeX: the check cannot fail"
+        )
     return problems
 
 
 # --------------------------------------------------------------------------------------------- main
 
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.browser",
-                                 description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.browser", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("--html", default=str(ROOT / "_build" / "html"), help="the built book")
     ap.add_argument("--toc", default=str(ROOT / "_toc.yml"))
     ap.add_argument("--shots", default=str(ROOT / "_build" / "screenshots"))
-    ap.add_argument("--pages", nargs="*",
-                    help="only these pages (docnames, e.g. book/part3/credit)")
-    ap.add_argument("--self-test", action="store_true",
-                    help="first require every check to catch its defect")
-    ap.add_argument("--lab", metavar="NOTEBOOK",
-                    help="also check this notebook in JupyterLab, and a copy without its macros "
-                         "(which must fail)")
+    ap.add_argument(
+        "--pages", nargs="*", help="only these pages (docnames, e.g. book/part3/credit)"
+    )
+    ap.add_argument(
+        "--self-test", action="store_true", help="first require every check to catch its defect"
+    )
+    ap.add_argument(
+        "--lab",
+        metavar="NOTEBOOK",
+        help="also check this notebook in JupyterLab, and a copy without its macros "
+        "(which must fail)",
+    )
     args = ap.parse_args(argv)
 
     t0 = time.time()
@@ -601,8 +677,10 @@ def main(argv: list[str] | None = None) -> int:
         if missed:
             print("The browser checks cannot be trusted: a defect went unnoticed.")
             return 1
-        print("self-test: every check caught its defect, the clean page passed "
-              f"({time.time() - t0:.0f} s)")
+        print(
+            "self-test: every check caught its defect, the clean page passed "
+            f"({time.time() - t0:.0f} s)"
+        )
     pages = args.pages or toc_pages(Path(args.toc))
     results = check_book(Path(args.html), pages, Path(args.shots))
     print(report(results))
@@ -613,8 +691,9 @@ def main(argv: list[str] | None = None) -> int:
             print("FAIL JupyterLab", p)
         if lab_problems:
             failures.append("JupyterLab")
-    print(f"{len(results)} pages checked in {time.time() - t0:.0f} s; "
-          f"screenshots under {args.shots}")
+    print(
+        f"{len(results)} pages checked in {time.time() - t0:.0f} s; screenshots under {args.shots}"
+    )
     if failures:
         print("browser test FAILED on: " + ", ".join(failures))
         return 1

@@ -28,8 +28,17 @@ import yaml
 
 from tools import REPO_ROOT
 
-__all__ = ["book_config", "macros_markdown", "install_code", "head_cells", "sync", "book_url",
-           "plain_markdown", "label_pages", "main"]
+__all__ = [
+    "book_config",
+    "macros_markdown",
+    "install_code",
+    "head_cells",
+    "sync",
+    "book_url",
+    "plain_markdown",
+    "label_pages",
+    "main",
+]
 
 CONFIG = REPO_ROOT / "_config.yml"
 MACROS_TAG, INSTALL_TAG = "vgh-macros", "vgh-install"
@@ -63,17 +72,20 @@ def macros_markdown(config: dict | None = None) -> str:
             body, n = body
         if "'" in body:
             raise ValueError(
-                f"macro \\{name}: a single quote in its body would end the YAML string")
+                f"macro \\{name}: a single quote in its body would end the YAML string"
+            )
         yaml_lines.append(f"  '\\{name}': '{body}'")
         params = "".join(f"#{i}" for i in range(1, n + 1))
         tex_lines.append(f"\\def\\{name}{params}{{{body}}}")
     yaml_lines.append("```")
-    return ("\n".join(yaml_lines) + "\n\n"
-            "<!-- The book's LaTeX macros: the YAML block gives them to JupyterLab "
-            "(jupyterlab-myst), the \\def lines to Colab and plain Jupyter. Generated from "
-            "_config.yml by `python -m tools.notebooks --sync`; the rendered book drops this "
-            "cell. -->\n"
-            "$" + " ".join(tex_lines) + "$")
+    return (
+        "\n".join(yaml_lines) + "\n\n"
+        "<!-- The book's LaTeX macros: the YAML block gives them to JupyterLab "
+        "(jupyterlab-myst), the \\def lines to Colab and plain Jupyter. Generated from "
+        "_config.yml by `python -m tools.notebooks --sync`; the rendered book drops this "
+        "cell. -->\n"
+        "$" + " ".join(tex_lines) + "$"
+    )
 
 
 def repository_url(config: dict | None = None) -> str:
@@ -83,12 +95,14 @@ def repository_url(config: dict | None = None) -> str:
 def install_code(config: dict | None = None, url: str | None = None) -> str:
     """The cell that installs ``vghlib`` where it is missing (Colab, Binder), from the one URL."""
     url = url or f"git+{repository_url(config)}"
-    return ("# Colab or a fresh Binder: install the book's library if it is missing "
-            "(elsewhere this does nothing).\n"
-            "import importlib.util, subprocess, sys\n"
-            "if importlib.util.find_spec(\"vghlib\") is None:\n"
-            "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", "
-            f"\"{url}\"], check=True)")
+    return (
+        "# Colab or a fresh Binder: install the book's library if it is missing "
+        "(elsewhere this does nothing).\n"
+        "import importlib.util, subprocess, sys\n"
+        'if importlib.util.find_spec("vghlib") is None:\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", '
+        f'"{url}"], check=True)'
+    )
 
 
 def book_url(config: dict | None = None) -> str:
@@ -117,8 +131,11 @@ def _is_head(cell) -> bool:
 
 
 def _same(cell, want) -> bool:
-    return (cell.cell_type == want.cell_type and cell.source == want.source
-            and cell.metadata.get("tags") == want.metadata.get("tags"))
+    return (
+        cell.cell_type == want.cell_type
+        and cell.source == want.source
+        and cell.metadata.get("tags") == want.metadata.get("tags")
+    )
 
 
 def notebooks(root: Path = REPO_ROOT / "book") -> list[Path]:
@@ -142,9 +159,9 @@ def sync(paths, check: bool = False, config: dict | None = None) -> list[Path]:
         rest = [c for c in nb.cells if not _is_head(c)]
         new = head_cells(config)
         for i, old in enumerate(head[:2]):
-            if _same(old, new[i]):             # an up-to-date head cell stays exactly as it is
+            if _same(old, new[i]):  # an up-to-date head cell stays exactly as it is
                 new[i] = old
-            elif "id" in old:                  # keep cell ids stable across re-syncs
+            elif "id" in old:  # keep cell ids stable across re-syncs
                 new[i]["id"] = old["id"]
         nb.cells = new + rest
         nbformat.write(nb, path)
@@ -153,8 +170,11 @@ def sync(paths, check: bool = False, config: dict | None = None) -> list[Path]:
 
 # --- Plain Markdown for student copies ----------------------------------------------------------
 
-_DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>[^\n]*)\n"
-                        r"(?P<body>.*?)^(?P=fence)[ \t]*$\n?", re.MULTILINE | re.DOTALL)
+_DIRECTIVE = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>[^\n]*)\n"
+    r"(?P<body>.*?)^(?P=fence)[ \t]*$\n?",
+    re.MULTILINE | re.DOTALL,
+)
 _ROLE = re.compile(r"\{(?P<name>[\w:-]+)\}`(?P<text>[^`]*)`")
 _TARGET = re.compile(r"^\((?P<label>[\w:.-]+)\)=[ \t]*\n", re.MULTILINE)
 
@@ -210,8 +230,13 @@ def _options(body: str) -> tuple[dict, str]:
     return opts, "\n".join(lines).strip("\n")
 
 
-def plain_markdown(text: str, page: str, labels: dict | None = None, base: str | None = None,
-                   numbers: dict | None = None) -> str:
+def plain_markdown(
+    text: str,
+    page: str,
+    labels: dict | None = None,
+    base: str | None = None,
+    numbers: dict | None = None,
+) -> str:
     """MyST ``text`` of the page ``page`` (e.g. ``"book/part1/sf_vs_pd"``) as plain Markdown.
 
     Exercises become a bold heading (``**Exercise 3** (label)``, numbered by ``numbers``), other
@@ -237,7 +262,7 @@ def plain_markdown(text: str, page: str, labels: dict | None = None, base: str |
             head = f"**Exercise{f' {n}' if n else ''}**" + (f": {arg}" if arg else "")
             return f"{head}\n\n{body}\n\n"
         if name == "solution":
-            return ""                              # student copies carry no solutions
+            return ""  # student copies carry no solutions
         if name in ("code-cell", "code-block", "code"):
             return f"```{arg}\n{body}\n```\n"
         if name == "literalinclude":
@@ -297,8 +322,12 @@ def unnumbered_refs(pages: dict[str, str]) -> list[tuple[str, str]]:
             lab = re.search(r":label:\s*(\S+)", opts)
             if lab and ":nonumber:" in opts:
                 unnumbered.add(lab.group(1))
-    return [(page, m.group(1).strip()) for page, text in pages.items()
-            for m in _PRF_BARE.finditer(text) if m.group(1).strip() in unnumbered]
+    return [
+        (page, m.group(1).strip())
+        for page, text in pages.items()
+        for m in _PRF_BARE.finditer(text)
+        if m.group(1).strip() in unnumbered
+    ]
 
 
 def book_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
@@ -309,18 +338,22 @@ def book_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
     for path in notebooks(root):
         nb = nbformat.read(path, as_version=4)
         pages[str(path.relative_to(root))] = "\n\n".join(
-            c.source for c in nb.cells if c.cell_type == "markdown")
+            c.source for c in nb.cells if c.cell_type == "markdown"
+        )
     return pages
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.notebooks",
-                                 description="Keep every notebook's generated first cells (macros, "
-                                             "install) in sync with _config.yml.")
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.notebooks",
+        description="Keep every notebook's generated first cells (macros, "
+        "install) in sync with _config.yml.",
+    )
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--sync", action="store_true", help="rewrite the head cells where they differ")
-    g.add_argument("--check", action="store_true",
-                   help="exit 1 if a notebook's head cells are stale")
+    g.add_argument(
+        "--check", action="store_true", help="exit 1 if a notebook's head cells are stale"
+    )
     a = ap.parse_args(argv)
     changed = sync(notebooks(), check=a.check)
     for p in changed:
@@ -330,8 +363,11 @@ def main(argv=None) -> int:
         return 1
     bare = unnumbered_refs(book_pages())
     for page, label in bare:
-        print(f"{page}: {{prf:ref}}`{label}` points at a :nonumber: box and would render without a "
-              f"number; give it text: {{prf:ref}}`<text> <{label}>`", file=sys.stderr)
+        print(
+            f"{page}: {{prf:ref}}`{label}` points at a :nonumber: box and would render without a "
+            f"number; give it text: {{prf:ref}}`<text> <{label}>`",
+            file=sys.stderr,
+        )
     return 1 if (a.check and bare) else 0
 
 

@@ -94,13 +94,20 @@ def report() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.requirements",
-                                 description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.requirements", description=__doc__.splitlines()[0]
+    )
     what = ap.add_mutually_exclusive_group()
-    what.add_argument("--check", action="store_true",
-                      help="print nothing when every pin matches, else the problems (exit 1)")
-    what.add_argument("--pins", action="store_true",
-                      help="print only the Python line and one line per pin (exit 1 on a mismatch)")
+    what.add_argument(
+        "--check",
+        action="store_true",
+        help="print nothing when every pin matches, else the problems (exit 1)",
+    )
+    what.add_argument(
+        "--pins",
+        action="store_true",
+        help="print only the Python line and one line per pin (exit 1 on a mismatch)",
+    )
     args = ap.parse_args(argv)
     if args.pins:
         print(report())

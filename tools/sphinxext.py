@@ -31,8 +31,12 @@ import yaml
 from tools import REPO_ROOT
 
 #: The files the offline folder must hold, relative to it (the Makefile's offline-assets target).
-REQUIRED = ("mathjax/tex-mml-chtml.js", "mathjax/output/chtml/fonts/woff-v2",
-            "widgets/require.min.js", "widgets/embed-amd.js")
+REQUIRED = (
+    "mathjax/tex-mml-chtml.js",
+    "mathjax/output/chtml/fonts/woff-v2",
+    "widgets/require.min.js",
+    "widgets/embed-amd.js",
+)
 ENV = "VGH_OFFLINE_STATIC"
 
 
@@ -46,7 +50,8 @@ def offline_folder() -> Path | None:
     if missing:
         raise RuntimeError(
             f"{ENV}={value} does not hold the offline assets (missing: {', '.join(missing)}). "
-            "Run `make offline-assets` (it needs npm), or unset the variable for the online build.")
+            "Run `make offline-assets` (it needs npm), or unset the variable for the online build."
+        )
     return folder
 
 
@@ -58,12 +63,14 @@ def config_for_copy(config: Path = REPO_ROOT / "_config.yml") -> str:
     text = config.read_text()
     local = (yaml.safe_load(text).get("sphinx") or {}).get("local_extensions") or {}
     for name, folder in local.items():
-        line = re.compile(rf"^([ \t]*{re.escape(name)}:[ \t]*){re.escape(str(folder))}[ \t]*$",
-                          re.MULTILINE)
+        line = re.compile(
+            rf"^([ \t]*{re.escape(name)}:[ \t]*){re.escape(str(folder))}[ \t]*$", re.MULTILINE
+        )
         text, n = line.subn(lambda m: m[1] + (config.parent / folder).resolve().as_posix(), text)
         if n != 1:
             raise ValueError(
-                f"{config}: expected one line `{name}: {folder}` under local_extensions")
+                f"{config}: expected one line `{name}: {folder}` under local_extensions"
+            )
     return text
 
 
@@ -88,8 +95,10 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     seen, kept = set(), []
     for js in scripts:
         # An inline script is registered once with filename None and once with "": the same script.
-        key = (str(getattr(js, "filename", js) or ""),
-               repr(sorted(getattr(js, "attributes", {}).items())))
+        key = (
+            str(getattr(js, "filename", js) or ""),
+            repr(sorted(getattr(js, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             kept.append(js)

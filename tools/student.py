@@ -82,8 +82,12 @@ def export_student_copy(src_root, dest_root) -> list[tuple[str, int]]:
             elif cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
         # a cell that only printed a reference answer (tagged for the book) has no place here
-        nb.cells = [c for c in nb.cells if "solution" not in c.metadata.get("tags", [])
-                    and (c.cell_type != "markdown" or c.source.strip())]
+        nb.cells = [
+            c
+            for c in nb.cells
+            if "solution" not in c.metadata.get("tags", [])
+            and (c.cell_type != "markdown" or c.source.strip())
+        ]
         out = dest_root / path.relative_to(src_root)
         out.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out)
@@ -92,8 +96,9 @@ def export_student_copy(src_root, dest_root) -> list[tuple[str, int]]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.student",
-                                 description="Export student copies of the book's notebooks.")
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.student", description="Export student copies of the book's notebooks."
+    )
     ap.add_argument("--src", default="book", help="folder with the book's notebooks")
     ap.add_argument("--out", default="student", help="where to write the student copies")
     args = ap.parse_args(argv)

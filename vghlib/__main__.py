@@ -22,20 +22,28 @@ TRAINING_COMMANDS = ("pretrain", "sweep")
 
 COMMANDS = {
     "pretrain": ("vghlib.pretrain", "build the laptop pretraining trajectory of Part IV"),
-    "sweep": ("vghlib.sweep",
-              "score every checkpoint and run GRPO from it (resumable results file)"),
+    "sweep": (
+        "vghlib.sweep",
+        "score every checkpoint and run GRPO from it (resumable results file)",
+    ),
 }
 
 # Names of the book's tooling, which is not a vghlib command, and the module that runs each one.
-MOVED = {"env": "tools.requirements", "student": "tools.student",
-         "notebooks": "tools.notebooks", "browser": "tools.browser"}
+MOVED = {
+    "env": "tools.requirements",
+    "student": "tools.student",
+    "notebooks": "tools.notebooks",
+    "browser": "tools.browser",
+}
 
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {what}" for name, (_, what) in COMMANDS.items())
-    return f"usage: python -m vghlib COMMAND [options]\n\ncommands:\n{rows}\n\n" \
-           "`python -m vghlib COMMAND --help` describes the options of a command."
+    return (
+        f"usage: python -m vghlib COMMAND [options]\n\ncommands:\n{rows}\n\n"
+        "`python -m vghlib COMMAND --help` describes the options of a command."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name in MOVED:
-        print(f"`python -m vghlib {name}` is now `python -m {MOVED[name]}`, run from the "
-              "repository root", file=sys.stderr)
+        print(
+            f"`python -m vghlib {name}` is now `python -m {MOVED[name]}`, run from the "
+            "repository root",
+            file=sys.stderr,
+        )
         return 2
     if name not in COMMANDS:
         print(f"unknown command {name!r}\n\n{usage()}", file=sys.stderr)

@@ -40,13 +40,26 @@ from vghlib import pretrain
 from vghlib.env import cache_dir as book_cache
 from vghlib.pretrain import BUILD_HINT, MANIFEST, Checkpoint, TrajectoryError
 
-__all__ = ["CheckpointRef", "CheckpointError", "parse_steps", "parse_branch", "hub_branches",
-           "select_steps", "resolve", "list_checkpoints", "load", "load_model", "LAPTOP"]
+__all__ = [
+    "CheckpointRef",
+    "CheckpointError",
+    "parse_steps",
+    "parse_branch",
+    "hub_branches",
+    "select_steps",
+    "resolve",
+    "list_checkpoints",
+    "load",
+    "load_model",
+    "LAPTOP",
+]
 
 LAPTOP = "laptop"
 # stage1-step140000-tokens294B, stage2-ingredient3-step3000-tokens7B, stage1-step0-tokens0B
-_BRANCH = re.compile(r"^(?P<stage>stage\d+)(?:-(?P<part>[a-z]+\d+))?-step(?P<step>\d+)"
-                     r"-tokens(?P<tokens>\d+)B$")
+_BRANCH = re.compile(
+    r"^(?P<stage>stage\d+)(?:-(?P<part>[a-z]+\d+))?-step(?P<step>\d+)"
+    r"-tokens(?P<tokens>\d+)B$"
+)
 
 
 class CheckpointError(ValueError):
@@ -90,9 +103,11 @@ def parse_steps(spec) -> list[int] | None:
             return list(range(start, stop + 1, step))
         out = sorted({int(x) for x in s.split(",") if x.strip()})
     except ValueError:
-        raise CheckpointError(f"--steps {spec!r}: expected START:STOP:STEP with STOP included "
-                              "(e.g. 50000:1000000:50000), a comma-separated list of steps, or "
-                              "'all'") from None
+        raise CheckpointError(
+            f"--steps {spec!r}: expected START:STOP:STEP with STOP included "
+            "(e.g. 50000:1000000:50000), a comma-separated list of steps, or "
+            "'all'"
+        ) from None
     if not out or min(out) < 0:
         raise CheckpointError(f"--steps {spec!r}: steps must be non-negative integers")
     return out
@@ -107,16 +122,22 @@ def parse_branch(name: str) -> dict | None:
     m = _BRANCH.match(name)
     if m is None:
         return None
-    return {"stage": m["stage"], "part": m["part"], "step": int(m["step"]),
-            "tokens_b": int(m["tokens"])}
+    return {
+        "stage": m["stage"],
+        "part": m["part"],
+        "step": int(m["step"]),
+        "tokens_b": int(m["tokens"]),
+    }
 
 
 def _download_hint(repo_id: str, branches) -> str:
     cmds = "\n".join(f"  huggingface-cli download {repo_id} --revision {b}" for b in branches[:3])
     more = f"\n  ... ({len(branches) - 3} more revisions)" if len(branches) > 3 else ""
-    return (f"On a machine with Hub access, download them first:\n{cmds}{more}\n(then copy the "
-            "Hugging Face cache, or set HF_HUB_CACHE to it), or pass a local folder of "
-            "checkpoints saved with save_pretrained (--model DIR, one step<N>/ sub-folder each).")
+    return (
+        f"On a machine with Hub access, download them first:\n{cmds}{more}\n(then copy the "
+        "Hugging Face cache, or set HF_HUB_CACHE to it), or pass a local folder of "
+        "checkpoints saved with save_pretrained (--model DIR, one step<N>/ sub-folder each)."
+    )
 
 
 def cached_branches(repo_id: str, cache_dir=None) -> list[str]:
@@ -139,10 +160,12 @@ def hub_branches(repo_id: str, *, list_refs=None, cache_dir=None) -> tuple[list[
         try:
             return [b.name for b in list_refs(repo_id).branches], "hub"
         except (errors.RepositoryNotFoundError, errors.GatedRepoError) as err:
-            raise CheckpointError(f"{repo_id!r} is not a model the Hub lets this machine read "
-                                  f"({type(err).__name__}): check the id (e.g. "
-                                  "allenai/OLMo-2-0425-1B), or log in with `huggingface-cli "
-                                  "login` for a gated model") from None
+            raise CheckpointError(
+                f"{repo_id!r} is not a model the Hub lets this machine read "
+                f"({type(err).__name__}): check the id (e.g. "
+                "allenai/OLMo-2-0425-1B), or log in with `huggingface-cli "
+                "login` for a gated model"
+            ) from None
         except Exception:  # no network: the cache is all there is  # noqa: BLE001
             pass
     found = cached_branches(repo_id, cache_dir)
@@ -151,15 +174,19 @@ def hub_branches(repo_id: str, *, list_refs=None, cache_dir=None) -> tuple[list[
         raise CheckpointError(
             f"{why} and the local Hugging Face cache holds no revision of {repo_id!r}, so its "
             "checkpoints can be neither listed nor loaded. "
-            + _download_hint(repo_id, ["stage1-step<STEP>-tokens<TOKENS>B"]
-                             + ["(list the names with huggingface_hub.list_repo_refs)"]))
+            + _download_hint(
+                repo_id,
+                ["stage1-step<STEP>-tokens<TOKENS>B"]
+                + ["(list the names with huggingface_hub.list_repo_refs)"],
+            )
+        )
     return found, "cache"
 
 
 def _nearest(step: int, available: list[int]) -> list[int]:
     """The available steps just below and just above ``step`` (one of them at the ends)."""
     i = bisect.bisect_left(available, step)
-    return available[max(0, i - 1):i + 1]
+    return available[max(0, i - 1) : i + 1]
 
 
 def select_steps(named: dict[int, str], steps, where: str) -> list[tuple[int, str]]:
@@ -175,13 +202,15 @@ def select_steps(named: dict[int, str], steps, where: str) -> list[tuple[int, st
         return [(s, named[s]) for s in available]
     missing = [s for s in steps if s not in named]
     if missing:
-        near = "; ".join(f"to {s}, {' and '.join(map(str, _nearest(s, available)))}"
-                         for s in missing[:8])
+        near = "; ".join(
+            f"to {s}, {' and '.join(map(str, _nearest(s, available)))}" for s in missing[:8]
+        )
         more = f" (and {len(missing) - 8} more)" if len(missing) > 8 else ""
         raise CheckpointError(
             f"{where} has no checkpoint at step(s) {', '.join(map(str, missing[:8]))}{more}. "
             f"The nearest that exist: {near}{more}. {len(available)} checkpoints exist, steps "
-            f"{available[0]}..{available[-1]}; pass steps from that list.")
+            f"{available[0]}..{available[-1]}; pass steps from that list."
+        )
     return [(s, named[s]) for s in steps]
 
 
@@ -194,15 +223,20 @@ def _hub_refs(repo_id, steps, stage, list_refs, cache_dir) -> list[CheckpointRef
             named.setdefault(b["step"], n)
     where = f"{repo_id} ({'branches in the local cache' if origin == 'cache' else 'Hub branches'}, {stage})"
     if not named:
-        raise CheckpointError(f"{where}: no branch is named like {stage}-step<STEP>-tokens<N>B "
-                              f"(found {sorted(names)[:5]}...); pass --stage, or a local folder")
+        raise CheckpointError(
+            f"{where}: no branch is named like {stage}-step<STEP>-tokens<N>B "
+            f"(found {sorted(names)[:5]}...); pass --stage, or a local folder"
+        )
     try:
         chosen = select_steps(named, steps, where)
     except CheckpointError as err:
         if origin == "cache":
-            raise CheckpointError(f"{err} Offline, only the cached revisions can be used. "
-                                  + _download_hint(repo_id, [f"{stage}-step{s}-tokens<N>B" for s in steps
-                                                             if s not in named])) from None
+            raise CheckpointError(
+                f"{err} Offline, only the cached revisions can be used. "
+                + _download_hint(
+                    repo_id, [f"{stage}-step{s}-tokens<N>B" for s in steps if s not in named]
+                )
+            ) from None
         raise
     return [CheckpointRef(n, s, repo_id, n) for s, n in chosen]
 
@@ -217,8 +251,9 @@ def laptop_folder() -> Path:
     return book_cache() / "laptop-trajectory"
 
 
-def resolve(model: str, steps=None, *, stage: str = "stage1", list_refs=None,
-            cache_dir=None) -> list[CheckpointRef]:
+def resolve(
+    model: str, steps=None, *, stage: str = "stage1", list_refs=None, cache_dir=None
+) -> list[CheckpointRef]:
     """The checkpoints of ``model`` at ``steps`` (a :func:`parse_steps` spec or list; None: all).
 
     ``model``: ``"laptop"`` (Part IV's trajectory, built when missing), an existing local folder,
@@ -231,22 +266,27 @@ def resolve(model: str, steps=None, *, stage: str = "stage1", list_refs=None,
         steps = parse_steps(steps)
     if model == LAPTOP:
         folder = laptop_folder()
-        if pretrain.read_manifest(folder) is None or not pretrain.read_manifest(folder).get("complete"):
+        if pretrain.read_manifest(folder) is None or not pretrain.read_manifest(folder).get(
+            "complete"
+        ):
             print(f"building Part IV's laptop trajectory in {folder} (about 2 minutes)")
             pretrain.build_trajectory(folder, progress=False)
         return _folder_refs(folder, steps)
     path = Path(model).expanduser()
     if path.is_dir() or model.startswith(("/", ".", "~")) or model.count("/") > 1:
-        return _folder_refs(path, steps)            # a folder (its error says if it is missing)
+        return _folder_refs(path, steps)  # a folder (its error says if it is missing)
     if re.fullmatch(r"[\w.-]+/[\w.-]+", model) is None:
-        raise CheckpointError(f"--model {model!r} is neither a folder nor a Hub model id "
-                              "(owner/name, e.g. allenai/OLMo-2-0425-1B) nor 'laptop'")
+        raise CheckpointError(
+            f"--model {model!r} is neither a folder nor a Hub model id "
+            "(owner/name, e.g. allenai/OLMo-2-0425-1B) nor 'laptop'"
+        )
     return _hub_refs(model, steps, stage, list_refs, cache_dir)
 
 
 # --------------------------------------------------------------------------------------------
 # Reading checkpoints: a folder's list, and the one load path for folders and Hub branches
 # --------------------------------------------------------------------------------------------
+
 
 def _is_model_dir(p: Path) -> bool:
     return p.is_dir() and (p / "config.json").is_file() and any(p.glob("*.safetensors"))
@@ -260,9 +300,11 @@ def list_checkpoints(folder) -> list[Checkpoint]:
     contains ``step<N>`` (``step000120``, or OLMo-2's ``stage1-step140000-tokens294B``).
     """
     folder = Path(folder)
-    expected = (f"expected sub-folders such as step000000/, step000120/, ... each holding a model "
-                f"and tokenizer saved with save_pretrained (config.json, model.safetensors, "
-                f"tokenizer.json), or a {MANIFEST}; {BUILD_HINT.format(folder=folder)}")
+    expected = (
+        f"expected sub-folders such as step000000/, step000120/, ... each holding a model "
+        f"and tokenizer saved with save_pretrained (config.json, model.safetensors, "
+        f"tokenizer.json), or a {MANIFEST}; {BUILD_HINT.format(folder=folder)}"
+    )
     if not folder.is_dir():
         raise CheckpointError(f"{folder} does not exist: {expected}")
     try:
@@ -271,13 +313,17 @@ def list_checkpoints(folder) -> list[Checkpoint]:
         raise CheckpointError(str(err)) from None
     if m is not None:
         if not m.get("complete"):
-            raise CheckpointError(f"{folder} holds an unfinished build ({len(m.get('checkpoints', []))} "
-                                  f"checkpoints so far): rerun `python -m vghlib pretrain --out {folder}`")
+            raise CheckpointError(
+                f"{folder} holds an unfinished build ({len(m.get('checkpoints', []))} "
+                f"checkpoints so far): rerun `python -m vghlib pretrain --out {folder}`"
+            )
         cps = [Checkpoint(c["step"], folder / c["dir"], c["r_before"]) for c in m["checkpoints"]]
         missing = [c.path.name for c in cps if not _is_model_dir(c.path)]
         if missing:
-            raise CheckpointError(f"{folder}/{MANIFEST} lists checkpoints that are missing or "
-                                  f"incomplete: {missing}; rebuild with --force")
+            raise CheckpointError(
+                f"{folder}/{MANIFEST} lists checkpoints that are missing or "
+                f"incomplete: {missing}; rebuild with --force"
+            )
     else:
         cps = []
         for p in folder.iterdir():
@@ -310,15 +356,25 @@ def load_model(source, dtype=torch.float64, *, device_map=None, cache_dir=None):
     if revision is None:
         path = Path(location)
         if not path.is_dir():
-            raise CheckpointError(f"{path} is not a folder; pass the folder written by "
-                                  "save_pretrained")
+            raise CheckpointError(
+                f"{path} is not a folder; pass the folder written by save_pretrained"
+            )
         if not any(path.glob("*.safetensors")):
-            raise CheckpointError(f"{path} holds no .safetensors weights; this loader refuses "
-                                  "pickled checkpoints (re-save with safe_serialization=True)")
+            raise CheckpointError(
+                f"{path} holds no .safetensors weights; this loader refuses "
+                "pickled checkpoints (re-save with safe_serialization=True)"
+            )
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            location, revision=revision, cache_dir=cache_dir, local_files_only=revision is None,
-            use_safetensors=True, trust_remote_code=False, dtype=dtype, device_map=device_map)
+            location,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=revision is None,
+            use_safetensors=True,
+            trust_remote_code=False,
+            dtype=dtype,
+            device_map=device_map,
+        )
     except OSError as err:
         raise _hub_error(location, revision, err) from None
     model.eval()
@@ -338,16 +394,23 @@ def load(source, dtype=torch.float64, *, device_map=None, cache_dir=None):
             raise CheckpointError(
                 f"{path} holds no saved model: expected config.json and model.safetensors written "
                 "by save_pretrained (a checkpoint of list_checkpoints(folder)); "
-                f"{BUILD_HINT.format(folder=path.parent)}")
+                f"{BUILD_HINT.format(folder=path.parent)}"
+            )
         if not ((path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file()):
-            raise CheckpointError(f"{path} holds a model but no tokenizer (tokenizer.json): save "
-                                  "the tokenizer next to the model with "
-                                  "tokenizer.save_pretrained(path)")
+            raise CheckpointError(
+                f"{path} holds a model but no tokenizer (tokenizer.json): save "
+                "the tokenizer next to the model with "
+                "tokenizer.save_pretrained(path)"
+            )
     model = load_model(source, dtype, device_map=device_map, cache_dir=cache_dir)
     try:
-        tok = AutoTokenizer.from_pretrained(location, revision=revision, cache_dir=cache_dir,
-                                            local_files_only=revision is None,
-                                            trust_remote_code=False)
+        tok = AutoTokenizer.from_pretrained(
+            location,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=revision is None,
+            trust_remote_code=False,
+        )
     except OSError as err:
         raise _hub_error(location, revision, err) from None
     return model, tok
@@ -357,15 +420,17 @@ def _hub_error(location, revision, err: OSError) -> Exception:
     if revision is None:
         return CheckpointError(f"cannot load {location}: {str(err).splitlines()[0][:200]}")
     if "safetensors" in str(err).lower() and "no file named" in str(err).lower():
-        return CheckpointError(f"{location}@{revision} has no safetensors weights; "
-                               "this book loads no pickled checkpoints")
+        return CheckpointError(
+            f"{location}@{revision} has no safetensors weights; "
+            "this book loads no pickled checkpoints"
+        )
     why = "offline" if is_offline_mode() else "the download failed"
-    return CheckpointError(f"cannot load {location} at revision {revision} ({why}: "
-                           f"{str(err).splitlines()[0][:200]}). "
-                           + _download_hint(location, [revision]))
+    return CheckpointError(
+        f"cannot load {location} at revision {revision} ({why}: "
+        f"{str(err).splitlines()[0][:200]}). " + _download_hint(location, [revision])
+    )
 
 
 def describe(refs) -> str:
     """One line per checkpoint: the table a sweep prints before it starts."""
     return "\n".join(f"{r.step:>9}  {r.name}" for r in refs)
-

@@ -28,6 +28,7 @@ def run(*args, launcher=(sys.executable, "-m"), quiet: bool = True) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise CommandFailed(f"`{' '.join(cmd[len(launcher):])}` exited with code "
-                            f"{done.returncode}:\n{tail}")
+        raise CommandFailed(
+            f"`{' '.join(cmd[len(launcher) :])}` exited with code {done.returncode}:\n{tail}"
+        )
     return done.stdout

@@ -44,15 +44,26 @@ from vghlib.stats import mean_ci
 DTYPE = torch.float64
 
 __all__ = [
-    "Rollout", "rollout", "costates_autograd", "costates_rerun", "step_jacobians",
-    "costates_adjoint", "pathwise_grad", "bptt_grad", "per_rollout_params",
-    "GaussianShiftPolicy", "linear_gaussian_policy", "standard_normal_noise", "value_grad_fd",
+    "Rollout",
+    "rollout",
+    "costates_autograd",
+    "costates_rerun",
+    "step_jacobians",
+    "costates_adjoint",
+    "pathwise_grad",
+    "bptt_grad",
+    "per_rollout_params",
+    "GaussianShiftPolicy",
+    "linear_gaussian_policy",
+    "standard_normal_noise",
+    "value_grad_fd",
 ]
 
 
 # --------------------------------------------------------------------------------------------
 # Input checks
 # --------------------------------------------------------------------------------------------
+
 
 def check_gamma(gamma) -> float:
     """The discount γ as a float; a clear error unless 0 < γ ≤ 1."""
@@ -65,8 +76,10 @@ def check_gamma(gamma) -> float:
 def as_tensor(x, name: str, ndim: int) -> torch.Tensor:
     """``x`` checked to be a floating-point tensor of ``ndim`` dimensions; errors name ``name``."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor (float64), got {type(x).__name__}; "
-                        f"wrap it with torch.as_tensor(..., dtype=torch.float64)")
+        raise TypeError(
+            f"{name} must be a torch.Tensor (float64), got {type(x).__name__}; "
+            f"wrap it with torch.as_tensor(..., dtype=torch.float64)"
+        )
     if x.dim() != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
     if not torch.is_floating_point(x):
@@ -104,6 +117,7 @@ def _check_out(x: torch.Tensor, shape: tuple, what: str) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # Rollouts (Definition 1)
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Rollout:
@@ -147,23 +161,27 @@ def _returns_to_go(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.stack(out[::-1], dim=1)  # (B, T)
 
 
-def _rollout(dynamics, policy, reward, initial_state, noise, gamma, process_noise, start_step,
-             taps):
+def _rollout(
+    dynamics, policy, reward, initial_state, noise, gamma, process_noise, start_step, taps
+):
     s = as_tensor(initial_state, "initial_state", 2)
     xi = as_tensor(noise, "noise", 3)
     gamma = check_gamma(gamma)
     B, n = s.shape
     if xi.shape[0] != B:
-        raise ValueError(f"noise has batch {xi.shape[0]} but initial_state has batch {B}; "
-                         "noise must be (B, T, m) with the same B")
+        raise ValueError(
+            f"noise has batch {xi.shape[0]} but initial_state has batch {B}; "
+            "noise must be (B, T, m) with the same B"
+        )
     T, m = xi.shape[1], xi.shape[2]
     if T < 1:
         raise ValueError("noise must cover at least one step (T >= 1)")
     if process_noise is not None:
         as_tensor(process_noise, "process_noise", 3)
         if tuple(process_noise.shape) != (B, T, n):
-            raise ValueError(f"process_noise must be (B, T, n) = {(B, T, n)}, "
-                             f"got {tuple(process_noise.shape)}")
+            raise ValueError(
+                f"process_noise must be (B, T, n) = {(B, T, n)}, got {tuple(process_noise.shape)}"
+            )
     if not isinstance(start_step, int) or start_step < 0:
         raise ValueError(f"start_step must be a non-negative int, got {start_step!r}")
     f, pi, r = _caller(dynamics), _caller(policy), _caller(reward)
@@ -171,25 +189,41 @@ def _rollout(dynamics, policy, reward, initial_state, noise, gamma, process_nois
     for j in range(T):
         k = start_step + j
         if taps is not None:
-            s = s + taps[:, j]        # a zero "tap" whose gradient is ∂R_1/∂s_t
+            s = s + taps[:, j]  # a zero "tap" whose gradient is ∂R_1/∂s_t
         a = _check_out(pi(s, xi[:, j], k), (B, m), "policy(s, noise)")
         rew = _check_out(r(s, a, k), (B,), "reward(s, a)")
         s_next = _check_out(f(s, a, k), (B, n), "dynamics(s, a)")
         if process_noise is not None:
-            s_next = s_next + process_noise[:, j]   # exogenous, additive: Prop 1 is unchanged
+            s_next = s_next + process_noise[:, j]  # exogenous, additive: Prop 1 is unchanged
         states.append(s)
         actions.append(a)
         rewards.append(rew)
         s = s_next
     states.append(s)
     rewards = torch.stack(rewards, dim=1)  # (B, T)
-    return Rollout(torch.stack(states, dim=1), torch.stack(actions, dim=1), rewards,
-                   _returns_to_go(rewards, gamma), xi, gamma, start_step, process_noise)
+    return Rollout(
+        torch.stack(states, dim=1),
+        torch.stack(actions, dim=1),
+        rewards,
+        _returns_to_go(rewards, gamma),
+        xi,
+        gamma,
+        start_step,
+        process_noise,
+    )
 
 
-def rollout(dynamics: Callable, policy: Callable, reward: Callable, initial_state: torch.Tensor,
-            noise: torch.Tensor, gamma: float = 1.0, *, process_noise: torch.Tensor | None = None,
-            start_step: int = 0) -> Rollout:
+def rollout(
+    dynamics: Callable,
+    policy: Callable,
+    reward: Callable,
+    initial_state: torch.Tensor,
+    noise: torch.Tensor,
+    gamma: float = 1.0,
+    *,
+    process_noise: torch.Tensor | None = None,
+    start_step: int = 0,
+) -> Rollout:
     """Run B differentiable rollouts (Definition 1) with the given noise (common random numbers).
 
     Let s_1 be ``initial_state`` (B, n), ξ_{1:T} be ``noise`` (B, T, m), γ be ``gamma``.
@@ -198,8 +232,9 @@ def rollout(dynamics: Callable, policy: Callable, reward: Callable, initial_stat
     R_t = r_t + γ R_{t+1}. ``start_step`` is passed on (as k = start_step + j) to callables that
     take a step index, so a rollout can start at a later time of a time-varying system.
     """
-    return _rollout(dynamics, policy, reward, initial_state, noise, gamma, process_noise,
-                    start_step, None)
+    return _rollout(
+        dynamics, policy, reward, initial_state, noise, gamma, process_noise, start_step, None
+    )
 
 
 def standard_normal_noise(batch: int, horizon: int, dim: int, seed: int) -> torch.Tensor:
@@ -212,10 +247,19 @@ def standard_normal_noise(batch: int, horizon: int, dim: int, seed: int) -> torc
 # Costates (eq 5, 6)
 # --------------------------------------------------------------------------------------------
 
-def costates_autograd(dynamics: Callable, policy: Callable, reward: Callable,
-                      initial_state: torch.Tensor, noise: torch.Tensor, gamma: float = 1.0, *,
-                      process_noise: torch.Tensor | None = None, start_step: int = 0,
-                      retain_graph: bool = False) -> tuple[Rollout, torch.Tensor]:
+
+def costates_autograd(
+    dynamics: Callable,
+    policy: Callable,
+    reward: Callable,
+    initial_state: torch.Tensor,
+    noise: torch.Tensor,
+    gamma: float = 1.0,
+    *,
+    process_noise: torch.Tensor | None = None,
+    start_step: int = 0,
+    retain_graph: bool = False,
+) -> tuple[Rollout, torch.Tensor]:
     """Costates λ_t = ∂R_t/∂s_t (eq 5) for all t by one batched backward pass (BPTT).
 
     A zero tensor δ_t (the "tap") is added to every state, s_t ← s_t + δ_t. Only rewards from
@@ -233,13 +277,18 @@ def costates_autograd(dynamics: Callable, policy: Callable, reward: Callable,
     taps = torch.zeros(B, T, n, dtype=s1.dtype, requires_grad=True)
     roll = _rollout(dynamics, policy, reward, s1, xi, gamma, process_noise, start_step, taps)
     (g,) = torch.autograd.grad(roll.ret.sum(), taps, retain_graph=retain_graph)  # (B, T, n)
-    disc = roll.gamma ** torch.arange(T, dtype=g.dtype)                            # γ^{t−1}
+    disc = roll.gamma ** torch.arange(T, dtype=g.dtype)  # γ^{t−1}
     lam = g / disc[None, :, None]
-    return roll, torch.cat([lam, torch.zeros(B, 1, n, dtype=g.dtype)], dim=1)    # (B, T+1, n)
+    return roll, torch.cat([lam, torch.zeros(B, 1, n, dtype=g.dtype)], dim=1)  # (B, T+1, n)
 
 
-def costates_rerun(dynamics: Callable, policy: Callable, reward: Callable, roll: Rollout,
-                   steps: Sequence[int] | None = None) -> torch.Tensor:
+def costates_rerun(
+    dynamics: Callable,
+    policy: Callable,
+    reward: Callable,
+    roll: Rollout,
+    steps: Sequence[int] | None = None,
+) -> torch.Tensor:
     """Reference costates by the definition itself: restart a rollout at s_t (a leaf) with the
     same future noise ξ_{t:T} and differentiate its R_t with ``torch.autograd.grad``.
 
@@ -254,8 +303,16 @@ def costates_rerun(dynamics: Callable, policy: Callable, reward: Callable, roll:
             raise ValueError(f"step {k} is outside 0..{T - 1}")
         s_k = roll.states[:, k].detach().clone().requires_grad_(True)
         pw = None if roll.process_noise is None else roll.process_noise[:, k:].detach()
-        sub = rollout(dynamics, policy, reward, s_k, roll.noise[:, k:], roll.gamma,
-                      process_noise=pw, start_step=roll.start_step + k)
+        sub = rollout(
+            dynamics,
+            policy,
+            reward,
+            s_k,
+            roll.noise[:, k:],
+            roll.gamma,
+            process_noise=pw,
+            start_step=roll.start_step + k,
+        )
         (g,) = torch.autograd.grad(sub.ret.sum(), s_k)
         out.append(g)
     return torch.stack(out, dim=1)  # (B, len(steps), n)
@@ -271,8 +328,9 @@ def _batched_jac(fn: Callable, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...
     return tuple(J.permute(1, 0, 2) for J in jac)  # (B, out, in)
 
 
-def step_jacobians(dynamics: Callable, policy: Callable, reward: Callable,
-                   roll: Rollout) -> dict[str, torch.Tensor]:
+def step_jacobians(
+    dynamics: Callable, policy: Callable, reward: Callable, roll: Rollout
+) -> dict[str, torch.Tensor]:
     """Partial derivatives at every visited (s_t, a_t, ξ_t), batched, and the total ones.
 
     Returns a dict of detached tensors:
@@ -298,14 +356,14 @@ def step_jacobians(dynamics: Callable, policy: Callable, reward: Callable,
         acc["rew_s"].append(torch.zeros_like(s) if rs is None else rs)
         acc["rew_a"].append(torch.zeros_like(a) if ra is None else ra)
     out = {key: torch.stack(v, dim=1).detach() for key, v in acc.items()}
-    out["dyn_jac"] = out["dyn_s"] + out["dyn_a"] @ out["pol_s"]                    # (B, T, n, n)
-    out["reward_jac"] = out["rew_s"] + (out["pol_s"].transpose(-1, -2)
-                                        @ out["rew_a"].unsqueeze(-1)).squeeze(-1)  # (B, T, n)
+    out["dyn_jac"] = out["dyn_s"] + out["dyn_a"] @ out["pol_s"]  # (B, T, n, n)
+    out["reward_jac"] = out["rew_s"] + (
+        out["pol_s"].transpose(-1, -2) @ out["rew_a"].unsqueeze(-1)
+    ).squeeze(-1)  # (B, T, n)
     return out
 
 
-def costates_adjoint(dyn_jac: torch.Tensor, reward_jac: torch.Tensor,
-                     gamma: float) -> torch.Tensor:
+def costates_adjoint(dyn_jac: torch.Tensor, reward_jac: torch.Tensor, gamma: float) -> torch.Tensor:
     """The adjoint recursion eq 6: λ_{T+1} = 0, λ_t = Dr_t + γ Df_tᵀ λ_{t+1}, t = T..1.
 
     Let Df be ``dyn_jac`` (B, T, n, n) and Dr be ``reward_jac`` (B, T, n) (from
@@ -316,12 +374,16 @@ def costates_adjoint(dyn_jac: torch.Tensor, reward_jac: torch.Tensor,
     as_tensor(reward_jac, "reward_jac", 3)
     B, T, n, n2 = dyn_jac.shape
     if n != n2 or tuple(reward_jac.shape) != (B, T, n):
-        raise ValueError(f"dyn_jac must be (B, T, n, n) and reward_jac (B, T, n); got "
-                         f"{tuple(dyn_jac.shape)} and {tuple(reward_jac.shape)}")
+        raise ValueError(
+            f"dyn_jac must be (B, T, n, n) and reward_jac (B, T, n); got "
+            f"{tuple(dyn_jac.shape)} and {tuple(reward_jac.shape)}"
+        )
     lam = [torch.zeros(B, n, dtype=reward_jac.dtype)]
     for k in range(T - 1, -1, -1):
-        lam.append(reward_jac[:, k]
-                   + gamma * (dyn_jac[:, k].transpose(-1, -2) @ lam[-1].unsqueeze(-1)).squeeze(-1))
+        lam.append(
+            reward_jac[:, k]
+            + gamma * (dyn_jac[:, k].transpose(-1, -2) @ lam[-1].unsqueeze(-1)).squeeze(-1)
+        )
     return torch.stack(lam[::-1], dim=1)  # (B, T+1, n)
 
 
@@ -329,8 +391,15 @@ def costates_adjoint(dyn_jac: torch.Tensor, reward_jac: torch.Tensor,
 # Parameter gradients (eq 7)
 # --------------------------------------------------------------------------------------------
 
-def pathwise_grad(dynamics: Callable, policy: Callable, reward: Callable, roll: Rollout,
-                  costates: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+
+def pathwise_grad(
+    dynamics: Callable,
+    policy: Callable,
+    reward: Callable,
+    roll: Rollout,
+    costates: torch.Tensor,
+    params: Sequence[torch.Tensor],
+) -> list[torch.Tensor]:
     """The pathwise gradient of Σ_b R_1 assembled from costates, eq 7 (inside its expectation):
 
         dR_1/dθ = Σ_t γ^{t−1} [ γ (∂f/∂θ)ᵀ λ_{t+1} + (∂π/∂θ)ᵀ (∂r/∂a + γ (∂f/∂a)ᵀ λ_{t+1}) ],
@@ -345,8 +414,9 @@ def pathwise_grad(dynamics: Callable, policy: Callable, reward: Callable, roll: 
         raise ValueError("params must be a non-empty list of tensors with requires_grad=True")
     B, T, n = roll.batch, roll.horizon, roll.states.shape[-1]
     if tuple(costates.shape) != (B, T + 1, n):
-        raise ValueError(f"costates must be (B, T+1, n) = {(B, T + 1, n)}, "
-                         f"got {tuple(costates.shape)}")
+        raise ValueError(
+            f"costates must be (B, T+1, n) = {(B, T + 1, n)}, got {tuple(costates.shape)}"
+        )
     f, pi, r = _caller(dynamics), _caller(policy), _caller(reward)
     g, lam = roll.gamma, costates.detach()
     surrogate = 0.0
@@ -354,21 +424,24 @@ def pathwise_grad(dynamics: Callable, policy: Callable, reward: Callable, roll: 
         k = roll.start_step + j
         s, xi = roll.states[:, j].detach(), roll.noise[:, j]
         a = roll.actions[:, j].detach().clone().requires_grad_(True)
-        v = lam[:, j + 1]                                              # λ_{t+1}
+        v = lam[:, j + 1]  # λ_{t+1}
         with torch.enable_grad():
             inner = r(s, a, k).sum() + g * (f(s, a, k) * v).sum()
-            (w,) = torch.autograd.grad(inner, a, retain_graph=True)    # ∂r/∂a + γ(∂f/∂a)ᵀλ_{t+1}
-        surrogate = surrogate + g ** j * (g * (f(s, a.detach(), k) * v).sum()
-                                          + (pi(s, xi, k) * w.detach()).sum())
+            (w,) = torch.autograd.grad(inner, a, retain_graph=True)  # ∂r/∂a + γ(∂f/∂a)ᵀλ_{t+1}
+        surrogate = surrogate + g**j * (
+            g * (f(s, a.detach(), k) * v).sum() + (pi(s, xi, k) * w.detach()).sum()
+        )
     grads = torch.autograd.grad(surrogate, params, allow_unused=True)
     return [torch.zeros_like(p) if gr is None else gr for p, gr in zip(params, grads)]
 
 
-def bptt_grad(roll: Rollout, params: Sequence[torch.Tensor],
-              retain_graph: bool = False) -> list[torch.Tensor]:
+def bptt_grad(
+    roll: Rollout, params: Sequence[torch.Tensor], retain_graph: bool = False
+) -> list[torch.Tensor]:
     """Autograd's dR_1/dθ through the whole rollout (BPTT), summed over rollouts."""
-    grads = torch.autograd.grad(roll.ret.sum(), list(params), allow_unused=True,
-                                retain_graph=retain_graph)
+    grads = torch.autograd.grad(
+        roll.ret.sum(), list(params), allow_unused=True, retain_graph=retain_graph
+    )
     return [torch.zeros_like(p) if gr is None else gr for p, gr in zip(params, grads)]
 
 
@@ -389,6 +462,7 @@ def per_rollout_params(param: torch.Tensor, batch: int) -> torch.Tensor:
 # Gaussian shift policies (Lemma 1's hypothesis, written as Definition 1's reparameterisation)
 # --------------------------------------------------------------------------------------------
 
+
 class GaussianShiftPolicy:
     """A Gaussian shift policy π_θ(a | s) = N(a; μ_θ(s), diag σ²), written as a = μ_θ(s) + σ ⊙ ξ.
 
@@ -402,8 +476,13 @@ class GaussianShiftPolicy:
         if not callable(mean_action):
             raise TypeError("mean_action must be a callable (s) or (s, k) -> (B, m)")
         try:
-            n_pos = len([p for p in inspect.signature(mean_action).parameters.values()
-                         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+            n_pos = len(
+                [
+                    p
+                    for p in inspect.signature(mean_action).parameters.values()
+                    if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                ]
+            )
         except (TypeError, ValueError):
             n_pos = 1
         self._mean = mean_action if n_pos >= 2 else (lambda s, k: mean_action(s))
@@ -417,19 +496,20 @@ class GaussianShiftPolicy:
         return self._mean(s, k)
 
     def __call__(self, s: torch.Tensor, noise: torch.Tensor, k: int = 0) -> torch.Tensor:
-        return self.mean_action(s, k) + noise * self.sigma                  # (B, m)
+        return self.mean_action(s, k) + noise * self.sigma  # (B, m)
 
     def log_prob(self, s: torch.Tensor, a: torch.Tensor, k: int = 0) -> torch.Tensor:
         """log N(a; μ_θ(s), diag σ²) summed over action dims, shape (B,)."""
         if torch.any(self.sigma.detach() == 0):
             raise ValueError("log_prob needs sigma > 0 (a deterministic policy has no density)")
-        z = (a - self.mean_action(s, k)) / self.sigma                       # (B, m)
+        z = (a - self.mean_action(s, k)) / self.sigma  # (B, m)
         log_sig = torch.log(self.sigma) * torch.ones_like(z)
-        return (-0.5 * z ** 2 - log_sig - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return (-0.5 * z**2 - log_sig - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
-def linear_gaussian_policy(gain: torch.Tensor, sigma, *,
-                           per_rollout: bool = False) -> GaussianShiftPolicy:
+def linear_gaussian_policy(
+    gain: torch.Tensor, sigma, *, per_rollout: bool = False
+) -> GaussianShiftPolicy:
     """The linear Gaussian policy π(s, ξ, k) = K_k s + σ ⊙ ξ, as a :class:`GaussianShiftPolicy`.
 
     ``gain`` K is (m, n) (constant), (T, m, n) (one per step k), or with ``per_rollout=True``
@@ -437,41 +517,56 @@ def linear_gaussian_policy(gain: torch.Tensor, sigma, *,
     or one per step, for per-rollout gradients. ``sigma`` is a non-negative scalar or an (m,)
     vector (a tensor may require grad).
     """
-    if not isinstance(gain, torch.Tensor) or gain.dim() not in ((2, 3, 4) if per_rollout
-                                                                else (2, 3)):
-        raise ValueError("gain must be a tensor of shape (m, n), (T, m, n), or (B, m, n) or "
-                         "(B, T, m, n) with per_rollout=True")
+    if not isinstance(gain, torch.Tensor) or gain.dim() not in (
+        (2, 3, 4) if per_rollout else (2, 3)
+    ):
+        raise ValueError(
+            "gain must be a tensor of shape (m, n), (T, m, n), or (B, m, n) or "
+            "(B, T, m, n) with per_rollout=True"
+        )
     if per_rollout and gain.dim() not in (3, 4):
         raise ValueError("per_rollout=True needs a gain of shape (B, m, n) or (B, T, m, n)")
 
     def mean(s, k):
         if gain.dim() == 2:
-            return s @ gain.T                                                # (B, m)
-        if gain.dim() == 4:                                                  # (B, T, m, n)
+            return s @ gain.T  # (B, m)
+        if gain.dim() == 4:  # (B, T, m, n)
             if gain.shape[0] != s.shape[0] or not 0 <= k < gain.shape[1]:
-                raise ValueError(f"per-rollout gains are (B, T, m, n) = {tuple(gain.shape)}; "
-                                 f"got batch {s.shape[0]} at step {k}")
-            return torch.einsum("bmn,bn->bm", gain[:, k], s)                 # (B, m)
+                raise ValueError(
+                    f"per-rollout gains are (B, T, m, n) = {tuple(gain.shape)}; "
+                    f"got batch {s.shape[0]} at step {k}"
+                )
+            return torch.einsum("bmn,bn->bm", gain[:, k], s)  # (B, m)
         if per_rollout:
             if gain.shape[0] != s.shape[0]:
-                raise ValueError(f"per-rollout gain has {gain.shape[0]} rows, batch is "
-                                 f"{s.shape[0]}")
-            return torch.einsum("bmn,bn->bm", gain, s)                       # (B, m)
+                raise ValueError(
+                    f"per-rollout gain has {gain.shape[0]} rows, batch is {s.shape[0]}"
+                )
+            return torch.einsum("bmn,bn->bm", gain, s)  # (B, m)
         if not 0 <= k < gain.shape[0]:
             raise ValueError(f"step {k} is beyond the {gain.shape[0]} gains given")
-        return s @ gain[k].T                                                 # (B, m)
+        return s @ gain[k].T  # (B, m)
 
     return GaussianShiftPolicy(mean, sigma)
-
 
 
 # --------------------------------------------------------------------------------------------
 # A model-free reference for eq 9: finite differences of Monte Carlo values
 # --------------------------------------------------------------------------------------------
 
-def value_grad_fd(dynamics, policy, reward, state: torch.Tensor, noise: torch.Tensor,
-                  gamma: float = 1.0, *, step: float = 1e-3, start_step: int = 0,
-                  process_noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+
+def value_grad_fd(
+    dynamics,
+    policy,
+    reward,
+    state: torch.Tensor,
+    noise: torch.Tensor,
+    gamma: float = 1.0,
+    *,
+    step: float = 1e-3,
+    start_step: int = 0,
+    process_noise: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """∂V_t/∂s at ``state`` (n,) by central differences with common random numbers (eq 9's G).
 
     Let s be ``state``, h be ``step``, ξ^{(j)} the N noise paths ``noise`` (N, T', m) (the steps
@@ -488,16 +583,19 @@ def value_grad_fd(dynamics, policy, reward, state: torch.Tensor, noise: torch.Te
         raise ValueError(f"step must be a positive number, got {step!r}")
     n, N = s.shape[0], noise.shape[0]
     eye = torch.eye(n, dtype=DTYPE)
-    starts = torch.cat([s + step * eye, s - step * eye])                        # (2n, n)
-    s1 = starts.unsqueeze(1).expand(2 * n, N, n).reshape(2 * n * N, n)          # (2nN, n)
+    starts = torch.cat([s + step * eye, s - step * eye])  # (2n, n)
+    s1 = starts.unsqueeze(1).expand(2 * n, N, n).reshape(2 * n * N, n)  # (2nN, n)
     xi = noise.unsqueeze(0).expand(2 * n, *noise.shape).reshape(2 * n * N, *noise.shape[1:])
     pw = None
     if process_noise is not None:
-        pw = process_noise.unsqueeze(0).expand(2 * n, *process_noise.shape).reshape(
-            2 * n * N, *process_noise.shape[1:])
+        pw = (
+            process_noise.unsqueeze(0)
+            .expand(2 * n, *process_noise.shape)
+            .reshape(2 * n * N, *process_noise.shape[1:])
+        )
     with torch.no_grad():
-        ret = rollout(dynamics, policy, reward, s1, xi, gamma, process_noise=pw,
-                      start_step=start_step).ret.reshape(2, n, N)               # (±, n, N)
-    d = (ret[0] - ret[1]) / (2 * step)                                          # (n, N)
-    return mean_ci(d.T, z=1.0)                                                  # mean, se
-
+        ret = rollout(
+            dynamics, policy, reward, s1, xi, gamma, process_noise=pw, start_step=start_step
+        ).ret.reshape(2, n, N)  # (±, n, N)
+    d = (ret[0] - ret[1]) / (2 * step)  # (n, N)
+    return mean_ci(d.T, z=1.0)  # mean, se

@@ -59,12 +59,16 @@ class NoiseLaw:
         """θ as a float64 vector of the right length, with a clear error otherwise."""
         t = torch.as_tensor(theta, dtype=DTYPE).reshape(-1)
         if t.numel() != self.n_params:
-            raise ValueError(f"{self.name} takes theta = ({', '.join(self.param_names)}), "
-                             f"{self.n_params} number(s); got {t.numel()}")
+            raise ValueError(
+                f"{self.name} takes theta = ({', '.join(self.param_names)}), "
+                f"{self.n_params} number(s); got {t.numel()}"
+            )
         if not torch.all(torch.isfinite(t)):
             raise ValueError(f"theta must be finite, got {t.tolist()}")
         if self.name in ("gaussian", "exponential_scale") and t[-1] <= 0:
-            raise ValueError(f"the scale parameter {self.param_names[-1]} must be > 0, got {float(t[-1])}")
+            raise ValueError(
+                f"the scale parameter {self.param_names[-1]} must be > 0, got {float(t[-1])}"
+            )
         return t
 
 
@@ -83,20 +87,30 @@ def gaussian_location(sigma: float = 1.0) -> NoiseLaw:
     """x = μ + σ z, z ~ N(0, 1); θ = (μ,), σ fixed. A shift family with ν = N(0, σ²)."""
     s = _positive("sigma", sigma)
     return NoiseLaw(
-        "gaussian_location", ("mu",), _normal,
+        "gaussian_location",
+        ("mu",),
+        _normal,
         lambda z, th: th[:, 0] + s * z,
         lambda x, th: -0.5 * ((x - th[:, 0]) / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi),
-        shift=True, fixed=(("sigma", s),))
+        shift=True,
+        fixed=(("sigma", s),),
+    )
 
 
 def gaussian() -> NoiseLaw:
     """x = μ + σ z, z ~ N(0, 1); θ = (μ, σ): location and scale are both learned (σ > 0)."""
     return NoiseLaw(
-        "gaussian", ("mu", "sigma"), _normal,
+        "gaussian",
+        ("mu", "sigma"),
+        _normal,
         lambda z, th: th[:, 0] + th[:, 1] * z,
-        lambda x, th: -0.5 * ((x - th[:, 0]) / th[:, 1]) ** 2 - torch.log(th[:, 1])
-        - 0.5 * math.log(2 * math.pi),
-        shift=False)
+        lambda x, th: (
+            -0.5 * ((x - th[:, 0]) / th[:, 1]) ** 2
+            - torch.log(th[:, 1])
+            - 0.5 * math.log(2 * math.pi)
+        ),
+        shift=False,
+    )
 
 
 def logistic_location(scale: float = 1.0) -> NoiseLaw:
@@ -111,8 +125,15 @@ def logistic_location(scale: float = 1.0) -> NoiseLaw:
         y = (x - th[:, 0]) / s
         return -y - 2 * torch.nn.functional.softplus(-y) - math.log(s)
 
-    return NoiseLaw("logistic_location", ("mu",), base, lambda z, th: th[:, 0] + s * z, logp,
-                    shift=True, fixed=(("scale", s),))
+    return NoiseLaw(
+        "logistic_location",
+        ("mu",),
+        base,
+        lambda z, th: th[:, 0] + s * z,
+        logp,
+        shift=True,
+        fixed=(("scale", s),),
+    )
 
 
 def exponential_scale() -> NoiseLaw:
@@ -122,12 +143,22 @@ def exponential_scale() -> NoiseLaw:
         uni = torch.rand(n, generator=g, dtype=DTYPE).clamp_min(1e-300)
         return -torch.log(uni)
 
-    return NoiseLaw("exponential_scale", ("beta",), base, lambda z, th: th[:, 0] * z,
-                    lambda x, th: -x / th[:, 0] - torch.log(th[:, 0]), shift=False)
+    return NoiseLaw(
+        "exponential_scale",
+        ("beta",),
+        base,
+        lambda z, th: th[:, 0] * z,
+        lambda x, th: -x / th[:, 0] - torch.log(th[:, 0]),
+        shift=False,
+    )
 
 
-LAWS = {"gaussian_location": gaussian_location, "gaussian": gaussian,
-        "logistic_location": logistic_location, "exponential_scale": exponential_scale}
+LAWS = {
+    "gaussian_location": gaussian_location,
+    "gaussian": gaussian,
+    "logistic_location": logistic_location,
+    "exponential_scale": exponential_scale,
+}
 
 
 # --------------------------------------------------------------------------- costs with closed forms
@@ -151,8 +182,10 @@ def _fixed(law: NoiseLaw, key: str) -> float:
 
 
 def _unsupported(cost: str, law: NoiseLaw):
-    return NotImplementedError(f"no closed form of E[{cost}] under {law.name}; "
-                               f"use one of {sorted(LAWS)} or estimate it by Monte Carlo")
+    return NotImplementedError(
+        f"no closed form of E[{cost}] under {law.name}; "
+        f"use one of {sorted(LAWS)} or estimate it by Monte Carlo"
+    )
 
 
 def quadratic(curvature: float = 1.0, center: float = 0.0) -> Cost:
@@ -225,7 +258,9 @@ def exact_expectation(cost: Cost, law: NoiseLaw, theta) -> float:
 # --------------------------------------------------------------------------- per-sample estimators
 def _check_n(n_samples) -> int:
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2 (a standard error needs two), got {n_samples!r}")
+        raise ValueError(
+            f"n_samples must be an integer >= 2 (a standard error needs two), got {n_samples!r}"
+        )
     return int(n_samples)
 
 
@@ -240,7 +275,9 @@ def _cost_fn(cost):
         return cost.fn
     if callable(cost):
         return cost
-    raise TypeError(f"cost must be a vghlib.estimators.Cost or a callable on tensors, got {type(cost).__name__}")
+    raise TypeError(
+        f"cost must be a vghlib.estimators.Cost or a callable on tensors, got {type(cost).__name__}"
+    )
 
 
 def _sf_parts(cost, law: NoiseLaw, theta, n: int, seed):
@@ -273,6 +310,7 @@ def _weights(c: torch.Tensor, baseline) -> torch.Tensor:
     if not math.isfinite(b):
         raise ValueError(f"a constant baseline must be finite, got {baseline!r}")
     return advantages(c, "baseline", baseline=b)
+
 
 def sf_samples(cost, law: NoiseLaw, theta, n_samples: int, seed=0, baseline=None) -> torch.Tensor:
     """Per-sample score-function gradients (c(x_i) − b_i) ∂_θ log p(x_i; θ), eq 2. Shape (n, p).
@@ -308,7 +346,9 @@ def pd_samples(cost, law: NoiseLaw, theta, n_samples: int, seed=0) -> torch.Tens
 
 
 # --------------------------------------------------------------------------- summaries (vghlib.stats)
-def estimate(kind: str, cost, law: NoiseLaw, theta, n_samples: int, seed=0, baseline=None) -> Estimate:
+def estimate(
+    kind: str, cost, law: NoiseLaw, theta, n_samples: int, seed=0, baseline=None
+) -> Estimate:
     """SF (``kind='sf'``) or PD (``kind='pd'``) Monte Carlo gradient with its standard error."""
     if kind == "sf":
         return summarize(sf_samples(cost, law, theta, n_samples, seed, baseline))
@@ -319,8 +359,17 @@ def estimate(kind: str, cost, law: NoiseLaw, theta, n_samples: int, seed=0, base
     raise ValueError(f"kind must be 'sf' or 'pd', got {kind!r}")
 
 
-def variance_vs_samples(kind: str, cost, law: NoiseLaw, theta, sizes, n_repeats: int = 200,
-                        seed=0, baseline=None, param: int = 0) -> dict[int, float]:
+def variance_vs_samples(
+    kind: str,
+    cost,
+    law: NoiseLaw,
+    theta,
+    sizes,
+    n_repeats: int = 200,
+    seed=0,
+    baseline=None,
+    param: int = 0,
+) -> dict[int, float]:
     """Empirical variance of the n-sample mean estimator of ∂F/∂θ_param, for each n in ``sizes``.
 
     Each n uses ``n_repeats`` independent batches drawn in one vectorised call (n·n_repeats
@@ -344,7 +393,9 @@ def variance_vs_samples(kind: str, cost, law: NoiseLaw, theta, sizes, n_repeats:
             w = _weights(c[: n * n_repeats].reshape(n_repeats, n), baseline)  # (n_repeats, n)
             batch = w * score[: n * n_repeats, param].reshape(n_repeats, n)
         else:
-            batch = pd_samples(cost, law, theta, total, s)[: n * n_repeats, param].reshape(n_repeats, n)
+            batch = pd_samples(cost, law, theta, total, s)[: n * n_repeats, param].reshape(
+                n_repeats, n
+            )
         out[n] = float(batch.mean(dim=1).var(unbiased=True))
     return out
 
@@ -353,10 +404,12 @@ def add_costs(*costs: Cost) -> Cost:
     """The sum of several costs; its closed-form expectation is the sum of theirs."""
     if not costs or not all(isinstance(c, Cost) for c in costs):
         raise TypeError("add_costs takes one or more vghlib.estimators.Cost objects")
-    return Cost(" + ".join(c.name for c in costs),
-                lambda x: sum(c.fn(x) for c in costs),
-                lambda law, th: sum(c.expectation(law, th) for c in costs),
-                differentiable=all(c.differentiable for c in costs))
+    return Cost(
+        " + ".join(c.name for c in costs),
+        lambda x: sum(c.fn(x) for c in costs),
+        lambda law, th: sum(c.expectation(law, th) for c in costs),
+        differentiable=all(c.differentiable for c in costs),
+    )
 
 
 # --------------------------------------------------------------------------- the cosine crossover (Part I)
@@ -369,7 +422,7 @@ def cosine_variances(omega, sigma: float = 1.0):
     w = np.asarray(omega, dtype=float)
     s = _positive("sigma", sigma)
     e = np.exp(-2 * (w * s) ** 2)
-    return (1 + (1 - 4 * (w * s) ** 2) * e) / (2 * s ** 2), 0.5 * w ** 2 * (1 - e)
+    return (1 + (1 - 4 * (w * s) ** 2) * e) / (2 * s**2), 0.5 * w**2 * (1 - e)
 
 
 def cosine_crossover(sigma: float = 1.0) -> float:

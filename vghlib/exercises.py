@@ -18,10 +18,23 @@ import sympy as sp
 
 NO_ANSWER = "no answer yet: set your answer variable and run the cell again"
 
-__all__ = ["Feedback", "check_numeric", "check_symbolic", "CHECKERS", "reference",
-           "check_sfpd_var", "check_sfpd_cross", "check_costates_riccati", "check_ctrl_factor",
-           "check_ctrl_grad", "check_gap_crossover", "check_credit_group_mean",
-           "check_proofs_sup_ratio", "check_grpo_dead_group", "check_impact_scale"]
+__all__ = [
+    "Feedback",
+    "check_numeric",
+    "check_symbolic",
+    "CHECKERS",
+    "reference",
+    "check_sfpd_var",
+    "check_sfpd_cross",
+    "check_costates_riccati",
+    "check_ctrl_factor",
+    "check_ctrl_grad",
+    "check_gap_crossover",
+    "check_credit_group_mean",
+    "check_proofs_sup_ratio",
+    "check_grpo_dead_group",
+    "check_impact_scale",
+]
 
 
 @dataclass(frozen=True)
@@ -44,15 +57,18 @@ class Feedback:
     _repr_pretty_ = lambda self, p, cycle: p.text(repr(self))  # noqa: E731
 
 
-def check_numeric(exercise: str, answer, expected, *, rtol: float = 1e-2, atol: float = 1e-8,
-                  hint: str = "") -> Feedback:
+def check_numeric(
+    exercise: str, answer, expected, *, rtol: float = 1e-2, atol: float = 1e-8, hint: str = ""
+) -> Feedback:
     """Compare a numeric answer (scalar or array) with a reference computed by vghlib."""
     if answer is None:
         return Feedback(exercise, False, NO_ANSWER)
     try:
         a = np.asarray(answer, dtype=float)
     except (TypeError, ValueError):
-        return Feedback(exercise, False, f"expected a number or an array, got {type(answer).__name__}")
+        return Feedback(
+            exercise, False, f"expected a number or an array, got {type(answer).__name__}"
+        )
     e = np.asarray(expected, dtype=float)
     if a.shape != e.shape:
         return Feedback(exercise, False, f"expected shape {e.shape}, got {a.shape}")
@@ -86,6 +102,7 @@ def _exercise(exercise_id: str, ref: Callable[[], object]):
         CHECKERS[exercise_id] = fn
         _REFERENCES[exercise_id] = ref
         return fn
+
     return wrap
 
 
@@ -97,32 +114,47 @@ def reference(exercise_id: str):
 
 
 def _none(exercise_id: str, what: str) -> Feedback:
-    return Feedback(exercise_id, False,
-                    f"no answer yet: set `answer` to {what} and run the cell again")
+    return Feedback(
+        exercise_id, False, f"no answer yet: set `answer` to {what} and run the cell again"
+    )
 
 
 def _ref(module: str, function: str, *args, index: int | None = None) -> Callable[[], object]:
     """A reference computed on demand by ``module.function(*args)`` (optionally its ``[index]``)."""
+
     def ref():
         import importlib
 
         out = getattr(importlib.import_module(module), function)(*args)
         return out if index is None else out[index]
+
     return ref
 
 
-def _numeric(exercise_id: str, name: str, ref: Callable[[], float], *, rtol: float, hint: str,
-             what: str | None = None, doc: str) -> Callable[..., Feedback]:
+def _numeric(
+    exercise_id: str,
+    name: str,
+    ref: Callable[[], float],
+    *,
+    rtol: float,
+    hint: str,
+    what: str | None = None,
+    doc: str,
+) -> Callable[..., Feedback]:
     """A checker ``name(answer)`` for a numeric exercise whose reference is ``ref()``.
 
     ``what`` names the expected answer in the "no answer yet" message (None: "a number", in the
     message form the Part III and appendix chapters print).
     """
+
     def check(answer) -> Feedback:
         if answer is None:
             if what is None:
-                return Feedback(exercise_id, False,
-                                "no answer yet (set `answer` to a number and run the cell again)")
+                return Feedback(
+                    exercise_id,
+                    False,
+                    "no answer yet (set `answer` to a number and run the cell again)",
+                )
             return _none(exercise_id, what)
         return check_numeric(exercise_id, answer, ref(), rtol=rtol, hint=hint)
 
@@ -133,15 +165,16 @@ def _numeric(exercise_id: str, name: str, ref: Callable[[], float], *, rtol: flo
 
 # ------------------------------------------------------------------ Part I: SF vs PD (sf_vs_pd)
 
+
 def _sf_variance_quadratic():
     """Var of the one-sample SF estimator of ∂_μ E[x²], x ~ N(μ, σ²), by sympy integration."""
     mu, sigma = sp.symbols("mu sigma", positive=True)
     z = sp.symbols("z", real=True)
-    phi = sp.exp(-z ** 2 / 2) / sp.sqrt(2 * sp.pi)
+    phi = sp.exp(-(z**2) / 2) / sp.sqrt(2 * sp.pi)
     g = (mu + sigma * z) ** 2 * z / sigma  # c(x) ∂_μ log p(x) with x = μ + σ z
-    second = sp.integrate(sp.expand(g ** 2 * phi), (z, -sp.oo, sp.oo))
+    second = sp.integrate(sp.expand(g**2 * phi), (z, -sp.oo, sp.oo))
     first = sp.integrate(sp.expand(g * phi), (z, -sp.oo, sp.oo))
-    return sp.simplify(second - first ** 2), (mu, sigma)
+    return sp.simplify(second - first**2), (mu, sigma)
 
 
 @_exercise("sfpd-ex-var", lambda: _sf_variance_quadratic()[0])
@@ -157,22 +190,32 @@ def check_sfpd_var(answer) -> Feedback:
         try:
             answer = sp.sympify(answer, locals={"mu": mu, "sigma": sigma})
         except (sp.SympifyError, TypeError, SyntaxError) as err:
-            return Feedback("sfpd-ex-var", False, f"could not read your answer as an expression: {err}")
+            return Feedback(
+                "sfpd-ex-var", False, f"could not read your answer as an expression: {err}"
+            )
     else:  # rebind the reader's symbols to the positive ones used by the reference
         answer = sp.sympify(answer).subs({sp.Symbol("mu"): mu, sp.Symbol("sigma"): sigma})
-    return check_symbolic("sfpd-ex-var", answer, ref,
-                          hint="expand (μ+σz)² z/σ, square it, and use E z² = 1, E z⁴ = 3, E z⁶ = 15")
+    return check_symbolic(
+        "sfpd-ex-var",
+        answer,
+        ref,
+        hint="expand (μ+σz)² z/σ, square it, and use E z² = 1, E z⁴ = 3, E z⁶ = 15",
+    )
 
 
 check_sfpd_cross = _numeric(
-    "sfpd-ex-cross", "check_sfpd_cross", _ref("vghlib.estimators", "cosine_crossover", 1.0),
+    "sfpd-ex-cross",
+    "check_sfpd_cross",
+    _ref("vghlib.estimators", "cosine_crossover", 1.0),
     rtol=1e-2,
     what="a number (the crossing frequency)",
     hint="solve Var_PD(ω) = Var_SF(ω) numerically, e.g. with scipy.optimize.brentq",
-    doc="The frequency ω* where the PD and SF variances of ∂_μ E[cos ωx] cross (σ = 1, μ = 0).")
+    doc="The frequency ω* where the PD and SF variances of ∂_μ E[cos ωx] cross (σ = 1, μ = 0).",
+)
 
 
 # ------------------------------------------------------------------ Part I: costates
+
 
 def _riccati_value_grad():
     import torch
@@ -185,22 +228,30 @@ def _riccati_value_grad():
 
 
 check_costates_riccati = _numeric(
-    "costates-ex-riccati", "check_costates_riccati", _riccati_value_grad, rtol=1e-3,
+    "costates-ex-riccati",
+    "check_costates_riccati",
+    _riccati_value_grad,
+    rtol=1e-3,
     what="your value of G_1(2)",
     hint="run P_t backwards from P_4 = 0 with the closed-loop factor A + BK, and remember "
-         "G = 2 P_1 s (P_1 < 0)",
+    "G = 2 P_1 s (P_1 < 0)",
     doc="The value gradient G_1(s) at s = 2 of vghlib.systems.scalar_lq (A = 0.9, B = 0.5, Q = 1, "
-        "R = 0.1, T = 3, γ = 0.9) under a = −0.8 s + 0.3 ξ.")
+    "R = 0.1, T = 3, γ = 0.9) under a = −0.8 s + 0.3 ξ.",
+)
 
 
 # ------------------------------------------------------------------ Part II: continuous control
 
 check_ctrl_factor = _numeric(
-    "ctrl-ex-factor", "check_ctrl_factor", _ref("vghlib.grpo", "group_mean_scale", 6), rtol=1e-3,
+    "ctrl-ex-factor",
+    "check_ctrl_factor",
+    _ref("vghlib.grpo", "group_mean_scale", 6),
+    rtol=1e-3,
     what="the factor c",
     hint="split the group mean into the sample's own share and the share of the other n − 1 "
-         "rollouts",
-    doc="E[g_SF with the group-mean baseline] = c · ∂J/∂θ; give c for a group of 6.")
+    "rollouts",
+    doc="E[g_SF with the group-mean baseline] = c · ∂J/∂θ; give c for a group of 6.",
+)
 
 
 def _lq_policy_gradient():
@@ -216,49 +267,69 @@ def _lq_policy_gradient():
 
 
 check_ctrl_grad = _numeric(
-    "ctrl-ex-grad", "check_ctrl_grad", _lq_policy_gradient, rtol=2e-2, what="your value of ∂J/∂K",
+    "ctrl-ex-grad",
+    "check_ctrl_grad",
+    _lq_policy_gradient,
+    rtol=2e-2,
+    what="your value of ∂J/∂K",
     hint="J(K) = s_1 P_1(K) s_1 + c_1(K); differentiate the Riccati recursion (lq_value_params "
-         "keeps the graph) or average dR_1/dK",
+    "keeps the graph) or average dR_1/dK",
     doc="The exact ∂J/∂K at K = −0.8 (one constant gain) of vghlib.systems.scalar_lq with σ = 0.3 "
-        "and s_1 = 2. Any method is fine (Riccati + autograd, or a Monte Carlo PD estimate with "
-        "enough rollouts: rtol is 2 %).")
+    "and s_1 = 2. Any method is fine (Riccati + autograd, or a Monte Carlo PD estimate with "
+    "enough rollouts: rtol is 2 %).",
+)
 
 
 # ------------------------------------------------------------------ Part III: discrete tokens
 
 check_gap_crossover = _numeric(
-    "gap-crossover", "check_gap_crossover", _ref("vghlib.sampling_gap", "crossover_entropy", 32),
+    "gap-crossover",
+    "check_gap_crossover",
+    _ref("vghlib.sampling_gap", "crossover_entropy", 32),
     rtol=2e-3,
     hint="set the two bounds equal and solve for H; C_V comes from c_vocab",
-    doc="The entropy H* (nats) below which the linear bound H beats C_V √(H/log|V|), for |V| = 32.")
+    doc="The entropy H* (nats) below which the linear bound H beats C_V √(H/log|V|), for |V| = 32.",
+)
 
 
 check_credit_group_mean = _numeric(
-    "credit-group-mean", "check_credit_group_mean", _ref("vghlib.grpo", "group_mean_scale", 8),
+    "credit-group-mean",
+    "check_credit_group_mean",
+    _ref("vghlib.grpo", "group_mean_scale", 8),
     rtol=1e-3,
     hint="write Â_i = (1 - 1/n) r_i - (1/n) Σ_{j≠i} r_j and use independence of the samples",
-    doc="The factor E[λ̂] / G under a group-mean baseline, for a group of 8.")
+    doc="The factor E[λ̂] / G under a group-mean baseline, for a group of 8.",
+)
 
 
 # ------------------------------------------------------------------ Appendix: proofs
 
 check_proofs_sup_ratio = _numeric(
-    "proofs-sup-ratio", "check_proofs_sup_ratio",
-    _ref("vghlib.sampling_gap", "sup_gap_over_entropy", 8, index=0), rtol=2e-3,
+    "proofs-sup-ratio",
+    "check_proofs_sup_ratio",
+    _ref("vghlib.sampling_gap", "sup_gap_over_entropy", 8, index=0),
+    rtol=2e-3,
     hint="for a fixed p_max, which distribution has the least entropy?",
-    doc="The largest value of (1 − p_max) / H (nats) over all distributions, 3 digits.")
+    doc="The largest value of (1 − p_max) / H (nats) over all distributions, 3 digits.",
+)
 
 
 # ------------------------------------------------------------------ Part IV: the impact law
 
 check_grpo_dead_group = _numeric(
-    "grpo-dead-group", "check_grpo_dead_group",
-    _ref("vghlib.grpo", "zero_advantage_probability", 0.25, 8), rtol=1e-3,
+    "grpo-dead-group",
+    "check_grpo_dead_group",
+    _ref("vghlib.grpo", "zero_advantage_probability", 0.25, 8),
+    rtol=1e-3,
     hint="a group carries no signal when all 8 answers agree: all right or all wrong",
-    doc="The probability that a group of 8 answers at p(y*|q) = 0.25 has every advantage 0.")
+    doc="The probability that a group of 8 answers at p(y*|q) = 0.25 has every advantage 0.",
+)
 
 check_impact_scale = _numeric(
-    "impact-scale", "check_impact_scale",
-    _ref("vghlib.impact", "grpo_costate_scale", 0.5, 2), rtol=2e-3,
+    "impact-scale",
+    "check_impact_scale",
+    _ref("vghlib.impact", "grpo_costate_scale", 0.5, 2),
+    rtol=2e-3,
     hint="with n = 2 only the mixed groups count; write both advantages with the unbiased std",
-    doc="The factor c(p, n) of E[λ̂ | h] = c·G for GRPO advantages at p = 0.5 and n = 2.")
+    doc="The factor c(p, n) of E[λ̂ | h] = c·G for GRPO advantages at p = 0.5 and n = 2.",
+)

@@ -15,8 +15,12 @@ import torch
 ADVANTAGE_KINDS = ("grpo", "mean", "loo", "baseline", "none")
 
 
-def advantages(rewards: torch.Tensor, kind: str = "grpo", std_eps: float = 1e-4,
-               baseline: torch.Tensor | float | None = None) -> torch.Tensor:
+def advantages(
+    rewards: torch.Tensor,
+    kind: str = "grpo",
+    std_eps: float = 1e-4,
+    baseline: torch.Tensor | float | None = None,
+) -> torch.Tensor:
     """Per-completion advantages Â_i of eq 1 from rewards of shape ``(..., n)``, group on the last axis.
 
     kind:
@@ -42,7 +46,9 @@ def advantages(rewards: torch.Tensor, kind: str = "grpo", std_eps: float = 1e-4,
         return r.clone()
     if kind == "baseline":
         if baseline is None:
-            raise ValueError("kind='baseline' needs baseline=<a number or tensor independent of the samples>")
+            raise ValueError(
+                "kind='baseline' needs baseline=<a number or tensor independent of the samples>"
+            )
         return r - torch.as_tensor(baseline, dtype=r.dtype)
     mean = r.mean(dim=-1, keepdim=True)
     if kind == "mean":
@@ -82,11 +88,13 @@ def zero_advantage_probability(p, group_size: int):
     p = np.asarray(p, dtype=float)
     if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
         raise ValueError("p must hold probabilities in [0, 1]")
-    out = p ** n + (1 - p) ** n
+    out = p**n + (1 - p) ** n
     return float(out) if out.ndim == 0 else out
 
 
-def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def token_logprobs(
+    logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     """ℓ_t = log π(o_t | s_t) of eq 13 for each position: logits ``(B, T, V)``, tokens ``(B, T)`` -> ``(B, T)``.
 
     As in TRL, logits are divided by the sampling temperature before the log-softmax.
@@ -110,10 +118,18 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "seq-mean-token-mean", "token-mean")
 
 
-def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor,
-              clip_eps: float = 0.2, kl_coef: float = 0.0, ref_logp: torch.Tensor | None = None,
-              loss_type: str = "seq-mean-token-mean", clip_eps_high: float | None = None,
-              max_completion_length: int | None = None) -> tuple[torch.Tensor, dict]:
+def grpo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    adv: torch.Tensor,
+    mask: torch.Tensor,
+    clip_eps: float = 0.2,
+    kl_coef: float = 0.0,
+    ref_logp: torch.Tensor | None = None,
+    loss_type: str = "seq-mean-token-mean",
+    clip_eps_high: float | None = None,
+    max_completion_length: int | None = None,
+) -> tuple[torch.Tensor, dict]:
     """The negative of the paper's eq 1 for one batch of completions, and diagnostics.
 
     Shapes: ``logp``, ``old_logp``, ``mask``, ``ref_logp``: ``(B, T)``; ``adv``: ``(B,)`` (one
@@ -136,14 +152,18 @@ def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, mas
     if loss_type not in LOSS_TYPES:
         raise ValueError(f"unknown loss_type {loss_type!r}; use one of {LOSS_TYPES}")
     if loss_type == "dr_grpo" and not (max_completion_length and max_completion_length >= 1):
-        raise ValueError("loss_type='dr_grpo' divides by a constant: pass max_completion_length "
-                         "(the generation limit, TRL max_completion_length)")
+        raise ValueError(
+            "loss_type='dr_grpo' divides by a constant: pass max_completion_length "
+            "(the generation limit, TRL max_completion_length)"
+        )
     if kl_coef and ref_logp is None:
         raise ValueError("kl_coef > 0 needs ref_logp, the reference policy's token log-probs")
     eps_low = clip_eps
     eps_high = clip_eps if clip_eps_high is None else clip_eps_high
     if not (0 <= eps_low < 1 and eps_high >= 0):
-        raise ValueError(f"need 0 <= clip_eps < 1 and clip_eps_high >= 0, got {eps_low}, {eps_high}")
+        raise ValueError(
+            f"need 0 <= clip_eps < 1 and clip_eps_high >= 0, got {eps_low}, {eps_high}"
+        )
     mask = mask.to(logp.dtype)
     ratio = torch.exp(logp - old_logp)  # ρ_{i,t}
     a = adv.unsqueeze(-1)  # (B, 1): constant along the completion

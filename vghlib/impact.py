@@ -33,6 +33,7 @@ from scipy.stats import binom
 # eq 24–27: alignment, energy, misalignment, usable signal
 # --------------------------------------------------------------------------------------------
 
+
 def usable_terms(u, g) -> tuple[float, float, float]:
     """Monte Carlo estimates of (E⟨u, G⟩, Σ, Λ) from paired rows ``u`` and ``g``, both (N, d).
 
@@ -44,9 +45,12 @@ def usable_terms(u, g) -> tuple[float, float, float]:
     u, g = np.asarray(u, dtype=float), np.asarray(g, dtype=float)
     if u.shape != g.shape or u.ndim != 2:
         raise ValueError(f"u and g must both have shape (N, d); got {u.shape} and {g.shape}")
-    ng = np.linalg.norm(g, axis=1)                                   # (N,)
-    return (float((u * g).sum(1).mean()), float((ng**2).mean()),
-            float((ng * np.linalg.norm(u - g, axis=1)).mean()))
+    ng = np.linalg.norm(g, axis=1)  # (N,)
+    return (
+        float((u * g).sum(1).mean()),
+        float((ng**2).mean()),
+        float((ng * np.linalg.norm(u - g, axis=1)).mean()),
+    )
 
 
 def grpo_costate_scale(p, group_size: int, kind: str = "grpo", std_eps: float = 1e-4):
@@ -69,11 +73,11 @@ def grpo_costate_scale(p, group_size: int, kind: str = "grpo", std_eps: float = 
     p = np.asarray(p, dtype=float)
     if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
         raise ValueError("p must hold probabilities in [0, 1]")
-    j = np.arange(n)                                           # successes among the other n − 1
-    w = binom.pmf(j, n - 1, p[..., None])                      # (..., n)
+    j = np.arange(n)  # successes among the other n − 1
+    w = binom.pmf(j, n - 1, p[..., None])  # (..., n)
 
-    def adv(r, k):                                             # advantage of a sample with reward r
-        if kind == "grpo":                                     # when the group has k successes
+    def adv(r, k):  # advantage of a sample with reward r
+        if kind == "grpo":  # when the group has k successes
             std = np.sqrt(k * (n - k) / (n * (n - 1)))
             return (r - k / n) / (std + std_eps)
         if kind == "mean":
@@ -93,6 +97,7 @@ def grpo_costate_scale(p, group_size: int, kind: str = "grpo", std_eps: float = 
 # --------------------------------------------------------------------------------------------
 # eq 28: reachable headroom
 # --------------------------------------------------------------------------------------------
+
 
 def check_alpha(alpha: float) -> float:
     """``alpha`` as a float; a clear error unless it is a positive finite number (eq 28's α)."""
@@ -145,6 +150,7 @@ def headroom(rewards, alpha: float, axis: int = -1):
 # eq 29–31: the impact score of a checkpoint and the best checkpoint
 # --------------------------------------------------------------------------------------------
 
+
 def score_from_prompts(p, g2, *, alpha: float, group_size: int, adv_kind: str = "grpo") -> dict:
     """The exact-conditional-mean score (eq 24–30) from per-prompt p = p(y*|q) and ‖G_q‖² alone.
 
@@ -156,15 +162,23 @@ def score_from_prompts(p, g2, *, alpha: float, group_size: int, adv_kind: str = 
     """
     p, g2 = np.asarray(p, dtype=float), np.asarray(g2, dtype=float)
     if p.shape != g2.shape or p.ndim != 1:
-        raise ValueError(f"p and g2 must be 1-D arrays of the same length, got {p.shape}, {g2.shape}")
-    c = grpo_costate_scale(p, group_size, adv_kind)                           # (N,)
-    sigma_energy = float(g2.mean())                                           # eq 26
-    lam_cond = float((np.abs(c - 1) * g2).mean())                             # ‖G‖ ‖cG − G‖
-    h = float(np.mean(bernoulli_headroom(p, alpha)))                          # eq 28
-    return {"sigma_energy": sigma_energy, "lam_cond": lam_cond,
-            "usable_cond": sigma_energy - lam_cond, "alignment": float((c * g2).mean()),
-            "headroom": h, "p_gap_cond": (sigma_energy - lam_cond) * h,               # eq 29–30
-            "bernoulli_var": float(np.mean(p * (1 - p))), "scale_mean": float(np.mean(c))}
+        raise ValueError(
+            f"p and g2 must be 1-D arrays of the same length, got {p.shape}, {g2.shape}"
+        )
+    c = grpo_costate_scale(p, group_size, adv_kind)  # (N,)
+    sigma_energy = float(g2.mean())  # eq 26
+    lam_cond = float((np.abs(c - 1) * g2).mean())  # ‖G‖ ‖cG − G‖
+    h = float(np.mean(bernoulli_headroom(p, alpha)))  # eq 28
+    return {
+        "sigma_energy": sigma_energy,
+        "lam_cond": lam_cond,
+        "usable_cond": sigma_energy - lam_cond,
+        "alignment": float((c * g2).mean()),
+        "headroom": h,
+        "p_gap_cond": (sigma_energy - lam_cond) * h,  # eq 29–30
+        "bernoulli_var": float(np.mean(p * (1 - p))),
+        "scale_mean": float(np.mean(c)),
+    }
 
 
 def best_checkpoint(scores, steps) -> int:

@@ -48,8 +48,10 @@ def _check_probes(probes, n_layers: int) -> dict:
     probes = dict(probes or {})
     for l in probes:
         if not isinstance(l, int) or not 0 <= l <= n_layers:
-            raise ValueError(f"probe layer {l!r} out of range: layers are 0..{n_layers} "
-                             "(0 = embeddings, L = last block output)")
+            raise ValueError(
+                f"probe layer {l!r} out of range: layers are 0..{n_layers} "
+                "(0 = embeddings, L = last block output)"
+            )
     return probes
 
 
@@ -79,8 +81,10 @@ class Policy(nn.Module):
                 raise ValueError(f"token ids must lie in 0..{self.vocab_size - 1}")
             return E[inputs]  # (B, S, d)
         if inputs.dim() != 3 or inputs.shape[-1] != self.vocab_size:
-            raise ValueError(f"relaxed inputs must have shape (B, S, V={self.vocab_size}), "
-                             f"got {tuple(inputs.shape)}; pass token ids as a long tensor instead")
+            raise ValueError(
+                f"relaxed inputs must have shape (B, S, V={self.vocab_size}), "
+                f"got {tuple(inputs.shape)}; pass token ids as a long tensor instead"
+            )
         return inputs.to(E.dtype) @ E  # (B, S, d)
 
     def embedding_matrix(self) -> torch.Tensor:  # (V, d)
@@ -94,16 +98,26 @@ class TokenOnlyPolicy(Policy):
     position, so h_j influences the future only through the token sampled from its logits.
     """
 
-    def __init__(self, vocab_size: int, d_model: int = 16, init_scale: float = 1.0, seed: int = 0,
-                 dtype=torch.float64):
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 16,
+        init_scale: float = 1.0,
+        seed: int = 0,
+        dtype=torch.float64,
+    ):
         super().__init__()
         self.vocab_size, self.d_model, self.n_layers = vocab_size, d_model, 1
         g = torch.Generator().manual_seed(seed)
         s = init_scale
         self.emb = nn.Parameter(torch.randn(vocab_size, d_model, generator=g, dtype=dtype))
-        self.W = nn.Parameter(s * torch.randn(d_model, d_model, generator=g, dtype=dtype) / math.sqrt(d_model))
+        self.W = nn.Parameter(
+            s * torch.randn(d_model, d_model, generator=g, dtype=dtype) / math.sqrt(d_model)
+        )
         self.b = nn.Parameter(torch.zeros(d_model, dtype=dtype))
-        self.head = nn.Parameter(s * torch.randn(vocab_size, d_model, generator=g, dtype=dtype) / math.sqrt(d_model))
+        self.head = nn.Parameter(
+            s * torch.randn(vocab_size, d_model, generator=g, dtype=dtype) / math.sqrt(d_model)
+        )
 
     def embedding_matrix(self):
         return self.emb
@@ -118,8 +132,14 @@ class TokenOnlyPolicy(Policy):
 class RNNPolicy(Policy):
     """Elman RNN: h_j = tanh(W h_{j-1} + U E[x_j] + b), logits_j = head(h_j); hidden[1] = h."""
 
-    def __init__(self, vocab_size: int, d_model: int = 16, init_scale: float = 1.0, seed: int = 0,
-                 dtype=torch.float64):
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 16,
+        init_scale: float = 1.0,
+        seed: int = 0,
+        dtype=torch.float64,
+    ):
         super().__init__()
         self.vocab_size, self.d_model, self.n_layers = vocab_size, d_model, 1
         g = torch.Generator().manual_seed(seed)
@@ -170,7 +190,9 @@ class _Block(nn.Module):
     def forward(self, h):
         B, S, _ = h.shape
         q, k, v = self.qkv(self.n1(h)).split(self.n_heads * self.d_head, dim=-1)
-        q, k, v = (t.view(B, S, self.n_heads, self.d_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, S, dh)
+        q, k, v = (
+            t.view(B, S, self.n_heads, self.d_head).transpose(1, 2) for t in (q, k, v)
+        )  # (B, nh, S, dh)
         a = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, S, dh)
         h = h + self.out(a.transpose(1, 2).reshape(B, S, -1))  # (B, S, d)
         return h + self.proj(F.gelu(self.fc(self.n2(h))))
@@ -183,9 +205,19 @@ class MiniTransformer(Policy):
     L * d_head * n_heads can be smaller than d_model and say something.
     """
 
-    def __init__(self, vocab_size: int, d_model: int = 32, n_layers: int = 2, n_heads: int = 4,
-                 d_head: int | None = None, mlp_mult: int = 2, max_len: int = 64, seed: int = 0,
-                 init_scale: float = 1.0, dtype=torch.float64):
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 32,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        d_head: int | None = None,
+        mlp_mult: int = 2,
+        max_len: int = 64,
+        seed: int = 0,
+        init_scale: float = 1.0,
+        dtype=torch.float64,
+    ):
         super().__init__()
         d_head = d_head or d_model // n_heads
         self.vocab_size, self.d_model, self.n_layers = vocab_size, d_model, n_layers
@@ -194,10 +226,15 @@ class MiniTransformer(Policy):
         torch.manual_seed(seed)  # nn.Linear init uses the global generator
         self.emb = nn.Parameter(torch.randn(vocab_size, d_model, generator=g, dtype=dtype))
         self.pos = nn.Parameter(0.5 * torch.randn(max_len, d_model, generator=g, dtype=dtype))
-        self.blocks = nn.ModuleList(_Block(d_model, n_heads, d_head, mlp_mult, dtype) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(
+            _Block(d_model, n_heads, d_head, mlp_mult, dtype) for _ in range(n_layers)
+        )
         self.norm = nn.RMSNorm(d_model, eps=1e-6, dtype=dtype)
-        self.head = nn.Parameter(init_scale * torch.randn(vocab_size, d_model, generator=g, dtype=dtype)
-                                 / math.sqrt(d_model))
+        self.head = nn.Parameter(
+            init_scale
+            * torch.randn(vocab_size, d_model, generator=g, dtype=dtype)
+            / math.sqrt(d_model)
+        )
 
     def embedding_matrix(self):
         return self.emb
@@ -207,7 +244,9 @@ class MiniTransformer(Policy):
         e = self.embed(inputs)
         S = e.shape[1]
         if S > self.max_len:
-            raise ValueError(f"sequence length {S} exceeds max_len={self.max_len}; build a larger model")
+            raise ValueError(
+                f"sequence length {S} exceeds max_len={self.max_len}; build a larger model"
+            )
         h = _add(e + self.pos[:S], probes, 0)
         hidden = [h]
         for l, blk in enumerate(self.blocks, start=1):
@@ -225,8 +264,10 @@ def decoder_layers(model) -> list:
     inner = getattr(model, "model", None)
     blocks = getattr(inner, "layers", None)
     if blocks is None:
-        raise TypeError(f"{type(model).__name__} is not a decoder-only Hugging Face LM with "
-                        "model.model.layers (Llama / OLMo-2 layout)")
+        raise TypeError(
+            f"{type(model).__name__} is not a decoder-only Hugging Face LM with "
+            "model.model.layers (Llama / OLMo-2 layout)"
+        )
     return [inner.embed_tokens, *blocks]
 
 
@@ -234,9 +275,11 @@ def layer_index(layer, n_layers: int) -> int:
     """``layer`` as an index 0..L of ``hidden`` (-1 counts from the end, so -1 means L)."""
     L = n_layers
     if not isinstance(layer, int) or not -(L + 1) <= layer <= L:
-        raise ValueError(f"layer {layer!r} out of range for a model with L = {L} blocks: use "
-                         f"0..{L} (0 = embeddings, {L} = last block output, before the final norm)"
-                         " or -1")
+        raise ValueError(
+            f"layer {layer!r} out of range for a model with L = {L} blocks: use "
+            f"0..{L} (0 = embeddings, {L} = last block output, before the final norm)"
+            " or -1"
+        )
     return layer % (L + 1)
 
 
@@ -276,6 +319,7 @@ def probe_hidden(model, layers, probes=None, zero: bool = False):
                 h = _add(h, probes, l)
             got.hidden[l] = h
             return (h, *out[1:]) if isinstance(out, tuple) else h
+
         return hook
 
     handles = [modules[l].register_forward_hook(make_hook(l)) for l in layers]
@@ -326,7 +370,11 @@ class ScaledLogits(Policy):
         if not scale > 0:
             raise ValueError("scale must be positive")
         self.policy, self.scale = policy, float(scale)
-        self.vocab_size, self.d_model, self.n_layers = policy.vocab_size, policy.d_model, policy.n_layers
+        self.vocab_size, self.d_model, self.n_layers = (
+            policy.vocab_size,
+            policy.d_model,
+            policy.n_layers,
+        )
 
     def embedding_matrix(self):
         return self.policy.embedding_matrix()
@@ -336,9 +384,18 @@ class ScaledLogits(Policy):
         return PolicyOutput(self.scale * out.logits, out.hidden)
 
 
-def tiny_olmo2(vocab_size: int = 16, hidden_size: int = 32, n_layers: int = 2, n_heads: int = 4,
-               head_dim: int | None = None, intermediate_size: int = 64, max_len: int = 1024,
-               init_std: float = 0.02, seed: int = 0, dtype=torch.float64):
+def tiny_olmo2(
+    vocab_size: int = 16,
+    hidden_size: int = 32,
+    n_layers: int = 2,
+    n_heads: int = 4,
+    head_dim: int | None = None,
+    intermediate_size: int = 64,
+    max_len: int = 1024,
+    init_std: float = 0.02,
+    seed: int = 0,
+    dtype=torch.float64,
+):
     """A random ``Olmo2ForCausalLM`` from a tiny ``Olmo2Config``, built locally (never the Hub).
 
     pad/bos/eos ids are 0/1/2, inside the small vocabulary; the pad row of the embedding is
@@ -352,11 +409,22 @@ def tiny_olmo2(vocab_size: int = 16, hidden_size: int = 32, n_layers: int = 2, n
 
     if vocab_size < 3:
         raise ValueError("vocab_size must be at least 3 (pad, bos and eos ids are 0, 1, 2)")
-    cfg = Olmo2Config(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=intermediate_size,
-                      num_hidden_layers=n_layers, num_attention_heads=n_heads, num_key_value_heads=n_heads,
-                      head_dim=head_dim or hidden_size // n_heads, max_position_embeddings=max_len,
-                      pad_token_id=0, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False,
-                      initializer_range=init_std, attn_implementation="sdpa")
+    cfg = Olmo2Config(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=n_layers,
+        num_attention_heads=n_heads,
+        num_key_value_heads=n_heads,
+        head_dim=head_dim or hidden_size // n_heads,
+        max_position_embeddings=max_len,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=False,
+        initializer_range=init_std,
+        attn_implementation="sdpa",
+    )
     torch.manual_seed(seed)
     model = Olmo2ForCausalLM(cfg).to(dtype)
     with torch.no_grad():  # HF zeroes the pad row at init; a zero input makes the first RMSNorm
@@ -367,15 +435,23 @@ def tiny_olmo2(vocab_size: int = 16, hidden_size: int = 32, n_layers: int = 2, n
 
 
 @torch.no_grad()
-def sample(policy: Policy, prefix: torch.Tensor, n_new: int, n: int = 1, temperature: float = 1.0,
-           generator: torch.Generator | None = None) -> torch.Tensor:
+def sample(
+    policy: Policy,
+    prefix: torch.Tensor,
+    n_new: int,
+    n: int = 1,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Sample ``n`` continuations of ``n_new`` tokens after ``prefix`` ``(P,)``: returns ``(n, P+n_new)``.
 
     Recomputes the full forward at each step (no cache): meant for the short horizons of the book.
     """
     prefix = torch.as_tensor(prefix, dtype=torch.long)
     if prefix.dim() != 1 or prefix.numel() == 0:
-        raise ValueError("prefix must be a non-empty 1-D tensor of token ids (start with a BOS token)")
+        raise ValueError(
+            "prefix must be a non-empty 1-D tensor of token ids (start with a BOS token)"
+        )
     x = prefix.expand(n, -1).clone()
     for _ in range(n_new):
         logits = policy(x).logits[:, -1] / temperature  # (n, V)

@@ -24,7 +24,9 @@ from vghlib import systems
 __all__ = ["draw_control_explorer", "use_style", "STYLE", "MAX_WIDTH_IN"]
 
 STYLE = Path(__file__).with_name("book.mplstyle")
-MAX_WIDTH_IN = 7.0  # widest figure that the text column shows without shrinking its fonts below ~8 pt
+MAX_WIDTH_IN = (
+    7.0  # widest figure that the text column shows without shrinking its fonts below ~8 pt
+)
 
 
 def use_style() -> None:
@@ -39,8 +41,9 @@ def use_style() -> None:
 DTYPE = torch.float64
 
 
-def draw_control_explorer(horizon: int = 20, sigma: float = 0.5, group_size: int = 8,
-                          n_groups: int = 200, seed: int = 0) -> plt.Figure:
+def draw_control_explorer(
+    horizon: int = 20, sigma: float = 0.5, group_size: int = 8, n_groups: int = 200, seed: int = 0
+) -> plt.Figure:
     """Two panels for one (T, σ, n): gradient estimates per group, and the value-gradient field.
 
     Left: ``n_groups`` per-group estimates of ∂J/∂K (K = (−1, −1.5), start s_1 = (1, −0.5)) by SF
@@ -55,18 +58,22 @@ def draw_control_explorer(horizon: int = 20, sigma: float = 0.5, group_size: int
     s1 = torch.tensor([1.0, -0.5], dtype=DTYPE)
     smp = PG.lq_gradient_samples(system, K, sigma, s1, batch=n_groups * group_size, seed=seed)
     pd = PG.group_means(smp["pd"], group_size)
-    sf = PG.group_means(PG.sf_from_scores(smp["score"], smp["returns"], group_size, "loo"),
-                        group_size)
+    sf = PG.group_means(
+        PG.sf_from_scores(smp["score"], smp["returns"], group_size, "loo"), group_size
+    )
     ex = smp["exact"]
 
     # two panels stacked (the book's text column is at most 7 in wide); Okabe-Ito colours of the
     # book style: PD blue, SF orange, costates vermilion
     fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(6.4, 8.0), layout="constrained")
-    ax0.scatter(sf[:, 0], sf[:, 1], s=6, alpha=0.35, color="#E69F00",
-                label="SF (leave-one-out), one group")
+    ax0.scatter(
+        sf[:, 0], sf[:, 1], s=6, alpha=0.35, color="#E69F00", label="SF (leave-one-out), one group"
+    )
     ax0.scatter(pd[:, 0], pd[:, 1], s=6, alpha=0.6, color="#0072B2", label="PD (BPTT), one group")
-    for est, col, name in ((sf, "#E69F00", f"SF, mean of {n_groups} groups"),
-                           (pd, "#0072B2", f"PD, mean of {n_groups} groups")):
+    for est, col, name in (
+        (sf, "#E69F00", f"SF, mean of {n_groups} groups"),
+        (pd, "#0072B2", f"PD, mean of {n_groups} groups"),
+    ):
         m = est.mean(0)
         ax0.plot(m[0], m[1], "o", ms=9, mec="k", color=col, label=name)
     ax0.plot(ex[0], ex[1], "*", ms=16, color="k", label="exact ∂J/∂K")
@@ -83,25 +90,59 @@ def draw_control_explorer(horizon: int = 20, sigma: float = 0.5, group_size: int
     P, _ = systems.lq_policy_value(system, K, sigma)
     g = torch.linspace(-2.0, 2.0, 9, dtype=DTYPE)
     X, Y = torch.meshgrid(g, g, indexing="xy")
-    S = torch.stack([X.reshape(-1), Y.reshape(-1)], dim=1)                    # (81, 2)
-    G = systems.lq_value_grad(P, S, 0)                                               # (81, 2)
-    scale = float(G.norm(dim=1).max()) / 0.45   # longest arrow: 0.45 state units
-    ax1.quiver(S[:, 0], S[:, 1], G[:, 0], G[:, 1], color="0.5", angles="xy", scale_units="xy",
-               scale=scale, width=0.004, label="exact $G_1(s)=2P_1s$")
-    pts = torch.tensor([[1.5, 0.0], [-1.0, 1.0], [0.0, -1.5], [1.0, -0.5], [-1.5, -1.0]],
-                       dtype=DTYPE)
+    S = torch.stack([X.reshape(-1), Y.reshape(-1)], dim=1)  # (81, 2)
+    G = systems.lq_value_grad(P, S, 0)  # (81, 2)
+    scale = float(G.norm(dim=1).max()) / 0.45  # longest arrow: 0.45 state units
+    ax1.quiver(
+        S[:, 0],
+        S[:, 1],
+        G[:, 0],
+        G[:, 1],
+        color="0.5",
+        angles="xy",
+        scale_units="xy",
+        scale=scale,
+        width=0.004,
+        label="exact $G_1(s)=2P_1s$",
+    )
+    pts = torch.tensor(
+        [[1.5, 0.0], [-1.0, 1.0], [0.0, -1.5], [1.0, -0.5], [-1.5, -1.0]], dtype=DTYPE
+    )
     N = 300
-    starts = pts.repeat_interleave(N, dim=0)                                   # (5N, 2)
+    starts = pts.repeat_interleave(N, dim=0)  # (5N, 2)
     noise = C.standard_normal_noise(starts.shape[0], system.horizon, 1, seed + 1)
-    _, lam = C.costates_autograd(system.dynamics, C.linear_gaussian_policy(K, sigma),
-                                 system.reward, starts, noise, system.gamma,
-                                 process_noise=system.process_noise(starts.shape[0], seed + 2))
-    lam_mean = lam[:, 0].reshape(len(pts), N, 2).mean(1)                       # (5, 2)
-    ax1.quiver(pts[:, 0], pts[:, 1], lam_mean[:, 0], lam_mean[:, 1], color="#D55E00",
-               angles="xy", scale_units="xy", scale=scale, width=0.008, alpha=0.7,
-               label=f"mean BPTT costate, {N} rollouts")
-    ax1.plot(pts[:, 0], pts[:, 1], "o", ms=6, mfc="none", color="#D55E00",
-             label="states where costates are averaged")
+    _, lam = C.costates_autograd(
+        system.dynamics,
+        C.linear_gaussian_policy(K, sigma),
+        system.reward,
+        starts,
+        noise,
+        system.gamma,
+        process_noise=system.process_noise(starts.shape[0], seed + 2),
+    )
+    lam_mean = lam[:, 0].reshape(len(pts), N, 2).mean(1)  # (5, 2)
+    ax1.quiver(
+        pts[:, 0],
+        pts[:, 1],
+        lam_mean[:, 0],
+        lam_mean[:, 1],
+        color="#D55E00",
+        angles="xy",
+        scale_units="xy",
+        scale=scale,
+        width=0.008,
+        alpha=0.7,
+        label=f"mean BPTT costate, {N} rollouts",
+    )
+    ax1.plot(
+        pts[:, 0],
+        pts[:, 1],
+        "o",
+        ms=6,
+        mfc="none",
+        color="#D55E00",
+        label="states where costates are averaged",
+    )
     ax1.set_xlim(-2.6, 2.6)
     ax1.set_ylim(-2.6, 3.6)
     ax1.set_aspect("equal")

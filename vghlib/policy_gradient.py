@@ -46,15 +46,25 @@ from vghlib.control import (
 )
 from vghlib.systems import LQSystem, lq_objective, lqr_gains
 
-__all__ = ["group_advantages", "sf_grad_samples", "pd_grad_samples", "flatten_grads",
-           "SF_KINDS", "sf_from_scores", "lq_gradient_samples", "group_means",
-           "TrainHistory", "train_lq"]
+__all__ = [
+    "group_advantages",
+    "sf_grad_samples",
+    "pd_grad_samples",
+    "flatten_grads",
+    "SF_KINDS",
+    "sf_from_scores",
+    "lq_gradient_samples",
+    "group_means",
+    "TrainHistory",
+    "train_lq",
+]
 
 SF_KINDS = ("grpo", "mean", "loo", "none")
 
 
-def group_advantages(returns: torch.Tensor, group_size: int, kind: str = "grpo",
-                     std_eps: float = 1e-4, baseline=None) -> torch.Tensor:
+def group_advantages(
+    returns: torch.Tensor, group_size: int, kind: str = "grpo", std_eps: float = 1e-4, baseline=None
+) -> torch.Tensor:
     """Advantages Â_b (B,) from per-rollout returns R_1 (B,), groups of consecutive rows.
 
     Rows ``g*group_size .. (g+1)*group_size − 1`` form group g (they should share a start state).
@@ -66,14 +76,17 @@ def group_advantages(returns: torch.Tensor, group_size: int, kind: str = "grpo",
         raise ValueError(f"group_size must be a positive int, got {group_size!r}")
     B = returns.shape[0]
     if B % group_size:
-        raise ValueError(f"batch {B} is not a multiple of group_size {group_size}; "
-                         "lay out rollouts as n_groups consecutive groups")
-    r = returns.detach().reshape(B // group_size, group_size)                   # (groups, n)
+        raise ValueError(
+            f"batch {B} is not a multiple of group_size {group_size}; "
+            "lay out rollouts as n_groups consecutive groups"
+        )
+    r = returns.detach().reshape(B // group_size, group_size)  # (groups, n)
     return grpo.advantages(r, kind, std_eps=std_eps, baseline=baseline).reshape(B)
 
 
-def sf_grad_samples(policy, roll: Rollout, params: Sequence[torch.Tensor],
-                    adv: torch.Tensor) -> list[torch.Tensor]:
+def sf_grad_samples(
+    policy, roll: Rollout, params: Sequence[torch.Tensor], adv: torch.Tensor
+) -> list[torch.Tensor]:
     """Per-rollout score-function gradients Σ_t Â ∂_θ log π_θ(a_t | s_t), one backward pass.
 
     Let π_θ be ``policy`` (with a ``log_prob(s, a, k)`` method, e.g.
@@ -91,21 +104,29 @@ def sf_grad_samples(policy, roll: Rollout, params: Sequence[torch.Tensor],
     B, T = roll.batch, roll.horizon
     adv = torch.as_tensor(adv, dtype=DTYPE).detach()
     if adv.shape == (B,):
-        adv = adv.unsqueeze(1).expand(B, T)                                     # (B, T)
+        adv = adv.unsqueeze(1).expand(B, T)  # (B, T)
     if tuple(adv.shape) != (B, T):
-        raise ValueError(f"adv must be (B,) = ({B},) or (B, T) = ({B}, {T}), "
-                         f"got {tuple(adv.shape)}")
+        raise ValueError(
+            f"adv must be (B,) = ({B},) or (B, T) = ({B}, {T}), got {tuple(adv.shape)}"
+        )
     with torch.enable_grad():
-        logp = torch.stack([policy.log_prob(roll.states[:, j].detach(),
-                                            roll.actions[:, j].detach(), roll.start_step + j)
-                            for j in range(T)], dim=1)                                  # (B, T)
+        logp = torch.stack(
+            [
+                policy.log_prob(
+                    roll.states[:, j].detach(), roll.actions[:, j].detach(), roll.start_step + j
+                )
+                for j in range(T)
+            ],
+            dim=1,
+        )  # (B, T)
         surrogate = (adv * logp).sum()
         grads = torch.autograd.grad(surrogate, params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
-def pd_grad_samples(roll: Rollout, params: Sequence[torch.Tensor],
-                    retain_graph: bool = False) -> list[torch.Tensor]:
+def pd_grad_samples(
+    roll: Rollout, params: Sequence[torch.Tensor], retain_graph: bool = False
+) -> list[torch.Tensor]:
     """Per-rollout pathwise gradients dR_1^{(b)}/dθ (eq 7 by BPTT), one backward pass.
 
     ``params`` must be per-rollout copies (leading dimension B, from
@@ -113,8 +134,10 @@ def pd_grad_samples(roll: Rollout, params: Sequence[torch.Tensor],
     """
     for p in params:
         if p.dim() == 0 or p.shape[0] != roll.batch:
-            raise ValueError(f"pd_grad_samples needs per-rollout params with leading dimension "
-                             f"B = {roll.batch}; use vghlib.control.per_rollout_params")
+            raise ValueError(
+                f"pd_grad_samples needs per-rollout params with leading dimension "
+                f"B = {roll.batch}; use vghlib.control.per_rollout_params"
+            )
     return bptt_grad(roll, params, retain_graph=retain_graph)
 
 
@@ -123,8 +146,14 @@ def flatten_grads(grads: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
 
 
-def sf_from_scores(score: torch.Tensor, returns: torch.Tensor, group_size: int,
-                   kind: str = "grpo", std_eps: float = 1e-4, baseline=None) -> torch.Tensor:
+def sf_from_scores(
+    score: torch.Tensor,
+    returns: torch.Tensor,
+    group_size: int,
+    kind: str = "grpo",
+    std_eps: float = 1e-4,
+    baseline=None,
+) -> torch.Tensor:
     """Per-rollout SF samples Â_b · score_b from precomputed scores (B, p) and returns (B,).
 
     ``score`` row b is Σ_t ∂_θ log π_θ(a_t | s_t) of rollout b (:func:`sf_grad_samples` with Â = 1).
@@ -134,12 +163,17 @@ def sf_from_scores(score: torch.Tensor, returns: torch.Tensor, group_size: int,
     if score.dim() != 2 or returns.shape != (score.shape[0],):
         raise ValueError("score must be (B, p) and returns (B,)")
     adv = group_advantages(returns, group_size, kind, std_eps=std_eps, baseline=baseline)
-    return adv.unsqueeze(1) * score                                             # (B, p)
+    return adv.unsqueeze(1) * score  # (B, p)
 
 
-def lq_gradient_samples(system: LQSystem, gain: torch.Tensor, sigma: float,
-                        initial_state: torch.Tensor, batch: int, seed: int
-                        ) -> dict[str, torch.Tensor]:
+def lq_gradient_samples(
+    system: LQSystem,
+    gain: torch.Tensor,
+    sigma: float,
+    initial_state: torch.Tensor,
+    batch: int,
+    seed: int,
+) -> dict[str, torch.Tensor]:
     """PD samples, SF scores and returns w.r.t. a constant gain K, all from the same rollouts.
 
     The numeric test of Corollary 1 (corrected): SF and PD have the same mean, ∂J/∂K.
@@ -153,16 +187,17 @@ def lq_gradient_samples(system: LQSystem, gain: torch.Tensor, sigma: float,
     n, m, T = system.state_dim, system.action_dim, system.horizon
     if not isinstance(gain, torch.Tensor) or tuple(gain.shape) != (m, n):
         raise ValueError(f"gain must be a constant (m, n) = {(m, n)} tensor here")
-    Kb = per_rollout_params(gain, batch)                                        # (B, m, n)
+    Kb = per_rollout_params(gain, batch)  # (B, m, n)
     pol = linear_gaussian_policy(Kb, sigma, per_rollout=True)
     s0 = torch.as_tensor(initial_state, dtype=DTYPE).reshape(1, n).expand(batch, n)
     xi = standard_normal_noise(batch, T, m, seed)
     pw = system.process_noise(batch, seed + 7919)
     roll = rollout(system.dynamics, pol, system.reward, s0, xi, system.gamma, process_noise=pw)
-    out = {"pd": flatten_grads(pd_grad_samples(roll, [Kb])),
-           "score": flatten_grads(sf_grad_samples(pol, roll, [Kb],
-                                                  torch.ones(batch, dtype=DTYPE))),
-           "returns": roll.ret.detach()}
+    out = {
+        "pd": flatten_grads(pd_grad_samples(roll, [Kb])),
+        "score": flatten_grads(sf_grad_samples(pol, roll, [Kb], torch.ones(batch, dtype=DTYPE))),
+        "returns": roll.ret.detach(),
+    }
     K1 = gain.detach().clone().requires_grad_(True)
     (g,) = torch.autograd.grad(lq_objective(system, K1, sigma, initial_state=s0[0]), K1)
     out["exact"] = g.reshape(-1)
@@ -181,6 +216,7 @@ def group_means(samples: torch.Tensor, group_size: int) -> torch.Tensor:
 # Learning on LQ: the same policy trained with SF and with PD updates
 # --------------------------------------------------------------------------------------------
 
+
 @dataclass
 class TrainHistory:
     """One training run per seed (vectorised). ``samples`` (I,) rollouts used after each of the I
@@ -194,10 +230,21 @@ class TrainHistory:
     gains: torch.Tensor | None = None
 
 
-def train_lq(system: LQSystem, method: str, init_gain: torch.Tensor, sigma: float,
-             initial_cov: torch.Tensor, *, iterations: int, n_groups: int, group_size: int,
-             lr: float, seeds: Sequence[int], adv_kind: str = "grpo",
-             eval_every: int = 5) -> TrainHistory:
+def train_lq(
+    system: LQSystem,
+    method: str,
+    init_gain: torch.Tensor,
+    sigma: float,
+    initial_cov: torch.Tensor,
+    *,
+    iterations: int,
+    n_groups: int,
+    group_size: int,
+    lr: float,
+    seeds: Sequence[int],
+    adv_kind: str = "grpo",
+    eval_every: int = 5,
+) -> TrainHistory:
     """Train time-varying gains K_{1:T} with Adam, by ``"pd"`` (BPTT of the mean return) or
     ``"sf"`` (GRPO-style: Â from :func:`group_advantages` with ``adv_kind``, times Σ_t ∂ log π).
 
@@ -214,16 +261,16 @@ def train_lq(system: LQSystem, method: str, init_gain: torch.Tensor, sigma: floa
     J_star = float(lq_objective(system, K_star, sigma, initial_cov=initial_cov))
     S, G, B1 = len(seeds), n_groups, n_groups * group_size
     K0 = init_gain.detach().expand(T, m, n) if init_gain.dim() == 2 else init_gain.detach()
-    gains = K0.unsqueeze(0).repeat(S, 1, 1, 1).requires_grad_(True)          # (S, T, m, n)
+    gains = K0.unsqueeze(0).repeat(S, 1, 1, 1).requires_grad_(True)  # (S, T, m, n)
     opt = torch.optim.Adam([gains], lr=lr)
     gens = [torch.Generator().manual_seed(int(sd)) for sd in seeds]
     L0 = torch.linalg.cholesky(initial_cov)
-    row_seed = torch.arange(S).repeat_interleave(B1)                            # (S·B1,)
+    row_seed = torch.arange(S).repeat_interleave(B1)  # (S·B1,)
     hist = TrainHistory(method)
 
     def record(it):
         with torch.no_grad():
-            J = lq_objective(system, gains, sigma, initial_cov=initial_cov)     # (S,)
+            J = lq_objective(system, gains, sigma, initial_cov=initial_cov)  # (S,)
             hist.samples.append(it * B1)
             hist.gap.append((J_star - J).tolist())
             hist.gain_dist.append((gains - K_star).flatten(1).norm(dim=1).tolist())
@@ -231,12 +278,12 @@ def train_lq(system: LQSystem, method: str, init_gain: torch.Tensor, sigma: floa
     record(0)
     for it in range(1, iterations + 1):
         s_list, xi_list = [], []
-        for gen in gens:                                                        # per seed: draws
-            s_g = torch.randn(G, n, generator=gen, dtype=DTYPE) @ L0.T          # (G, n)
-            s_list.append(s_g.repeat_interleave(group_size, dim=0))             # (B1, n)
+        for gen in gens:  # per seed: draws
+            s_g = torch.randn(G, n, generator=gen, dtype=DTYPE) @ L0.T  # (G, n)
+            s_list.append(s_g.repeat_interleave(group_size, dim=0))  # (B1, n)
             xi_list.append(torch.randn(B1, T, m, generator=gen, dtype=DTYPE))
-        s1, xi = torch.cat(s_list), torch.cat(xi_list)                          # (S·B1, ...)
-        Kb = gains[row_seed]                                                    # (S·B1, T, m, n)
+        s1, xi = torch.cat(s_list), torch.cat(xi_list)  # (S·B1, ...)
+        Kb = gains[row_seed]  # (S·B1, T, m, n)
         pol = linear_gaussian_policy(Kb, sigma, per_rollout=True)
         opt.zero_grad()
         if method == "pd":
@@ -246,8 +293,9 @@ def train_lq(system: LQSystem, method: str, init_gain: torch.Tensor, sigma: floa
             with torch.no_grad():
                 roll = rollout(system.dynamics, pol, system.reward, s1, xi, system.gamma)
             adv = group_advantages(roll.ret, group_size, adv_kind)
-            logp = torch.stack([pol.log_prob(roll.states[:, j], roll.actions[:, j], j)
-                                for j in range(T)], dim=1).sum(1)               # (S·B1,)
+            logp = torch.stack(
+                [pol.log_prob(roll.states[:, j], roll.actions[:, j], j) for j in range(T)], dim=1
+            ).sum(1)  # (S·B1,)
             loss = -(adv * logp).sum() / B1
         loss.backward()
         opt.step()

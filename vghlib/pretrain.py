@@ -111,7 +111,9 @@ class PretrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise TrajectoryError(f"unknown config fields {sorted(unknown)} (written by another vghlib?)")
+            raise TrajectoryError(
+                f"unknown config fields {sorted(unknown)} (written by another vghlib?)"
+            )
         return cls(task=task, **d)
 
 
@@ -123,8 +125,10 @@ def config_hash(config: PretrainConfig) -> str:
     """sha256 of the config (and CODE_VERSION), first 16 hex digits."""
     from vghlib.env import numerics
 
-    blob = json.dumps({"code_version": CODE_VERSION, "numerics": numerics(), **config_dict(config)},
-                      sort_keys=True)
+    blob = json.dumps(
+        {"code_version": CODE_VERSION, "numerics": numerics(), **config_dict(config)},
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -168,8 +172,9 @@ def doc_words(config: PretrainConfig) -> int:
     return config.task.n_filler + 4
 
 
-def filler_texts(n: int, config: PretrainConfig, trans: torch.Tensor,
-                 generator: torch.Generator) -> list[str]:
+def filler_texts(
+    n: int, config: PretrainConfig, trans: torch.Tensor, generator: torch.Generator
+) -> list[str]:
     """``n`` filler documents of ``doc_words`` words from the Markov chain ``trans``."""
     words, L = corpus_words(config), doc_words(config)
     cdf = trans.cumsum(-1)  # (W, W)
@@ -188,20 +193,26 @@ def copy_texts(n: int, config: PretrainConfig, generator: torch.Generator) -> li
     return [f"{p} {config.task.labels[int(y)]}" for p, y in zip(prompts, target)]
 
 
-def corpus_texts(n: int, config: PretrainConfig, trans: torch.Tensor,
-                 generator: torch.Generator) -> list[str]:
+def corpus_texts(
+    n: int, config: PretrainConfig, trans: torch.Tensor, generator: torch.Generator
+) -> list[str]:
     """One batch of documents: ``round(n * copy_fraction)`` copying ones, then filler ones."""
     n_copy = int(round(n * config.copy_fraction))
-    return copy_texts(n_copy, config, generator) + filler_texts(n - n_copy, config, trans, generator)
+    return copy_texts(n_copy, config, generator) + filler_texts(
+        n - n_copy, config, trans, generator
+    )
 
 
-def corpus_batch(config: PretrainConfig, tokenizer, trans: torch.Tensor,
-                 generator: torch.Generator) -> torch.Tensor:
+def corpus_batch(
+    config: PretrainConfig, tokenizer, trans: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
     """Token ids of one training batch, ``(B, S)`` with S = 1 + doc_words (BOS first)."""
     ids = encode(tokenizer, corpus_texts(config.batch_size, config, trans, generator), add_bos=True)
     if len({len(x) for x in ids}) != 1:
-        raise RuntimeError("documents tokenized to different lengths: the corpus expects a "
-                           "word-level tokenizer (build_tokenizer)")
+        raise RuntimeError(
+            "documents tokenized to different lengths: the corpus expects a "
+            "word-level tokenizer (build_tokenizer)"
+        )
     return torch.tensor(ids, dtype=torch.long)  # (B, S)
 
 
@@ -223,17 +234,28 @@ def build_tokenizer(config: PretrainConfig = PretrainConfig()):
     docs = corpus_texts(config.tokenizer_docs, config, markov_transitions(config), g)
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.train_from_iterator(docs, trainer=trainers.WordLevelTrainer(
-        special_tokens=list(SPECIAL_TOKENS), show_progress=False))
-    tok.post_processor = processors.TemplateProcessing(single="[BOS] $A", special_tokens=[("[BOS]", 1)])
+    tok.train_from_iterator(
+        docs,
+        trainer=trainers.WordLevelTrainer(special_tokens=list(SPECIAL_TOKENS), show_progress=False),
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="[BOS] $A", special_tokens=[("[BOS]", 1)]
+    )
     tok.decoder = decoders.WordPiece()  # joins words with spaces
     need = set(corpus_words(config)) | {config.task.label_word, config.task.answer_word}
     missing = need - set(tok.get_vocab())
     if missing:
-        raise ValueError(f"tokenizer sample of {config.tokenizer_docs} documents misses {sorted(missing)}; "
-                         "raise tokenizer_docs")
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="[BOS]", eos_token="[EOS]",
-                                   pad_token="[PAD]", unk_token="[UNK]")
+        raise ValueError(
+            f"tokenizer sample of {config.tokenizer_docs} documents misses {sorted(missing)}; "
+            "raise tokenizer_docs"
+        )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="[BOS]",
+        eos_token="[EOS]",
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+    )
 
 
 def build_model(config: PretrainConfig, tokenizer):
@@ -245,14 +267,22 @@ def build_model(config: PretrainConfig, tokenizer):
     """
     from transformers import Olmo2Config, Olmo2ForCausalLM
 
-    cfg = Olmo2Config(vocab_size=len(tokenizer), hidden_size=config.hidden_size,
-                      intermediate_size=config.intermediate_size, num_hidden_layers=config.n_layers,
-                      num_attention_heads=config.n_heads, num_key_value_heads=config.n_heads,
-                      head_dim=config.hidden_size // config.n_heads,
-                      max_position_embeddings=4 * (doc_words(config) + 1),
-                      pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                      eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False,
-                      initializer_range=config.init_std, attn_implementation="sdpa")
+    cfg = Olmo2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.n_layers,
+        num_attention_heads=config.n_heads,
+        num_key_value_heads=config.n_heads,
+        head_dim=config.hidden_size // config.n_heads,
+        max_position_embeddings=4 * (doc_words(config) + 1),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+        initializer_range=config.init_std,
+        attn_implementation="sdpa",
+    )
     with torch.random.fork_rng(devices=[]):  # HF's own init draws from the global generator
         model = Olmo2ForCausalLM(cfg).to(torch.float64)
     g = torch.Generator().manual_seed(config.seed)
@@ -303,8 +333,9 @@ def _train(config, tokenizer, on_checkpoint, progress, model):
     trans = markov_transitions(config)
     g = torch.Generator().manual_seed(config.seed * 1_000_003 + 41)  # the training data stream
     batch = eval_batch(config, tokenizer)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.95),
-                            weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay
+    )
     save_at = set(checkpoint_steps(config))
     V = model.config.vocab_size
     n_run = 0
@@ -381,7 +412,9 @@ def read_manifest(folder) -> dict | None:
     try:
         m = json.loads(p.read_text())
     except json.JSONDecodeError as e:
-        raise TrajectoryError(f"{p} is not valid JSON ({e}); delete it or rebuild with --force") from e
+        raise TrajectoryError(
+            f"{p} is not valid JSON ({e}); delete it or rebuild with --force"
+        ) from e
     if not isinstance(m, dict) or m.get("format") != "vghlib.pretrain":
         raise TrajectoryError(f"{p} is not a vghlib pretraining manifest")
     return m
@@ -408,8 +441,9 @@ def _clean(folder: Path, manifest: dict | None) -> None:
     (folder / MANIFEST).unlink(missing_ok=True)
 
 
-def build_trajectory(out, config: PretrainConfig = PretrainConfig(), force: bool = False,
-                     progress: bool = True) -> Trajectory:
+def build_trajectory(
+    out, config: PretrainConfig = PretrainConfig(), force: bool = False, progress: bool = True
+) -> Trajectory:
     """Build (or read from the cache) the checkpoints of ``config`` in folder ``out``.
 
     Cache rule: ``out/manifest.json`` with the same config hash and ``complete: true`` -> nothing
@@ -432,25 +466,37 @@ def build_trajectory(out, config: PretrainConfig = PretrainConfig(), force: bool
 
         diff = "; ".join(_config_diff(m.get("config", {}), cdict))
         if not diff and m.get("numerics") != numerics():
-            diff = (f"numerics {m.get('numerics')} there, {numerics()} here (build it with "
-                    "`python -m vghlib pretrain`, which pins them)")
+            diff = (
+                f"numerics {m.get('numerics')} there, {numerics()} here (build it with "
+                "`python -m vghlib pretrain`, which pins them)"
+            )
         diff = diff or "code version changed"
-        raise TrajectoryError(f"{out} holds a trajectory built with another config (hash "
-                              f"{m.get('config_hash')}, this one {h}): {diff}. Use another --out "
-                              "folder, or pass --force (force=True) to delete it and rebuild.")
+        raise TrajectoryError(
+            f"{out} holds a trajectory built with another config (hash "
+            f"{m.get('config_hash')}, this one {h}): {diff}. Use another --out "
+            "folder, or pass --force (force=True) to delete it and rebuild."
+        )
     if m is None and any(p.name != MANIFEST for p in out.iterdir()) and not force:
-        raise TrajectoryError(f"{out} is not empty and holds no {MANIFEST}: refusing to write "
-                              "checkpoints among other files. Use an empty or new --out folder, "
-                              "or pass --force.")
+        raise TrajectoryError(
+            f"{out} is not empty and holds no {MANIFEST}: refusing to write "
+            "checkpoints among other files. Use an empty or new --out folder, "
+            "or pass --force."
+        )
     _clean(out, m)
 
     tokenizer = build_tokenizer(config)
     from vghlib.env import numerics
 
-    manifest = {"format": "vghlib.pretrain", "config_hash": h, "code_version": CODE_VERSION,
-                "numerics": numerics(),
-                "config": cdict, "complete": False, "checkpoints": [],
-                "versions": _versions()}
+    manifest = {
+        "format": "vghlib.pretrain",
+        "config_hash": h,
+        "code_version": CODE_VERSION,
+        "numerics": numerics(),
+        "config": cdict,
+        "complete": False,
+        "checkpoints": [],
+        "versions": _versions(),
+    }
     _write_json(out / MANIFEST, manifest)
     cps = []
 
@@ -465,14 +511,17 @@ def build_trajectory(out, config: PretrainConfig = PretrainConfig(), force: bool
         if not (tmp / "model.safetensors").is_file() or any(tmp.glob("*.bin")):
             raise RuntimeError(f"save_pretrained did not write model.safetensors alone in {tmp}")
         sha = weights_sha256(model)
-        _write_json(tmp / "checkpoint.json", {"step": step, "r_before": r, "config_hash": h,
-                                              "weights_sha256": sha})
+        _write_json(
+            tmp / "checkpoint.json",
+            {"step": step, "r_before": r, "config_hash": h, "weights_sha256": sha},
+        )
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)  # the checkpoint appears under its name only once complete
         cps.append(Checkpoint(step, final, r))
-        manifest["checkpoints"].append({"step": step, "dir": final.name, "r_before": r,
-                                        "weights_sha256": sha})
+        manifest["checkpoints"].append(
+            {"step": step, "dir": final.name, "r_before": r, "weights_sha256": sha}
+        )
         _write_json(out / MANIFEST, manifest)
 
     model, n_run = train(config, tokenizer, on_checkpoint=save, progress=progress)
@@ -510,11 +559,17 @@ def _versions() -> dict:
 
     import tokenizers
     import transformers
-    return {"torch": torch.__version__, "transformers": transformers.__version__,
-            "tokenizers": tokenizers.__version__, "python": sys.version.split()[0],
-            "machine": platform.machine(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "MKL_CBWR": os.environ.get("MKL_CBWR"),
-            "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY")}
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "MKL_CBWR": os.environ.get("MKL_CBWR"),
+        "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,22 +579,41 @@ def _versions() -> dict:
 def main(argv=None) -> int:
     """Build (or find cached) the laptop pretraining trajectory; print its R_before table."""
     d = PretrainConfig()
-    ap = argparse.ArgumentParser(prog="python -m vghlib pretrain",
-                                 description="Pretrain a tiny OLMo-2 on the label-copying corpus "
-                                             "and save its checkpoints (cached by config).")
+    ap = argparse.ArgumentParser(
+        prog="python -m vghlib pretrain",
+        description="Pretrain a tiny OLMo-2 on the label-copying corpus "
+        "and save its checkpoints (cached by config).",
+    )
     ap.add_argument("--out", required=True, help="trajectory folder (created; reused when cached)")
-    ap.add_argument("--seed", type=int, default=d.seed, help=f"data and init seed (default {d.seed})")
-    ap.add_argument("--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})")
-    ap.add_argument("--checkpoints", type=int, default=d.n_checkpoints,
-                    help=f"number of checkpoints, step 0 and the last included (default {d.n_checkpoints})")
-    ap.add_argument("--force", action="store_true",
-                    help="rebuild even if the folder holds a trajectory of another config")
-    ap.add_argument("--threads", type=int, default=d.threads,
-                    help=f"torch threads while training (default {d.threads}; part of the config, "
-                         "since the result's bits depend on it)")
+    ap.add_argument(
+        "--seed", type=int, default=d.seed, help=f"data and init seed (default {d.seed})"
+    )
+    ap.add_argument(
+        "--steps", type=int, default=d.steps, help=f"training steps (default {d.steps})"
+    )
+    ap.add_argument(
+        "--checkpoints",
+        type=int,
+        default=d.n_checkpoints,
+        help=f"number of checkpoints, step 0 and the last included (default {d.n_checkpoints})",
+    )
+    ap.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild even if the folder holds a trajectory of another config",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=d.threads,
+        help=f"torch threads while training (default {d.threads}; part of the config, "
+        "since the result's bits depend on it)",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
-    config = PretrainConfig(seed=a.seed, steps=a.steps, n_checkpoints=a.checkpoints, threads=a.threads)
+    config = PretrainConfig(
+        seed=a.seed, steps=a.steps, n_checkpoints=a.checkpoints, threads=a.threads
+    )
     try:
         traj = build_trajectory(a.out, config, force=a.force, progress=not a.quiet)
     except TrajectoryError as e:

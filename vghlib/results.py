@@ -40,9 +40,21 @@ from vghlib import impact, tasks
 from vghlib.env import numerics as current_numerics
 from vghlib.train import GRPOConfig
 
-__all__ = ["SweepConfig", "ResultsFile", "ResultsMismatch", "Summary", "summarise", "read_prop2",
-           "score_key", "rl_key", "prop2_key", "shard_path", "shard_files", "merge_rows",
-           "merge_shards"]
+__all__ = [
+    "SweepConfig",
+    "ResultsFile",
+    "ResultsMismatch",
+    "Summary",
+    "summarise",
+    "read_prop2",
+    "score_key",
+    "rl_key",
+    "prop2_key",
+    "shard_path",
+    "shard_files",
+    "merge_rows",
+    "merge_shards",
+]
 
 RESULTS_VERSION = 2
 
@@ -93,19 +105,23 @@ class SweepConfig:
             raise ValueError("give at least one seed")
         if self.dtype not in ("float64", "float32", "bfloat16"):
             raise ValueError(f"dtype must be float64, float32 or bfloat16, got {self.dtype!r}")
-        if self.micro_batch is not None and (not isinstance(self.micro_batch, int) or self.micro_batch < 1):
+        if self.micro_batch is not None and (
+            not isinstance(self.micro_batch, int) or self.micro_batch < 1
+        ):
             raise ValueError(f"micro_batch must be a positive integer, got {self.micro_batch!r}")
         if not 0 <= self.prop2_prompts <= self.n_eval:
-            raise ValueError(f"prop2_prompts must lie in 0..n_eval={self.n_eval}, got {self.prop2_prompts}")
+            raise ValueError(
+                f"prop2_prompts must lie in 0..n_eval={self.n_eval}, got {self.prop2_prompts}"
+            )
         impact.check_alpha(self.alpha)
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for k, default in (("micro_batch", None), ("prop2_prompts", 0)):   # absent = default, so
-            if d[k] == default:                                           # older files still match
+        for k, default in (("micro_batch", None), ("prop2_prompts", 0)):  # absent = default, so
+            if d[k] == default:  # older files still match
                 del d[k]
-        if self.dtype == "bfloat16":      # bfloat16 files written before train_grpo cleared the
-            d["autocast"] = "recast-after-each-step"   # autocast cache are refused, not mixed in
+        if self.dtype == "bfloat16":  # bfloat16 files written before train_grpo cleared the
+            d["autocast"] = "recast-after-each-step"  # autocast cache are refused, not mixed in
         d["budgets"], d["seeds"] = list(self.budgets), list(self.seeds)
         d["task"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["task"].items()}
         return d
@@ -115,21 +131,30 @@ class SweepConfig:
         d = dict(d)
         d.pop("autocast", None)
         d["grpo"] = GRPOConfig(**d["grpo"])
-        d["task"] = tasks.LabelCopyTask(**{k: tuple(v) if isinstance(v, list) else v
-                                           for k, v in d["task"].items()})
+        d["task"] = tasks.LabelCopyTask(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in d["task"].items()}
+        )
         d["budgets"], d["seeds"] = tuple(d["budgets"]), tuple(d["seeds"])
         return cls(**d)
 
     def hash(self, numerics: dict | None = None) -> str:
         """Hash of the config, the results format and the numerics (default: this process's)."""
-        blob = json.dumps({"version": RESULTS_VERSION, "numerics": numerics or current_numerics(),
-                           **self.to_dict()}, sort_keys=True)
+        blob = json.dumps(
+            {
+                "version": RESULTS_VERSION,
+                "numerics": numerics or current_numerics(),
+                **self.to_dict(),
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def batches(self, tokenizer) -> tuple[tasks.TaskBatch, tasks.TaskBatch]:
         """The evaluation prompts (R and the score) and the pool GRPO draws from, tokenized."""
-        return (self.task.batch(tokenizer, self.n_eval, seed=self.eval_seed),
-                self.task.batch(tokenizer, self.n_train, seed=self.train_seed))
+        return (
+            self.task.batch(tokenizer, self.n_eval, seed=self.eval_seed),
+            self.task.batch(tokenizer, self.n_train, seed=self.train_seed),
+        )
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -153,15 +178,22 @@ class ResultsFile:
             self._read()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._append({"kind": "config", "key": "config",
-                          "config_hash": config.hash(self.numerics), "config": config.to_dict(),
-                          "numerics": self.numerics, "source": source})
+            self._append(
+                {
+                    "kind": "config",
+                    "key": "config",
+                    "config_hash": config.hash(self.numerics),
+                    "config": config.to_dict(),
+                    "numerics": self.numerics,
+                    "source": source,
+                }
+            )
 
     def _read(self) -> None:
         raw = self.path.read_bytes()
-        good = raw.rfind(b"\n") + 1                       # everything after it is a torn write
+        good = raw.rfind(b"\n") + 1  # everything after it is a torn write
         if good < len(raw):
-            with open(self.path, "r+b") as f:             # cut it off: that row is recomputed
+            with open(self.path, "r+b") as f:  # cut it off: that row is recomputed
                 f.truncate(good)
                 f.flush()
                 os.fsync(f.fileno())
@@ -171,23 +203,30 @@ class ResultsFile:
         except json.JSONDecodeError:
             head = {}
         if head.get("kind") != "config":
-            raise ResultsMismatch(f"{self.path} is not a sweep results file (its first line is not "
-                                  "a config row); pass another --out")
+            raise ResultsMismatch(
+                f"{self.path} is not a sweep results file (its first line is not "
+                "a config row); pass another --out"
+            )
         if head.get("config_hash") != self.config.hash(self.numerics):
             diff = _diff(head.get("config", {}), self.config.to_dict())
             if not diff and head.get("numerics") != self.numerics:
-                diff = [f"numerics ({head.get('numerics')} there, {self.numerics} here; "
-                        "`python -m vghlib sweep` pins them)"]
+                diff = [
+                    f"numerics ({head.get('numerics')} there, {self.numerics} here; "
+                    "`python -m vghlib sweep` pins them)"
+                ]
             raise ResultsMismatch(
                 f"{self.path} was written by another configuration (differs in: "
                 f"{', '.join(diff) or 'the results format'}); its rows cannot be mixed with this "
-                "sweep's. Pass a new --out, or the same settings to resume it.")
+                "sweep's. Pass a new --out, or the same settings to resume it."
+            )
         for n, line in enumerate(lines[1:], start=2):
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ResultsMismatch(f"{self.path}:{n} is not valid JSON ({err}); the file was "
-                                      "edited by hand? Remove that line to resume.") from None
+                raise ResultsMismatch(
+                    f"{self.path}:{n} is not valid JSON ({err}); the file was "
+                    "edited by hand? Remove that line to resume."
+                ) from None
             self.rows[row["key"]] = row
         self.header = head
 
@@ -195,7 +234,7 @@ class ResultsFile:
         data = (json.dumps(row, sort_keys=True) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, data)                            # one write: the row is there or not
+            os.write(fd, data)  # one write: the row is there or not
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -233,10 +272,10 @@ def prop2_key(name: str) -> str:
     return f"prop2/{name}"
 
 
-
 # --------------------------------------------------------------------------------------------
 # Shards: one file per process of a sweep, merged into one
 # --------------------------------------------------------------------------------------------
+
 
 def shard_path(out, index: int, count: int) -> Path:
     """The results file of shard ``index`` of ``count``: ``OUT.shard<i>of<n>.jsonl`` beside OUT."""
@@ -266,9 +305,11 @@ def merge_rows(res: ResultsFile, rows, origin: str) -> int:
             res.add(row)
             added += 1
         elif not _same(have, row):
-            raise ResultsMismatch(f"{origin} and {res.path} disagree on row {row['key']!r}: two "
-                                  "runs of one configuration gave different numbers (another "
-                                  "software stack or CPU?). Keep one of the files.")
+            raise ResultsMismatch(
+                f"{origin} and {res.path} disagree on row {row['key']!r}: two "
+                "runs of one configuration gave different numbers (another "
+                "software stack or CPU?). Keep one of the files."
+            )
     return added
 
 
@@ -277,14 +318,15 @@ def merge_shards(out, config: SweepConfig, source: str = "") -> int:
 
     The shard files are left in place (a merge is idempotent: merging again adds nothing)."""
     res = ResultsFile(out, config, source)
-    return sum(merge_rows(res, ResultsFile(p, config).rows.values(), str(p))
-               for p in shard_files(out))
-
+    return sum(
+        merge_rows(res, ResultsFile(p, config).rows.values(), str(p)) for p in shard_files(out)
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Reading a results file back: one row per checkpoint
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Summary:
@@ -326,27 +368,44 @@ def summarise(path, config: SweepConfig | None = None) -> Summary:
     names = sorted(scores, key=lambda n: scores[n]["step"])
     if not names:
         raise ValueError(f"{path} holds no score rows yet: run the sweep first")
-    incomplete = [n for n in names
-                  if sorted(r["seed"] for r in rl if r["checkpoint"] == n) != sorted(config.seeds)]
+    incomplete = [
+        n
+        for n in names
+        if sorted(r["seed"] for r in rl if r["checkpoint"] == n) != sorted(config.seeds)
+    ]
     if incomplete:
-        raise ValueError(f"{path}: checkpoints {incomplete} lack some GRPO seeds; resume the sweep "
-                         "with the same command to finish them")
+        raise ValueError(
+            f"{path}: checkpoints {incomplete} lack some GRPO seeds; resume the sweep "
+            "with the same command to finish them"
+        )
     B = config.budgets
     per = {n: [r for r in rl if r["checkpoint"] == n] for n in names}
-    r_after = {b: np.array([np.mean([r["r_after"][str(b)] for r in per[n]]) for n in names])
-               for b in B}
+    r_after = {
+        b: np.array([np.mean([r["r_after"][str(b)] for r in per[n]]) for n in names]) for b in B
+    }
     rb = np.array([scores[n]["r_before"] for n in names])
-    gains = {b: np.array([[r["r_after"][str(b)] - r["r_before"] for r in per[n]] for n in names])
-             for b in B}                                                  # (C, seeds)
-    fields_ = [k for k, v in scores[names[0]].items()
-               if isinstance(v, (int, float, list)) and k not in ("step", "seconds")]
+    gains = {
+        b: np.array([[r["r_after"][str(b)] - r["r_before"] for r in per[n]] for n in names])
+        for b in B
+    }  # (C, seeds)
+    fields_ = [
+        k
+        for k, v in scores[names[0]].items()
+        if isinstance(v, (int, float, list)) and k not in ("step", "seconds")
+    ]
     return Summary(
-        names=names, steps=np.array([scores[n]["step"] for n in names]), r_before=rb, budgets=B,
-        r_after=r_after, gain={b: g.mean(1) for b, g in gains.items()},
+        names=names,
+        steps=np.array([scores[n]["step"] for n in names]),
+        r_before=rb,
+        budgets=B,
+        r_after=r_after,
+        gain={b: g.mean(1) for b, g in gains.items()},
         gain_sd={b: g.std(1) for b, g in gains.items()},
         mean_gain=np.mean([gains[b].mean(1) for b in B], axis=0),
         mean_r_after=np.mean([r_after[b] for b in B], axis=0),
-        score={k: np.array([scores[n][k] for n in names]) for k in fields_}, config=config)
+        score={k: np.array([scores[n][k] for n in names]) for k in fields_},
+        config=config,
+    )
     # score["prompt_p"], score["prompt_g2"]: (C, n_eval) per-prompt values
 
 

@@ -43,16 +43,34 @@ from scipy.special import entr
 
 from vghlib.token_costates import check_layers, position_jacobian
 
-__all__ = ["entropy", "min_entropy_given_pmax", "c_vocab", "sup_gap_over_entropy",
-           "random_search_ratio", "dirichlet_gap_ratio", "crossover_entropy", "softmax_probs",
-           "softmax_jacobian", "softmax_jacobian_top_eigenvalue", "prop2_chain",
-           "prop2_per_position", "opnorm", "sampling_path_gap", "numeric_rank", "prop3_bound",
-           "attention_jacobian", "theorem1_rhs", "Theorem1Sides", "theorem1_sides"]
+__all__ = [
+    "entropy",
+    "min_entropy_given_pmax",
+    "c_vocab",
+    "sup_gap_over_entropy",
+    "random_search_ratio",
+    "dirichlet_gap_ratio",
+    "crossover_entropy",
+    "softmax_probs",
+    "softmax_jacobian",
+    "softmax_jacobian_top_eigenvalue",
+    "prop2_chain",
+    "prop2_per_position",
+    "opnorm",
+    "sampling_path_gap",
+    "numeric_rank",
+    "prop3_bound",
+    "attention_jacobian",
+    "theorem1_rhs",
+    "Theorem1Sides",
+    "theorem1_sides",
+]
 
 
 # --------------------------------------------------------------------------------------------
 # Entropy and the constant C_V of Prop 2
 # --------------------------------------------------------------------------------------------
+
 
 def entropy(p, axis: int = -1):
     """Shannon entropy in nats along ``axis``, with 0 log 0 = 0. Rows must be probability vectors.
@@ -96,6 +114,7 @@ def _sup_over_pmax(g, vocab_size: int) -> tuple[float, float]:
     is searched on a grid and refined. Pieces with m < 1/(K+1) are skipped once their ratio is
     provably below the best found: there ``H >= -log m >= log(K+1)`` and ``1 - m < 1``.
     """
+
     def ratio(m: float) -> float:
         return (1 - m) / g(min_entropy_given_pmax(m))
 
@@ -108,16 +127,16 @@ def _sup_over_pmax(g, vocab_size: int) -> tuple[float, float]:
         vals = np.array([ratio(m) for m in grid])
         i = int(np.argmax(vals))
         a, b = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-        res = minimize_scalar(lambda m: -ratio(m), bounds=(a, b), method="bounded",
-                              options={"xatol": 1e-12})
+        res = minimize_scalar(
+            lambda m: -ratio(m), bounds=(a, b), method="bounded", options={"xatol": 1e-12}
+        )
         best = max(best, (vals[i], grid[i]), (-res.fun, res.x))
         k += 1
         if k >= k_max:
-            if 1.0 / g(math.log(k + 1)) < best[0]:   # no remaining piece can beat `best`
+            if 1.0 / g(math.log(k + 1)) < best[0]:  # no remaining piece can beat `best`
                 break
             k_max *= 2
     return float(best[0]), float(best[1])
-
 
 
 @lru_cache(maxsize=None)
@@ -133,7 +152,6 @@ def c_vocab(vocab_size: int) -> tuple[float, float]:
     return _sup_over_pmax(lambda h: math.sqrt(h / log_v), n)
 
 
-
 def sup_gap_over_entropy(vocab_size: int = 2) -> tuple[float, float]:
     """sup over the simplex of ``(1 - p_max) / H``; the answer is 1/(2 ln 2) at (1/2, 1/2) for
     every |V|."""
@@ -141,8 +159,13 @@ def sup_gap_over_entropy(vocab_size: int = 2) -> tuple[float, float]:
     return _sup_over_pmax(lambda h: h, n)
 
 
-def random_search_ratio(vocab_size: int, n_draws: int = 20_000, seed: int = 0,
-                        power: float = 0.5, normalise: bool = True) -> float:
+def random_search_ratio(
+    vocab_size: int,
+    n_draws: int = 20_000,
+    seed: int = 0,
+    power: float = 0.5,
+    normalise: bool = True,
+) -> float:
     """Largest ``(1 - p_max) / (H / log|V|)**power`` over random distributions (a lower bound).
 
     Draws come from Dirichlet laws with several concentrations and from random sparse supports,
@@ -160,7 +183,7 @@ def random_search_ratio(vocab_size: int, n_draws: int = 20_000, seed: int = 0,
     for j in range(min(n, 6)):
         sparse[:, j] = np.where(j < sizes, w[:, j], 0.0)
     sparse /= sparse.sum(axis=1, keepdims=True)
-    p = np.concatenate(draws + [sparse])                      # (n_draws, n)
+    p = np.concatenate(draws + [sparse])  # (n_draws, n)
     h = entropy(p)
     keep = h > 1e-9
     scale = math.log(n) if normalise else 1.0
@@ -168,17 +191,17 @@ def random_search_ratio(vocab_size: int, n_draws: int = 20_000, seed: int = 0,
     return float(ratio.max())
 
 
-def dirichlet_gap_ratio(vocab_size: int = 50, n_draws: int = 10_000, concentration: float = 1.0,
-                        seed: int = 0) -> float:
+def dirichlet_gap_ratio(
+    vocab_size: int = 50, n_draws: int = 10_000, concentration: float = 1.0, seed: int = 0
+) -> float:
     """Largest ``(1 - p_max) / H`` over ``n_draws`` Dirichlet(``concentration``) draws (the
     findings page, Prop 2)."""
     n = _check_vocab(vocab_size)
     rng = np.random.default_rng(seed)
-    p = rng.dirichlet(np.full(n, float(concentration)), size=n_draws)   # (n_draws, n)
+    p = rng.dirichlet(np.full(n, float(concentration)), size=n_draws)  # (n_draws, n)
     h = entropy(p)
     keep = h > 1e-12
     return float(((1 - p.max(axis=1))[keep] / h[keep]).max())
-
 
 
 def crossover_entropy(vocab_size: int) -> float:
@@ -189,6 +212,7 @@ def crossover_entropy(vocab_size: int) -> float:
 # --------------------------------------------------------------------------------------------
 # Prop 2, and the measured sampling gap (eq 19–21)
 # --------------------------------------------------------------------------------------------
+
 
 def softmax_probs(logits, temperature: float = 1.0) -> torch.Tensor:
     """p = softmax(z / τ) along the last axis (float64)."""
@@ -204,13 +228,14 @@ def softmax_jacobian(logits, temperature: float = 1.0) -> torch.Tensor:
     return (torch.diag_embed(p) - p[..., :, None] * p[..., None, :]) / temperature
 
 
-_EIGVALSH_MAX_V = 2048       # prop2_chain uses eigvalsh up to this |V| (the book's printed results)
-_SECULAR_BLOCK = 1 << 16     # elements (512 KiB of float64) per block of rows: stays in cache
-_EPS, _TINY = torch.finfo(torch.float64).eps, torch.finfo(torch.float64).tiny   # 2.2e-16, 2.2e-308
+_EIGVALSH_MAX_V = 2048  # prop2_chain uses eigvalsh up to this |V| (the book's printed results)
+_SECULAR_BLOCK = 1 << 16  # elements (512 KiB of float64) per block of rows: stays in cache
+_EPS, _TINY = torch.finfo(torch.float64).eps, torch.finfo(torch.float64).tiny  # 2.2e-16, 2.2e-308
 
 
-def _secular_top_root(P: torch.Tensor, work: torch.Tensor, max_iter: int,
-                      stats: list | None = None) -> torch.Tensor:
+def _secular_top_root(
+    P: torch.Tensor, work: torch.Tensor, max_iter: int, stats: list | None = None
+) -> torch.Tensor:
     """Largest root of 1 = Σ_i p_i²/(p_i − λ) for each row of ``P`` ``(r, V)``, V ≥ 2 (float64).
 
     With a = p_(1), d = p_(2), q = a(1 − a) and ψ(λ) = Σ_{i ≠ top} p_i²/(p_i − λ), the equation
@@ -226,15 +251,15 @@ def _secular_top_root(P: torch.Tensor, work: torch.Tensor, max_iter: int,
     size V is allocated per iteration. ``stats`` (tests) collects the number of iterations.
     """
     top = torch.topk(P, 2, dim=-1)
-    itop = top.indices[:, :1]                                                    # (r, 1)
-    a, d2 = top.values[:, 0].contiguous(), top.values[:, 1].contiguous()         # (r,) each
+    itop = top.indices[:, :1]  # (r, 1)
+    a, d2 = top.values[:, 0].contiguous(), top.values[:, 1].contiguous()  # (r,) each
     q = a * (1 - a)
     lo, hi = d2, a
-    lam = 0.5 * (lo + hi)            # = p_(1) exactly for a tied maximum
-    single = d2 == 0                 # one non-zero p: the root is q (0 for one-hot); zeros deflate
+    lam = 0.5 * (lo + hi)  # = p_(1) exactly for a tied maximum
+    single = d2 == 0  # one non-zero p: the root is q (0 for one-hot); zeros deflate
     lam = torch.where(single, q, lam)
     done = single | (hi - lo <= 4 * _EPS * hi)
-    dif, t = work[0], work[1]                                                    # (r, V) each
+    dif, t = work[0], work[1]  # (r, V) each
     w = a - d2
     for it in range(max_iter):
         if bool(done.all()):
@@ -242,29 +267,33 @@ def _secular_top_root(P: torch.Tensor, work: torch.Tensor, max_iter: int,
                 stats.append(it)
             return lam
         # Rows already done are evaluated too (blocks are a few rows) and left unchanged below.
-        torch.sub(P, lam[:, None], out=dif)                  # p_i − λ, non-zero off the top
-        torch.div(P, dif, out=t).mul_(P)                     # p_i²/(p_i − λ), 0 where p_i = 0
-        t.scatter_(1, itop, 0.0)                             # one copy of the top term dropped
-        psi = t.sum(1)                                       # ψ(λ) ≤ 0
-        dpsi = t.div_(dif).sum(1)                            # ψ'(λ) = Σ p_i²/(p_i − λ)² ≥ 0
+        torch.sub(P, lam[:, None], out=dif)  # p_i − λ, non-zero off the top
+        torch.div(P, dif, out=t).mul_(P)  # p_i²/(p_i − λ), 0 where p_i = 0
+        t.scatter_(1, itop, 0.0)  # one copy of the top term dropped
+        psi = t.sum(1)  # ψ(λ) ≤ 0
+        dpsi = t.div_(dif).sum(1)  # ψ'(λ) = Σ p_i²/(p_i − λ)² ≥ 0
         h = (lam - q) / (a - lam) + psi
         hi_n = torch.where(h > 0, lam, hi)
         lo_n = torch.where(h < 0, lam, lo)
         x0 = lam - d2
-        s = dpsi * x0                                        # B = s x0 ≥ 0 (B itself may underflow)
-        A = psi + s                                          # ≤ 0
-        c = 1 - A                                            # ≥ 1
+        s = dpsi * x0  # B = s x0 ≥ 0 (B itself may underflow)
+        A = psi + s  # ≤ 0
+        c = 1 - A  # ≥ 1
         b = A * w + s * x0 + d2 - q
         disc = torch.hypot(b, 2 * (c * w).sqrt() * x0.sqrt() * s.sqrt())  # √(b² + 4cBw)
         x = torch.where(b <= 0, (disc - b) / (2 * c), x0 * (2 * s * w / (b + disc)))
         new = d2 + x
-        conv = (((new - lam).abs() <= 4 * _EPS * lam + _TINY)
-                | (hi_n - lo_n <= 4 * _EPS * hi_n + _TINY) | (h == 0))
+        conv = (
+            ((new - lam).abs() <= 4 * _EPS * lam + _TINY)
+            | (hi_n - lo_n <= 4 * _EPS * hi_n + _TINY)
+            | (h == 0)
+        )
         mid = torch.where(hi_n > 2 * lo_n, lo_n.sqrt() * hi_n.sqrt(), 0.5 * (lo_n + hi_n))
         new = torch.where(conv | ((new > lo_n) & (new < hi_n)), new, mid)
         new = torch.where(h == 0, lam, torch.minimum(torch.maximum(new, lo_n), hi_n))
-        lam, lo, hi = (torch.where(done, old, upd)
-                       for old, upd in ((lam, new), (lo, lo_n), (hi, hi_n)))
+        lam, lo, hi = (
+            torch.where(done, old, upd) for old, upd in ((lam, new), (lo, lo_n), (hi, hi_n))
+        )
         done = done | conv
     raise RuntimeError(f"secular solver did not converge in {max_iter} iterations")
 
@@ -294,7 +323,7 @@ def softmax_jacobian_top_eigenvalue(p, max_iter: int = 200) -> torch.Tensor:
     if P.ndim == 0:
         raise ValueError("p must have a vocabulary axis")
     shape, V = P.shape[:-1], P.shape[-1]
-    P = P.reshape(-1, V)                                                         # (R, V)
+    P = P.reshape(-1, V)  # (R, V)
     if P.numel():
         pmin, pmax = P.aminmax()
         if not (float(pmin) >= 0 and math.isfinite(float(pmax))):
@@ -303,10 +332,10 @@ def softmax_jacobian_top_eigenvalue(p, max_iter: int = 200) -> torch.Tensor:
         return (P[:, 0] * (1 - P[:, 0])).reshape(shape)
     out = torch.empty(P.shape[0], dtype=torch.float64)
     step = max(1, _SECULAR_BLOCK // V)
-    work = torch.empty(2, min(step, P.shape[0]), V, dtype=torch.float64)      # scratch, reused
+    work = torch.empty(2, min(step, P.shape[0]), V, dtype=torch.float64)  # scratch, reused
     for s in range(0, P.shape[0], step):
-        blk = P[s:s + step]
-        out[s:s + step] = _secular_top_root(blk, work[:, :blk.shape[0]], max_iter)
+        blk = P[s : s + step]
+        out[s : s + step] = _secular_top_root(blk, work[:, : blk.shape[0]], max_iter)
     return out.reshape(shape)
 
 
@@ -332,23 +361,31 @@ def prop2_chain(logits, temperature: float = 1.0, method: str = "auto") -> dict:
     H = entropy(p)
     pm = p.max(-1).values
     if method == "eigvalsh":
-        jac_norm = torch.linalg.eigvalsh(softmax_jacobian(z, temperature))[..., -1]  # PSD: top eigenvalue
+        jac_norm = torch.linalg.eigvalsh(softmax_jacobian(z, temperature))[
+            ..., -1
+        ]  # PSD: top eigenvalue
     else:
         jac_norm = softmax_jacobian_top_eigenvalue(p) / temperature
     cv = c_vocab(V)[0]
     tau = temperature
-    return {"jac_norm": jac_norm.numpy(), "trace": ((1 - (p * p).sum(-1)) / tau).numpy(),
-            "pmax_bound": (2 * (1 - pm) / tau).numpy(),
-            "paper_bound": (2 * cv * torch.sqrt(H / math.log(V)) / tau).numpy(),
-            "linear_bound": (2 * H / tau).numpy(), "entropy": H.numpy(), "p_max": pm.numpy(),
-            "c_vocab": cv}
+    return {
+        "jac_norm": jac_norm.numpy(),
+        "trace": ((1 - (p * p).sum(-1)) / tau).numpy(),
+        "pmax_bound": (2 * (1 - pm) / tau).numpy(),
+        "paper_bound": (2 * cv * torch.sqrt(H / math.log(V)) / tau).numpy(),
+        "linear_bound": (2 * H / tau).numpy(),
+        "entropy": H.numpy(),
+        "p_max": pm.numpy(),
+        "c_vocab": cv,
+    }
 
 
 _CHAIN_KEYS = ("jac_norm", "trace", "pmax_bound", "paper_bound", "linear_bound", "entropy", "p_max")
 
 
-def prop2_per_position(model, input_ids, attention_mask=None, temperature: float = 1.0,
-                       chunk: int = 64) -> dict:
+def prop2_per_position(
+    model, input_ids, attention_mask=None, temperature: float = 1.0, chunk: int = 64
+) -> dict:
     """Prop 2's two sides (and the chain between them) at every real position of a causal LM.
 
     The per-position check behind the paper's Figure 2 (Asadulaev et al., arXiv 2605.21654: the
@@ -376,20 +413,21 @@ def prop2_per_position(model, input_ids, attention_mask=None, temperature: float
     mask = torch.ones_like(ids) if attention_mask is None else torch.as_tensor(attention_mask)
     if mask.shape != ids.shape:
         raise ValueError("attention_mask must have the shape of input_ids")
-    real_mask = mask.to("cpu") == 1                                              # (B, S)
-    position_ids = (real_mask.long().cumsum(-1) - 1).clamp_min(0)                # (B, S)
+    real_mask = mask.to("cpu") == 1  # (B, S)
+    position_ids = (real_mask.long().cumsum(-1) - 1).clamp_min(0)  # (B, S)
     dev = getattr(model, "device", None) or next(model.parameters()).device
     with torch.no_grad():
-        out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev),
-                    position_ids=position_ids.to(dev))
-        logits = out.logits if hasattr(out, "logits") else out[0]               # (B, S, V)
-    real = real_mask.nonzero()                                                   # (N, 2)
+        out = model(
+            input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=position_ids.to(dev)
+        )
+        logits = out.logits if hasattr(out, "logits") else out[0]  # (B, S, V)
+    real = real_mask.nonzero()  # (N, 2)
     rows, pos = real[:, 0], real[:, 1]
     V = logits.shape[-1]
     res = {k: [] for k in _CHAIN_KEYS}
     cv = c_vocab(V)[0]
     for s in range(0, len(rows), chunk):
-        r, t = rows[s:s + chunk], pos[s:s + chunk]
+        r, t = rows[s : s + chunk], pos[s : s + chunk]
         z = logits[r.to(logits.device), t.to(logits.device)].to("cpu").to(torch.float64)  # (c, V)
         c = prop2_chain(z, temperature)
         for k in _CHAIN_KEYS:
@@ -404,8 +442,9 @@ def opnorm(M) -> float:
     return float(torch.linalg.matrix_norm(torch.as_tensor(M, dtype=torch.float64), ord=2))
 
 
-
-def sampling_path_gap(policy, tokens: torch.Tensor, position: int, layer: int, temperature: float = 1.0) -> dict:
+def sampling_path_gap(
+    policy, tokens: torch.Tensor, position: int, layer: int, temperature: float = 1.0
+) -> dict:
     """Measured sampling-path Jacobian at ``layer`` from ``position`` j to j + 1, and its bound.
 
     ``tokens`` ``(S,)`` with S > j + 1. S = A Eᵀ J_sm B (see module docstring), where J_sm is
@@ -429,13 +468,23 @@ def sampling_path_gap(policy, tokens: torch.Tensor, position: int, layer: int, t
     S = A @ E.T @ Jsm @ B  # (d, d)
     chain = prop2_chain(z, temperature)
     factor = opnorm(A) * opnorm(E) * opnorm(B)
-    out = {"gap": opnorm(S), "read": opnorm(A), "emb": opnorm(E), "head": opnorm(B), "factor": factor,
-           "direct": opnorm(direct), "matrix": S}
+    out = {
+        "gap": opnorm(S),
+        "read": opnorm(A),
+        "emb": opnorm(E),
+        "head": opnorm(B),
+        "factor": factor,
+        "direct": opnorm(direct),
+        "matrix": S,
+    }
     for k in ("jac_norm", "trace", "pmax_bound", "paper_bound", "linear_bound"):
         out[k] = factor * float(chain[k])
-    out["entropy"], out["p_max"], out["c_vocab"] = float(chain["entropy"]), float(chain["p_max"]), chain["c_vocab"]
+    out["entropy"], out["p_max"], out["c_vocab"] = (
+        float(chain["entropy"]),
+        float(chain["p_max"]),
+        chain["c_vocab"],
+    )
     return out
-
 
 
 def numeric_rank(M, rtol: float = 1e-8) -> int:
@@ -459,14 +508,16 @@ def attention_jacobian(policy, tokens: torch.Tensor, src: tuple, dst: tuple) -> 
     """∂h^{(l_dst)}_{t}/∂h^{(l_src)}_{t'} with tokens fixed (t' < t: the cross-position, attention path)."""
     tokens = torch.as_tensor(tokens, dtype=torch.long)
     if src[1] >= dst[1]:
-        raise ValueError("src position must be earlier than dst position for a cross-position Jacobian")
+        raise ValueError(
+            "src position must be earlier than dst position for a cross-position Jacobian"
+        )
     return position_jacobian(policy, tokens, src, dst)
-
 
 
 # --------------------------------------------------------------------------------------------
 # Theorem 1 (eq 23)
 # --------------------------------------------------------------------------------------------
+
 
 def theorem1_rhs(jac_norm, eps, gamma: float = 1.0) -> np.ndarray:
     """Right side of eq 23 (product form of A.9) for every step t.
@@ -486,7 +537,6 @@ def theorem1_rhs(jac_norm, eps, gamma: float = 1.0) -> np.ndarray:
     for t in range(T - 2, -1, -1):
         rhs[t] = gamma * (e[t + 1] + J[t + 1] * rhs[t + 1])
     return rhs
-
 
 
 @dataclass
@@ -514,9 +564,18 @@ class Theorem1Sides:
         return self.lhs[layer] <= self.rhs[layer] + n_se * self.se[layer]
 
 
-def theorem1_sides(policy, prefix: torch.Tensor, horizon: int, reward_fn, layers,
-                   temperature: float, n_relaxed: int = 4000, n_sequences: int = 8,
-                   gamma: float = 1.0, generator: torch.Generator | None = None) -> Theorem1Sides:
+def theorem1_sides(
+    policy,
+    prefix: torch.Tensor,
+    horizon: int,
+    reward_fn,
+    layers,
+    temperature: float,
+    n_relaxed: int = 4000,
+    n_sequences: int = 8,
+    gamma: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Theorem1Sides:
     """Measure both sides of Theorem 1 (eq 23, product form of A.9) at t = 1 on ``policy``.
 
     Let τ be ``temperature``, T = ``horizon``. The left side is ‖E[λ̂_1 | h] − E[λ^τ_1 | h]‖,
@@ -535,16 +594,17 @@ def theorem1_sides(policy, prefix: torch.Tensor, horizon: int, reward_fn, layers
     layers = check_layers(policy, layers)
     T = int(horizon)
     _, G = value_grad_exact(policy, prefix, T, reward_fn, layers)
-    _, lt = costate_relaxed(policy, prefix, T, reward_fn, n_relaxed, temperature, layers,
-                            generator=generator)
-    xs = sample(policy, prefix, T, n_sequences, generator=generator)                # (n, T + 1)
+    _, lt = costate_relaxed(
+        policy, prefix, T, reward_fn, n_relaxed, temperature, layers, generator=generator
+    )
+    xs = sample(policy, prefix, T, n_sequences, generator=generator)  # (n, T + 1)
     with torch.no_grad():
-        p = torch.softmax(policy(xs).logits[:, :T], -1)                             # (n, T, V)
-        ent = float(entropy(p).mean())              # mean next-token entropy per step (nats)
+        p = torch.softmax(policy(xs).logits[:, :T], -1)  # (n, T, V)
+        ent = float(entropy(p).mean())  # mean next-token entropy per step (nats)
     out = Theorem1Sides({}, {}, {}, {}, ent)
     for l in layers:
         m = lt[l][:, 0].mean(0)
-        out.se[l] = float((lt[l][:, 0].std(0) / n_relaxed ** 0.5).norm())
+        out.se[l] = float((lt[l][:, 0].std(0) / n_relaxed**0.5).norm())
         S_sup, J_sup = np.zeros(T), np.zeros(T)
         for x in xs:
             for j in range(T - 1):

@@ -37,19 +37,28 @@ def answer_state_vjp(model, batch: tasks.TaskBatch, layer: int, cotangents) -> l
     Prompts are independent rows, so one backward pass per cotangent serves all prompts.
     """
     with torch.enable_grad(), models.probe_hidden(model, [layer], zero=True) as got:
-        z = tasks.answer_logits(model, batch)                                    # (N, V)
-    (probe,) = got.probes.values()                                               # (N, S, d)
+        z = tasks.answer_logits(model, batch)  # (N, V)
+    (probe,) = got.probes.values()  # (N, S, d)
     us = cotangents(z.detach()) if callable(cotangents) else cotangents
     out = []
     for i, u in enumerate(us):
         (g,) = torch.autograd.grad(z, probe, grad_outputs=u.to(z), retain_graph=i < len(us) - 1)
-        out.append(g[:, -1].double())                                            # (N, d)
+        out.append(g[:, -1].double())  # (N, d)
     return out
 
 
-def checkpoint_score(model, batch, *, alpha: float, group_size: int, layer: int = -1,
-                     adv_kind: str = "grpo", seed: int = 0, checkpoint=None,
-                     micro_batch: int | None = None) -> dict:
+def checkpoint_score(
+    model,
+    batch,
+    *,
+    alpha: float,
+    group_size: int,
+    layer: int = -1,
+    adv_kind: str = "grpo",
+    seed: int = 0,
+    checkpoint=None,
+    micro_batch: int | None = None,
+) -> dict:
     """The RL-impact score of one checkpoint on a one-token-answer task (eq 24–28, Section 6).
 
     Matched trajectories, as in Section 6: G, λ̂ and the rewards come from the same prompts, the
@@ -77,25 +86,27 @@ def checkpoint_score(model, batch, *, alpha: float, group_size: int, layer: int 
     prompts are independent rows, so only the memory changes (and the rounding).
     """
     alpha = impact.check_alpha(alpha)
-    models.layer_index(layer, len(models.decoder_layers(model)) - 1)        # fail before any work
+    models.layer_index(layer, len(models.decoder_layers(model)) - 1)  # fail before any work
     g = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
-        z = tasks.answer_logits(model, batch, micro_batch).double().cpu()     # (N, V)
-    p = tasks.exact_reward(z, batch, checkpoint).numpy()                      # (N,)
+        z = tasks.answer_logits(model, batch, micro_batch).double().cpu()  # (N, V)
+    p = tasks.exact_reward(z, batch, checkpoint).numpy()  # (N,)
     answers = tasks.sample_answers(z, batch, group_size, generator=g, checkpoint=checkpoint)
     r = tasks.per_sample_rewards(answers, z, batch, "indicator", checkpoint)  # (N, n)
-    adv = grpo.advantages(r, adv_kind)                                        # (N, n)
+    adv = grpo.advantages(r, adv_kind)  # (N, n)
     y = batch.target_ids.cpu()
 
     def cotangents_of(rows):
         def cotangents(logits):
-            pi = torch.softmax(logits.double(), -1)                          # (n_rows, V)
+            pi = torch.softmax(logits.double(), -1)  # (n_rows, V)
             onehot = lambda ids: F.one_hot(ids, pi.shape[-1]).double()  # noqa: E731
             yr, ar, advr = y[rows].to(pi.device), answers[rows].to(pi.device), adv[rows].to(pi)
-            dp = pi.gather(-1, yr[:, None]) * (onehot(yr) - pi)              # ∂p/∂z
-            score = [advr[:, i, None] * (onehot(ar[:, i]) - pi)
-                     for i in range(answers.shape[1])]                       # Â_i ∂log π(a_i)/∂z
+            dp = pi.gather(-1, yr[:, None]) * (onehot(yr) - pi)  # ∂p/∂z
+            score = [
+                advr[:, i, None] * (onehot(ar[:, i]) - pi) for i in range(answers.shape[1])
+            ]  # Â_i ∂log π(a_i)/∂z
             return [dp] + score
+
         return cotangents
 
     chunks = batch.chunks(micro_batch)
@@ -104,13 +115,18 @@ def checkpoint_score(model, batch, *, alpha: float, group_size: int, layer: int 
     else:
         parts = [answer_state_vjp(model, batch.rows(c), layer, cotangents_of(c)) for c in chunks]
         G, *lam = [torch.cat([pt[k] for pt in parts]) for k in range(len(parts[0]))]
-    G, lam = G.cpu().numpy(), np.stack([x.cpu().numpy() for x in lam], 1)    # (N, d), (N, n, d)
+    G, lam = G.cpu().numpy(), np.stack([x.cpu().numpy() for x in lam], 1)  # (N, d), (N, n, d)
     n = answers.shape[1]
-    align_s, sigma_energy, lam_single = impact.usable_terms(lam.reshape(-1, G.shape[1]),
-                                                     np.repeat(G, n, axis=0))
-    g2 = (G ** 2).sum(-1)                                                     # ‖G_q‖², (N,)
-    out = {"r_before": float(p.mean()), "lam_single": lam_single,
-           "alignment_single": align_s, "headroom_mc": float(np.mean(impact.headroom(r.numpy(), alpha, axis=-1)))}
+    align_s, sigma_energy, lam_single = impact.usable_terms(
+        lam.reshape(-1, G.shape[1]), np.repeat(G, n, axis=0)
+    )
+    g2 = (G**2).sum(-1)  # ‖G_q‖², (N,)
+    out = {
+        "r_before": float(p.mean()),
+        "lam_single": lam_single,
+        "alignment_single": align_s,
+        "headroom_mc": float(np.mean(impact.headroom(r.numpy(), alpha, axis=-1))),
+    }
     out.update(impact.score_from_prompts(p, g2, alpha=alpha, group_size=n, adv_kind=adv_kind))
     out["usable_single"] = out["sigma_energy"] - lam_single
     out["p_gap_single"] = out["usable_single"] * out["headroom"]
@@ -118,8 +134,9 @@ def checkpoint_score(model, batch, *, alpha: float, group_size: int, layer: int 
     return out
 
 
-def predictor_table(summary, score: str = "p_gap_single", n_resamples: int = 2000,
-                    seed: int = 0) -> list[dict]:
+def predictor_table(
+    summary, score: str = "p_gap_single", n_resamples: int = 2000, seed: int = 0
+) -> list[dict]:
     """The paper's two predictors of eq 29 (Section 6) and a sceptic's baselines, with uncertainty.
 
     ``summary``: a :class:`vghlib.results.Summary`; ``score``: which P_gap (``"p_gap_single"``, the
@@ -133,23 +150,49 @@ def predictor_table(summary, score: str = "p_gap_single", n_resamples: int = 200
     """
     sc, rb = summary.score, summary.r_before
     p_gap = sc[score]
-    gain_preds = [("P_gap", p_gap, 0.60), ("R_before", rb, None), ("H_α", sc["headroom"], None),
-                  ("Σ", sc["sigma_energy"], None), ("p(1 − p)", sc["bernoulli_var"], None)]
-    level_preds = [("z(R_before) + z(P_gap)", zscore(rb) + zscore(p_gap), 0.73),
-                   ("z(R_before)", zscore(rb), None),
-                   ("z(R_before) + z(H_α)", zscore(rb) + zscore(sc["headroom"]), None),
-                   ("z(R_before) + z(p(1 − p))", zscore(rb) + zscore(sc["bernoulli_var"]), None)]
-    rows = [{"name": n, "target": "mean ΔR", "paper": pv,
-             "corr": spearman(x, summary.mean_gain, n_resamples, seed=seed)}
-            for n, x, pv in gain_preds]
-    rows += [{"name": n, "target": "mean R_after", "paper": pv,
-              "corr": spearman(x, summary.mean_r_after, n_resamples, seed=seed)}
-             for n, x, pv in level_preds]
+    gain_preds = [
+        ("P_gap", p_gap, 0.60),
+        ("R_before", rb, None),
+        ("H_α", sc["headroom"], None),
+        ("Σ", sc["sigma_energy"], None),
+        ("p(1 − p)", sc["bernoulli_var"], None),
+    ]
+    level_preds = [
+        ("z(R_before) + z(P_gap)", zscore(rb) + zscore(p_gap), 0.73),
+        ("z(R_before)", zscore(rb), None),
+        ("z(R_before) + z(H_α)", zscore(rb) + zscore(sc["headroom"]), None),
+        ("z(R_before) + z(p(1 − p))", zscore(rb) + zscore(sc["bernoulli_var"]), None),
+    ]
+    rows = [
+        {
+            "name": n,
+            "target": "mean ΔR",
+            "paper": pv,
+            "corr": spearman(x, summary.mean_gain, n_resamples, seed=seed),
+        }
+        for n, x, pv in gain_preds
+    ]
+    rows += [
+        {
+            "name": n,
+            "target": "mean R_after",
+            "paper": pv,
+            "corr": spearman(x, summary.mean_r_after, n_resamples, seed=seed),
+        }
+        for n, x, pv in level_preds
+    ]
     return rows
 
 
-def print_predictor_table(runs, scores: dict, *, only: dict | None = None,
-                          paper_only: bool = False, n_resamples: int = 2000, seed: int = 0) -> None:
+def print_predictor_table(
+    runs,
+    scores: dict,
+    *,
+    only: dict | None = None,
+    paper_only: bool = False,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> None:
     """Print :func:`predictor_table` for one sweep or several side by side.
 
     ``runs``: a :class:`vghlib.results.Summary`, or ``{label: Summary}`` (one column each, the
@@ -162,8 +205,10 @@ def print_predictor_table(runs, scores: dict, *, only: dict | None = None,
     runs = {"": runs} if one else runs
     width = max(22, *(len(k) for k in runs))
     head = f"{'predictor':>28} {'target':>13} {'paper':>6}  "
-    print(head + (f"{'this book: rho [95% CI], p':<34}" if one else
-                  "".join(f"{k:>{width}}" for k in runs)))
+    print(
+        head
+        + (f"{'this book: rho [95% CI], p':<34}" if one else "".join(f"{k:>{width}}" for k in runs))
+    )
     for score, label in scores.items():
         print(f"--- P_gap with {label}")
         tables = [predictor_table(s, score, n_resamples, seed) for s in runs.values()]
@@ -173,6 +218,11 @@ def print_predictor_table(runs, scores: dict, *, only: dict | None = None,
                 continue
             paper = "" if r["paper"] is None else f"{r['paper']:.2f}"
             corr = [t[i]["corr"] for t in tables]
-            cells = (f"{corr[0]}" if one else "".join(
-                f"{f'{c.rho:+.2f} [{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]':>{width}}" for c in corr))
+            cells = (
+                f"{corr[0]}"
+                if one
+                else "".join(
+                    f"{f'{c.rho:+.2f} [{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]':>{width}}" for c in corr
+                )
+            )
             print(f"{r['name']:>28} {r['target']:>13} {paper:>6}  {cells}")

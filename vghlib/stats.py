@@ -22,8 +22,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Estimate", "summarize", "mean_ci", "Correlation", "spearman", "zscore", "partial_spearman",
-           "leave_one_out_predictions", "spearman_difference", "loo_r2"]
+__all__ = [
+    "Estimate",
+    "summarize",
+    "mean_ci",
+    "Correlation",
+    "spearman",
+    "zscore",
+    "partial_spearman",
+    "leave_one_out_predictions",
+    "spearman_difference",
+    "loo_r2",
+]
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,11 @@ class Estimate:
 
 def summarize(samples) -> Estimate:
     """Mean, standard error and per-sample std of an (n, p) array of per-sample gradients."""
-    a = samples.detach().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples, float)
+    a = (
+        samples.detach().numpy()
+        if isinstance(samples, torch.Tensor)
+        else np.asarray(samples, float)
+    )
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2 or a.shape[0] < 2:
@@ -59,7 +73,6 @@ def summarize(samples) -> Estimate:
         raise ValueError("samples contain NaN or inf; check the cost and theta (e.g. sigma > 0)")
     std = a.std(axis=0, ddof=1)
     return Estimate(a.mean(axis=0), std / math.sqrt(a.shape[0]), std, a.shape[0])
-
 
 
 def mean_ci(samples: torch.Tensor, z: float = 1.96) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,6 +84,7 @@ def mean_ci(samples: torch.Tensor, z: float = 1.96) -> tuple[torch.Tensor, torch
 # --------------------------------------------------------------------------------------------
 # Rank correlations over checkpoints, with their uncertainty (Section 6)
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Correlation:
@@ -88,14 +102,18 @@ class Correlation:
     level: float = 0.95
 
     def __str__(self) -> str:
-        return (f"{self.rho:+.2f} [{self.ci[0]:+.2f}, {self.ci[1]:+.2f}], p = {self.p_value:.3f}"
-                f" (n = {self.n})")
+        return (
+            f"{self.rho:+.2f} [{self.ci[0]:+.2f}, {self.ci[1]:+.2f}], p = {self.p_value:.3f}"
+            f" (n = {self.n})"
+        )
 
 
 def _pairs(x, y) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1 or x.size < 4:
-        raise ValueError(f"need two 1-D arrays of the same length >= 4, got {x.shape} and {y.shape}")
+        raise ValueError(
+            f"need two 1-D arrays of the same length >= 4, got {x.shape} and {y.shape}"
+        )
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("the values contain NaN or inf; drop those checkpoints first")
     return x, y
@@ -111,7 +129,7 @@ def _rho(x, y, axis: int = -1):
     rx, ry = rankdata(x, axis=axis), rankdata(y, axis=axis)
     rx = rx - rx.mean(axis=axis, keepdims=True)
     ry = ry - ry.mean(axis=axis, keepdims=True)
-    den = np.sqrt((rx ** 2).sum(axis=axis) * (ry ** 2).sum(axis=axis))
+    den = np.sqrt((rx**2).sum(axis=axis) * (ry**2).sum(axis=axis))
     num = (rx * ry).sum(axis=axis)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
@@ -129,12 +147,25 @@ def spearman(x, y, n_resamples: int = 2000, level: float = 0.95, seed: int = 0) 
 
     x, y = _pairs(x, y)
     vec = lambda a, b, axis=-1: np.asarray(_rho(a, b, axis))  # noqa: E731  (scipy wants arrays)
-    boot = bootstrap((x, y), vec, paired=True, vectorized=True, n_resamples=n_resamples,
-                     confidence_level=level, method="percentile",
-                     rng=np.random.default_rng(seed))
-    perm = permutation_test((x, y), vec, permutation_type="pairings", vectorized=True,
-                            n_resamples=n_resamples, alternative="two-sided",
-                            rng=np.random.default_rng(seed + 1))
+    boot = bootstrap(
+        (x, y),
+        vec,
+        paired=True,
+        vectorized=True,
+        n_resamples=n_resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    perm = permutation_test(
+        (x, y),
+        vec,
+        permutation_type="pairings",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="two-sided",
+        rng=np.random.default_rng(seed + 1),
+    )
     lo, hi = boot.confidence_interval
     return Correlation(_rho(x, y), (float(lo), float(hi)), float(perm.pvalue), x.size, level)
 
@@ -160,7 +191,7 @@ def partial_spearman(x, y, control) -> float:
     A = np.column_stack([np.ones_like(rc), rc])
     ex = rx - A @ np.linalg.lstsq(A, rx, rcond=None)[0]
     ey = ry - A @ np.linalg.lstsq(A, ry, rcond=None)[0]
-    den = np.sqrt((ex ** 2).sum() * (ey ** 2).sum())
+    den = np.sqrt((ex**2).sum() * (ey**2).sum())
     return 0.0 if den == 0 else float((ex * ey).sum() / den)
 
 
@@ -185,8 +216,9 @@ def leave_one_out_predictions(features, y) -> np.ndarray:
     return out
 
 
-def spearman_difference(x1, x2, y, n_resamples: int = 2000, level: float = 0.95,
-                        seed: int = 0) -> tuple[float, tuple]:
+def spearman_difference(
+    x1, x2, y, n_resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, tuple]:
     """ρ(x1, y) − ρ(x2, y) and its paired bootstrap interval: does predictor x1 beat x2 on y?
 
     The same resampled checkpoints serve both correlations, so the interval is that of the
@@ -197,8 +229,16 @@ def spearman_difference(x1, x2, y, n_resamples: int = 2000, level: float = 0.95,
     x1, y = _pairs(x1, y)
     x2 = _pairs(x2, y)[0]
     stat = lambda a, b, c, axis=-1: np.asarray(_rho(a, c, axis) - _rho(b, c, axis))  # noqa: E731
-    boot = bootstrap((x1, x2, y), stat, paired=True, vectorized=True, n_resamples=n_resamples,
-                     confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
+    boot = bootstrap(
+        (x1, x2, y),
+        stat,
+        paired=True,
+        vectorized=True,
+        n_resamples=n_resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     lo, hi = boot.confidence_interval
     return float(stat(x1, x2, y)), (float(lo), float(hi))
 

@@ -31,13 +31,30 @@ from transformers.utils import logging as hf_logging
 
 from vghlib import checkpoints as ckpts
 from vghlib import scoring
-from vghlib.results import (ResultsFile, ResultsMismatch, SweepConfig, merge_rows, merge_shards,
-                            prop2_key, rl_key, score_key, shard_files, shard_path)
+from vghlib.results import (
+    ResultsFile,
+    ResultsMismatch,
+    SweepConfig,
+    merge_rows,
+    merge_shards,
+    prop2_key,
+    rl_key,
+    score_key,
+    shard_files,
+    shard_path,
+)
 from vghlib.sampling_gap import prop2_per_position
 from vghlib.train import GRPOConfig, train_grpo
 
-__all__ = ["SweepConfig", "SweepOOM", "run_sweep", "build_parser", "config_from_args",
-           "parse_shard", "main"]
+__all__ = [
+    "SweepConfig",
+    "SweepOOM",
+    "run_sweep",
+    "build_parser",
+    "config_from_args",
+    "parse_shard",
+    "main",
+]
 
 
 class SweepOOM(RuntimeError):
@@ -54,13 +71,25 @@ def _oom_message(name: str, what: str, config: "SweepConfig", device, out) -> st
     if config.dtype != "bfloat16":
         hints.append("--dtype bfloat16 (mixed precision)")
     hints.append("--device-map auto (spread the model over all GPUs)")
-    return (f"out of memory on {device}{peak} while {what} checkpoint {name}. Rerun the same "
-            f"command with {', or '.join(hints)}. Every row finished so far is kept in {out}; "
-            "the rerun resumes there (a changed --micro-batch or --dtype needs a new --out).")
+    return (
+        f"out of memory on {device}{peak} while {what} checkpoint {name}. Rerun the same "
+        f"command with {', or '.join(hints)}. Every row finished so far is kept in {out}; "
+        "the rerun resumes there (a changed --micro-batch or --dtype needs a new --out)."
+    )
 
 
-def run_sweep(checkpoints, out, config: SweepConfig, *, load, device: str = "cpu",
-              progress: bool = True, source: str = "", skip=(), placed: bool = False) -> ResultsFile:
+def run_sweep(
+    checkpoints,
+    out,
+    config: SweepConfig,
+    *,
+    load,
+    device: str = "cpu",
+    progress: bool = True,
+    source: str = "",
+    skip=(),
+    placed: bool = False,
+) -> ResultsFile:
     """Score every checkpoint and run GRPO from it; append each result to ``out`` as it is made.
 
     ``checkpoints``: a list of (name, step, handle); ``load(handle)`` returns ``(model,
@@ -86,17 +115,22 @@ def run_sweep(checkpoints, out, config: SweepConfig, *, load, device: str = "cpu
         what = "loading"
         try:
             with _quiet_loading(progress):
-                model, tokenizer = load(handle)             # once per checkpoint
+                model, tokenizer = load(handle)  # once per checkpoint
             if not placed:
                 model = model.to(device=device, dtype=config.torch_dtype)
             # GRPO changes the weights in place: every row starts from this copy of them
             # (on the CPU when the model is spread over devices, so no GPU holds it twice)
-            pristine = {k: v.detach().to("cpu" if placed else v.device, copy=True)
-                        for k, v in model.state_dict().items()}
+            pristine = {
+                k: v.detach().to("cpu" if placed else v.device, copy=True)
+                for k, v in model.state_dict().items()
+            }
             ev, tr = config.batches(tokenizer)
             for i, key in enumerate(missing):
-                what = {"score": "scoring", "rl": "running GRPO from",
-                        "prop2": "checking Prop 2 on"}[key.split("/")[0]]
+                what = {
+                    "score": "scoring",
+                    "rl": "running GRPO from",
+                    "prop2": "checking Prop 2 on",
+                }[key.split("/")[0]]
                 if i:
                     model.load_state_dict(pristine)
                 res.add(_run_key(key, name, step, model, ev, tr, config))
@@ -125,32 +159,59 @@ def _quiet_loading(progress: bool):
 
 
 def _run_key(key, name, step, model, ev, tr, config: SweepConfig) -> dict:
-    dev = next(model.parameters()).device                 # the input device (device_map: the first)
+    dev = next(model.parameters()).device  # the input device (device_map: the first)
     t0 = time.perf_counter()
     with config.autocast(dev):
         if key.startswith("score/"):
-            s = scoring.checkpoint_score(model, ev.to(dev), alpha=config.alpha,
-                                        group_size=config.grpo.group_size, layer=config.layer,
-                                        adv_kind=config.grpo.adv_kind, seed=config.score_seed,
-                                        checkpoint=name, micro_batch=config.micro_batch)
+            s = scoring.checkpoint_score(
+                model,
+                ev.to(dev),
+                alpha=config.alpha,
+                group_size=config.grpo.group_size,
+                layer=config.layer,
+                adv_kind=config.grpo.adv_kind,
+                seed=config.score_seed,
+                checkpoint=name,
+                micro_batch=config.micro_batch,
+            )
             row = {"kind": "score", "key": key, "checkpoint": name, "step": step, **s}
         elif key.startswith("prop2/"):
             sub = ev.to(dev)
             n = config.prop2_prompts
-            c = prop2_per_position(model, sub.input_ids[:n], sub.attention_mask[:n],
-                                   chunk=config.micro_batch or 64)
-            row = {"kind": "prop2", "key": key, "checkpoint": name, "step": step,
-                   **{k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in c.items()}}
+            c = prop2_per_position(
+                model, sub.input_ids[:n], sub.attention_mask[:n], chunk=config.micro_batch or 64
+            )
+            row = {
+                "kind": "prop2",
+                "key": key,
+                "checkpoint": name,
+                "step": step,
+                **{k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in c.items()},
+            }
         else:
             seed = int(key.rsplit("seed", 1)[1])
-            rec = train_grpo(model, tr, ev, config.grpo, max(config.budgets), seed=seed,
-                             checkpoint=name, record_at=config.budgets,
-                             micro_batch=config.micro_batch)
-            row = {"kind": "rl", "key": key, "checkpoint": name, "step": step, "seed": seed,
-                   "r_before": rec.r_exact[0],
-                   "r_after": {str(b): rec.r_after(b) for b in config.budgets},
-                   "r_sampled": rec.r_sampled,
-                   "clip_frac": rec.clip_frac}
+            rec = train_grpo(
+                model,
+                tr,
+                ev,
+                config.grpo,
+                max(config.budgets),
+                seed=seed,
+                checkpoint=name,
+                record_at=config.budgets,
+                micro_batch=config.micro_batch,
+            )
+            row = {
+                "kind": "rl",
+                "key": key,
+                "checkpoint": name,
+                "step": step,
+                "seed": seed,
+                "r_before": rec.r_exact[0],
+                "r_after": {str(b): rec.r_after(b) for b in config.budgets},
+                "r_sampled": rec.r_sampled,
+                "clip_frac": rec.clip_frac,
+            }
     row["seconds"] = round(time.perf_counter() - t0, 3)
     return row
 
@@ -158,6 +219,7 @@ def _run_key(key, name, step, model, ev, tr, config: SweepConfig) -> dict:
 # --------------------------------------------------------------------------------------------
 # Options
 # --------------------------------------------------------------------------------------------
+
 
 def _ints(s: str) -> tuple:
     try:
@@ -171,75 +233,156 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m vghlib sweep",
         description="Score each checkpoint (Σ, Λ, H_α, P_gap) and run GRPO from it for every budget "
-                    "and seed; results are appended to a resumable JSON-lines file. Under torchrun "
-                    "(or with --shard i/n) the checkpoints are split between processes.")
+        "and seed; results are appended to a resumable JSON-lines file. Under torchrun "
+        "(or with --shard i/n) the checkpoints are split between processes.",
+    )
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model",
-                     help="a Hub model id whose branches are checkpoints (allenai/OLMo-2-0425-1B), a "
-                          "local folder of step<N>/ checkpoints, or 'laptop' (Part IV's trajectory)")
-    src.add_argument("--checkpoints",
-                     help="a trajectory folder (python -m vghlib pretrain --out DIR) or any folder "
-                          "of step<N>/ checkpoints saved with save_pretrained (same as --model DIR)")
-    ap.add_argument("--steps", default=None,
-                    help="which checkpoints: START:STOP:STEP (STOP included), a,b,c, or all "
-                         "(default: all of a folder; required for a Hub model)")
-    ap.add_argument("--stage", default="stage1",
-                    help="Hub branches of this stage only (default stage1: OLMo-2's pretraining)")
+    src.add_argument(
+        "--model",
+        help="a Hub model id whose branches are checkpoints (allenai/OLMo-2-0425-1B), a "
+        "local folder of step<N>/ checkpoints, or 'laptop' (Part IV's trajectory)",
+    )
+    src.add_argument(
+        "--checkpoints",
+        help="a trajectory folder (python -m vghlib pretrain --out DIR) or any folder "
+        "of step<N>/ checkpoints saved with save_pretrained (same as --model DIR)",
+    )
+    ap.add_argument(
+        "--steps",
+        default=None,
+        help="which checkpoints: START:STOP:STEP (STOP included), a,b,c, or all "
+        "(default: all of a folder; required for a Hub model)",
+    )
+    ap.add_argument(
+        "--stage",
+        default="stage1",
+        help="Hub branches of this stage only (default stage1: OLMo-2's pretraining)",
+    )
     ap.add_argument("--cache-dir", default=None, help="Hugging Face cache (default: HF_HUB_CACHE)")
     ap.add_argument("--out", required=True, help="results file (.jsonl); resumed when it exists")
-    ap.add_argument("--shard", default=None, metavar="I/N",
-                    help="run only shard I of N (0-based) of the checkpoints, into OUT's shard file "
-                         "(for job arrays); a later run without --shard merges the shard files")
-    ap.add_argument("--budgets", type=_ints, default=d.budgets,
-                    help=f"GRPO budgets K, comma-separated (default {','.join(map(str, d.budgets))})")
-    ap.add_argument("--seeds", type=_ints, default=d.seeds,
-                    help=f"GRPO seeds, comma-separated (default {','.join(map(str, d.seeds))})")
+    ap.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run only shard I of N (0-based) of the checkpoints, into OUT's shard file "
+        "(for job arrays); a later run without --shard merges the shard files",
+    )
+    ap.add_argument(
+        "--budgets",
+        type=_ints,
+        default=d.budgets,
+        help=f"GRPO budgets K, comma-separated (default {','.join(map(str, d.budgets))})",
+    )
+    ap.add_argument(
+        "--seeds",
+        type=_ints,
+        default=d.seeds,
+        help=f"GRPO seeds, comma-separated (default {','.join(map(str, d.seeds))})",
+    )
     ap.add_argument("--alpha", type=float, default=d.alpha, help=f"headroom α (default {d.alpha})")
-    ap.add_argument("--group-size", type=int, default=g.group_size,
-                    help=f"GRPO group size n (default {g.group_size})")
-    ap.add_argument("--layer", type=int, default=d.layer,
-                    help="hidden state the score reads: 0 embeddings .. L last block (default -1 = L)")
-    ap.add_argument("--lr", type=float, default=g.learning_rate,
-                    help=f"GRPO learning rate (default {g.learning_rate})")
+    ap.add_argument(
+        "--group-size",
+        type=int,
+        default=g.group_size,
+        help=f"GRPO group size n (default {g.group_size})",
+    )
+    ap.add_argument(
+        "--layer",
+        type=int,
+        default=d.layer,
+        help="hidden state the score reads: 0 embeddings .. L last block (default -1 = L)",
+    )
+    ap.add_argument(
+        "--lr",
+        type=float,
+        default=g.learning_rate,
+        help=f"GRPO learning rate (default {g.learning_rate})",
+    )
     ap.add_argument("--adv-kind", default=g.adv_kind, help="advantage: grpo, mean (Dr. GRPO), loo")
     ap.add_argument("--loss-type", default=g.loss_type, help="grpo, bnpo or dr_grpo")
     ap.add_argument("--reward-kind", default=g.reward_kind, help="indicator, prob or centered")
-    ap.add_argument("--n-eval", type=int, default=d.n_eval, help=f"evaluation prompts (default {d.n_eval})")
-    ap.add_argument("--n-train", type=int, default=d.n_train,
-                    help=f"pool of training prompts (default {d.n_train})")
-    ap.add_argument("--prompts-per-step", type=int, default=g.prompts_per_step,
-                    help=f"prompts per GRPO update (default {g.prompts_per_step})")
-    ap.add_argument("--prop2-prompts", type=int, default=d.prop2_prompts,
-                    help="also check Prop 2 at every position of this many evaluation prompts "
-                         "(the paper's Figure 2; default 0: off)")
-    ap.add_argument("--dtype", default=d.dtype,
-                    help="float64 (default), float32, or bfloat16 (mixed precision: float32 weights, "
-                         "bf16 autocast)")
-    ap.add_argument("--micro-batch", type=int, default=None,
-                    help="at most this many prompts per forward pass (default: all at once); lower "
-                         "it when the device runs out of memory")
-    ap.add_argument("--device", default="cpu",
-                    help="cpu, cuda, cuda:1, ... (under torchrun, cuda means cuda:LOCAL_RANK)")
-    ap.add_argument("--device-map", default=None,
-                    help="auto: spread a model larger than one GPU over all GPUs (accelerate)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (default 1: the bits of a CPU run depend on it)")
+    ap.add_argument(
+        "--n-eval", type=int, default=d.n_eval, help=f"evaluation prompts (default {d.n_eval})"
+    )
+    ap.add_argument(
+        "--n-train",
+        type=int,
+        default=d.n_train,
+        help=f"pool of training prompts (default {d.n_train})",
+    )
+    ap.add_argument(
+        "--prompts-per-step",
+        type=int,
+        default=g.prompts_per_step,
+        help=f"prompts per GRPO update (default {g.prompts_per_step})",
+    )
+    ap.add_argument(
+        "--prop2-prompts",
+        type=int,
+        default=d.prop2_prompts,
+        help="also check Prop 2 at every position of this many evaluation prompts "
+        "(the paper's Figure 2; default 0: off)",
+    )
+    ap.add_argument(
+        "--dtype",
+        default=d.dtype,
+        help="float64 (default), float32, or bfloat16 (mixed precision: float32 weights, "
+        "bf16 autocast)",
+    )
+    ap.add_argument(
+        "--micro-batch",
+        type=int,
+        default=None,
+        help="at most this many prompts per forward pass (default: all at once); lower "
+        "it when the device runs out of memory",
+    )
+    ap.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda, cuda:1, ... (under torchrun, cuda means cuda:LOCAL_RANK)",
+    )
+    ap.add_argument(
+        "--device-map",
+        default=None,
+        help="auto: spread a model larger than one GPU over all GPUs (accelerate)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the bits of a CPU run depend on it)",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 
 
 def config_from_args(a) -> SweepConfig:
-    g = GRPOConfig(group_size=a.group_size, learning_rate=a.lr, adv_kind=a.adv_kind,
-                   loss_type=a.loss_type, reward_kind=a.reward_kind,
-                   prompts_per_step=a.prompts_per_step)
-    return SweepConfig(budgets=a.budgets, seeds=a.seeds, alpha=a.alpha, layer=a.layer,
-                       n_eval=a.n_eval, n_train=a.n_train, dtype=a.dtype, grpo=g,
-                       micro_batch=a.micro_batch, prop2_prompts=a.prop2_prompts)
+    g = GRPOConfig(
+        group_size=a.group_size,
+        learning_rate=a.lr,
+        adv_kind=a.adv_kind,
+        loss_type=a.loss_type,
+        reward_kind=a.reward_kind,
+        prompts_per_step=a.prompts_per_step,
+    )
+    return SweepConfig(
+        budgets=a.budgets,
+        seeds=a.seeds,
+        alpha=a.alpha,
+        layer=a.layer,
+        n_eval=a.n_eval,
+        n_train=a.n_train,
+        dtype=a.dtype,
+        grpo=g,
+        micro_batch=a.micro_batch,
+        prop2_prompts=a.prop2_prompts,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Sharding: torchrun ranks, or --shard i/n job arrays; each shard has its own resumable file
 # --------------------------------------------------------------------------------------------
+
 
 def parse_shard(spec: str | None) -> tuple[int, int]:
     """``"i/n"`` -> (i, n) with 0 <= i < n; None -> (0, 1)."""
@@ -250,7 +393,9 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
         if not 0 <= i < n:
             raise ValueError
     except ValueError:
-        raise ValueError(f"--shard {spec!r}: expected I/N with 0 <= I < N, e.g. 0/4 .. 3/4") from None
+        raise ValueError(
+            f"--shard {spec!r}: expected I/N with 0 <= I < N, e.g. 0/4 .. 3/4"
+        ) from None
     return i, n
 
 
@@ -263,6 +408,7 @@ def _dist_env() -> tuple[int, int, int]:
 # --------------------------------------------------------------------------------------------
 # The command: one process, torchrun ranks or job-array shards
 # --------------------------------------------------------------------------------------------
+
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
@@ -288,12 +434,18 @@ def _main(a) -> int:
         if world > 1 and a.shard:
             raise ValueError("--shard and torchrun both split the checkpoints: use one of them")
         model_spec = a.model if a.model is not None else a.checkpoints
-        if a.model is not None and not Path(a.model).expanduser().is_dir() \
-                and a.model != ckpts.LAPTOP and a.steps is None:
-            raise ValueError(f"--model {a.model} is a Hub model: give --steps (e.g. "
-                             "50000:1000000:50000), so that a sweep never runs on every branch")
+        if (
+            a.model is not None
+            and not Path(a.model).expanduser().is_dir()
+            and a.model != ckpts.LAPTOP
+            and a.steps is None
+        ):
+            raise ValueError(
+                f"--model {a.model} is a Hub model: give --steps (e.g. "
+                "50000:1000000:50000), so that a sweep never runs on every branch"
+            )
         refs = ckpts.resolve(model_spec, a.steps, stage=a.stage, cache_dir=a.cache_dir)
-    except ValueError as err:                          # CheckpointError is a ValueError
+    except ValueError as err:  # CheckpointError is a ValueError
         _say(f"error: {err}", rank)
         return 2
     device = a.device
@@ -301,37 +453,56 @@ def _main(a) -> int:
         device = f"cuda:{local}"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            _say("error: --device cuda but torch sees no GPU (a CPU build of torch, or "
-                 "CUDA_VISIBLE_DEVICES is empty); use --device cpu", rank)
+            _say(
+                "error: --device cuda but torch sees no GPU (a CPU build of torch, or "
+                "CUDA_VISIBLE_DEVICES is empty); use --device cpu",
+                rank,
+            )
             return 2
         torch.cuda.set_device(torch.device(device))
     if world > 1:
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo",
-                                timeout=datetime.timedelta(days=2))
+        dist.init_process_group(
+            "nccl" if device.startswith("cuda") else "gloo", timeout=datetime.timedelta(days=2)
+        )
         index, count = rank, world
     else:
         index, count = shard
     mine = refs[index::count]
     out = Path(a.out) if count == 1 else shard_path(a.out, index, count)
-    _say(f"{len(refs)} checkpoints ({refs[0].location if refs[0].is_hub else 'local'}), "
-         f"{count} shard(s)" + ("" if a.quiet else ":\n" + ckpts.describe(refs)), rank)
+    _say(
+        f"{len(refs)} checkpoints ({refs[0].location if refs[0].is_hub else 'local'}), "
+        f"{count} shard(s)" + ("" if a.quiet else ":\n" + ckpts.describe(refs)),
+        rank,
+    )
 
     def load(ref):
         return ckpts.load(ref, config.torch_dtype, device_map=a.device_map, cache_dir=a.cache_dir)
 
     items = [(r.name, r.step, r) for r in mine]
-    source = ",".join(sorted({r.location for r in refs})) if refs[0].is_hub else str(
-        Path(refs[0].location).parent.resolve())
+    source = (
+        ",".join(sorted({r.location for r in refs}))
+        if refs[0].is_hub
+        else str(Path(refs[0].location).parent.resolve())
+    )
     rc = 0
     try:
         done = set()
-        if count > 1 and Path(a.out).exists():        # rows the merged file already holds
+        if count > 1 and Path(a.out).exists():  # rows the merged file already holds
             done = set(ResultsFile(a.out, config, source).rows)
-        elif count == 1 and shard_files(a.out):       # finished job-array shards: merge first
+        elif count == 1 and shard_files(a.out):  # finished job-array shards: merge first
             n = merge_shards(a.out, config, source)
             _say(f"merged {n} rows from {len(shard_files(a.out))} shard files into {a.out}")
-        res = run_sweep(items, out, config, load=load, device=device, progress=not a.quiet,
-                        source=source, skip=done, placed=a.device_map is not None)
+        res = run_sweep(
+            items,
+            out,
+            config,
+            load=load,
+            device=device,
+            progress=not a.quiet,
+            source=source,
+            skip=done,
+            placed=a.device_map is not None,
+        )
     except (ResultsMismatch, ValueError, SweepOOM) as err:
         print(f"error{f' (rank {rank})' if world > 1 else ''}: {err}", file=sys.stderr)
         rc = 3 if isinstance(err, SweepOOM) else 2
@@ -354,11 +525,12 @@ def _main(a) -> int:
     if rc:
         return rc
     n = sum(r["kind"] != "config" for r in res.rows.values())
-    print(f"{res.path}: {n} rows for {len(items) if count == 1 else len(refs)} checkpoints "
-          f"(config {config.hash()})")
+    print(
+        f"{res.path}: {n} rows for {len(items) if count == 1 else len(refs)} checkpoints "
+        f"(config {config.hash()})"
+    )
     return 0
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -31,9 +31,19 @@ from vghlib.control import (
     standard_normal_noise,
 )
 
-__all__ = ["LQSystem", "lq_value_params", "lq_policy_value", "lq_value", "lq_value_grad",
-           "lq_objective", "lqr_gains", "double_integrator", "scalar_lq", "Pendulum",
-           "pendulum_policy"]
+__all__ = [
+    "LQSystem",
+    "lq_value_params",
+    "lq_policy_value",
+    "lq_value",
+    "lq_value_grad",
+    "lq_objective",
+    "lqr_gains",
+    "double_integrator",
+    "scalar_lq",
+    "Pendulum",
+    "pendulum_policy",
+]
 
 
 @dataclass(frozen=True)
@@ -57,9 +67,11 @@ class LQSystem:
             as_tensor(getattr(self, name), name, 2)
         n, m = self.B.shape
         if self.A.shape != (n, n) or self.Q.shape != (n, n) or self.R.shape != (m, m):
-            raise ValueError(f"need A (n,n), B (n,m), Q (n,n), R (m,m); got A {tuple(self.A.shape)}"
-                             f", B {tuple(self.B.shape)}, Q {tuple(self.Q.shape)}, "
-                             f"R {tuple(self.R.shape)}")
+            raise ValueError(
+                f"need A (n,n), B (n,m), Q (n,n), R (m,m); got A {tuple(self.A.shape)}"
+                f", B {tuple(self.B.shape)}, Q {tuple(self.Q.shape)}, "
+                f"R {tuple(self.R.shape)}"
+            )
         if self.process_cov is not None and tuple(self.process_cov.shape) != (n, n):
             raise ValueError(f"process_cov must be ({n}, {n})")
         if not isinstance(self.horizon, int) or self.horizon < 1:
@@ -69,8 +81,15 @@ class LQSystem:
     def to(self, device) -> "LQSystem":
         """The same system with every matrix on ``device`` (e.g. ``"cuda"``)."""
         mv = lambda x: None if x is None else x.to(device)  # noqa: E731
-        return LQSystem(mv(self.A), mv(self.B), mv(self.Q), mv(self.R), self.horizon, self.gamma,
-                        mv(self.process_cov))
+        return LQSystem(
+            mv(self.A),
+            mv(self.B),
+            mv(self.Q),
+            mv(self.R),
+            self.horizon,
+            self.gamma,
+            mv(self.process_cov),
+        )
 
     @property
     def state_dim(self) -> int:
@@ -81,10 +100,10 @@ class LQSystem:
         return self.B.shape[1]
 
     def dynamics(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return s @ self.A.T + a @ self.B.T                                  # (B, n)
+        return s @ self.A.T + a @ self.B.T  # (B, n)
 
     def reward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return -((s @ self.Q) * s).sum(-1) - ((a @ self.R) * a).sum(-1)      # (B,)
+        return -((s @ self.Q) * s).sum(-1) - ((a @ self.R) * a).sum(-1)  # (B,)
 
     def process_noise(self, batch: int, seed: int) -> torch.Tensor | None:
         """w_{1:T} ~ N(0, W) of shape (batch, T, n), or None without process noise."""
@@ -94,16 +113,18 @@ class LQSystem:
         return standard_normal_noise(batch, self.horizon, self.state_dim, seed) @ L.T
 
 
-
 def _gain_seq(gain: torch.Tensor, T: int, m: int, n: int) -> torch.Tensor:
     if not isinstance(gain, torch.Tensor) or gain.dim() < 2 or tuple(gain.shape[-2:]) != (m, n):
-        raise ValueError(f"gain must be a tensor (m, n) = {(m, n)} or (..., T, m, n) = "
-                         f"(..., {T}, {m}, {n})")
+        raise ValueError(
+            f"gain must be a tensor (m, n) = {(m, n)} or (..., T, m, n) = (..., {T}, {m}, {n})"
+        )
     if gain.dim() == 2:
         gain = gain.unsqueeze(0).expand(T, m, n)
     if gain.shape[-3] != T:
-        raise ValueError(f"gain must be (m, n) = {(m, n)} or (..., T, m, n) with T = {T}, "
-                         f"got {tuple(gain.shape)}")
+        raise ValueError(
+            f"gain must be (m, n) = {(m, n)} or (..., T, m, n) with T = {T}, "
+            f"got {tuple(gain.shape)}"
+        )
     return gain
 
 
@@ -111,9 +132,9 @@ def _tr(M: torch.Tensor) -> torch.Tensor:
     return M.diagonal(dim1=-2, dim2=-1).sum(-1)
 
 
-
-def lq_value_params(system: LQSystem, gain: torch.Tensor, sigma) -> tuple[torch.Tensor,
-                                                                          torch.Tensor]:
+def lq_value_params(
+    system: LQSystem, gain: torch.Tensor, sigma
+) -> tuple[torch.Tensor, torch.Tensor]:
     """V_t(s) = sᵀ P_t s + c_t of the policy a = K_t s + σ ξ, differentiable in K and σ.
 
     The policy-evaluation Riccati recursion (from P_{T+1} = 0, c_{T+1} = 0):
@@ -125,7 +146,7 @@ def lq_value_params(system: LQSystem, gain: torch.Tensor, sigma) -> tuple[torch.
     """
     A, Bm, Q, R, g = system.A, system.B, system.Q, system.R, system.gamma
     n, m, T = system.state_dim, system.action_dim, system.horizon
-    K = _gain_seq(gain, T, m, n)                                             # (..., T, m, n)
+    K = _gain_seq(gain, T, m, n)  # (..., T, m, n)
     batch = K.shape[:-3]
     sig = sigma if isinstance(sigma, torch.Tensor) else torch.as_tensor(sigma, dtype=DTYPE)
     if sig.dim() > 1 or (sig.dim() == 1 and sig.shape[0] != m):
@@ -137,18 +158,18 @@ def lq_value_params(system: LQSystem, gain: torch.Tensor, sigma) -> tuple[torch.
     P = [torch.zeros(*batch, n, n, dtype=DTYPE)]
     c = [torch.zeros(batch, dtype=DTYPE)]
     for k in range(T - 1, -1, -1):
-        Kk = K[..., k, :, :]                                                 # (..., m, n)
-        Acl = A + Bm @ Kk                                                    # (..., n, n)
+        Kk = K[..., k, :, :]  # (..., m, n)
+        Acl = A + Bm @ Kk  # (..., n, n)
         Pn = P[-1]
         P.append(-(Q + Kk.transpose(-1, -2) @ R @ Kk) + g * Acl.transpose(-1, -2) @ Pn @ Acl)
         c.append(-_tr(S @ R @ S) + g * (_tr(S @ Bm.T @ Pn @ Bm @ S) + _tr(Pn @ W) + c[-1]))
-    P = torch.stack(P[::-1], dim=-3)                                         # (..., T+1, n, n)
+    P = torch.stack(P[::-1], dim=-3)  # (..., T+1, n, n)
     return 0.5 * (P + P.transpose(-1, -2)), torch.stack(c[::-1], dim=-1)
 
 
-
-def lq_policy_value(system: LQSystem, gain: torch.Tensor, sigma) -> tuple[torch.Tensor,
-                                                                         torch.Tensor]:
+def lq_policy_value(
+    system: LQSystem, gain: torch.Tensor, sigma
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact value of the policy a = K_t s + σ ξ on ``system``: V_t(s) = sᵀ P_t s + c_t.
 
     :func:`lq_value_params` with ``gain`` (m, n) or (T, m, n) and ``sigma`` detached. P_t is
@@ -156,12 +177,13 @@ def lq_policy_value(system: LQSystem, gain: torch.Tensor, sigma) -> tuple[torch.
     (T+1, n, n) and ``c`` (T+1,); index k is paper step t = k + 1, index T is 0.
     """
     if not isinstance(gain, torch.Tensor) or gain.dim() not in (2, 3):
-        raise ValueError(f"gain must be a tensor of shape (m, n) or (T, m, n), got "
-                         f"{type(gain).__name__ if not isinstance(gain, torch.Tensor) else tuple(gain.shape)}")
+        raise ValueError(
+            f"gain must be a tensor of shape (m, n) or (T, m, n), got "
+            f"{type(gain).__name__ if not isinstance(gain, torch.Tensor) else tuple(gain.shape)}"
+        )
     sig = sigma.detach() if isinstance(sigma, torch.Tensor) else sigma
     with torch.no_grad():
         return lq_value_params(system, gain.detach(), sig)
-
 
 
 def _check_state_batch(P: torch.Tensor, s: torch.Tensor, t: int) -> None:
@@ -187,10 +209,14 @@ def lq_value_grad(P: torch.Tensor, s: torch.Tensor, t: int) -> torch.Tensor:
     return 2.0 * s @ P[t]  # (B, n); P_t symmetric
 
 
-
-def lq_objective(system: LQSystem, gain: torch.Tensor, sigma, *,
-                 initial_state: torch.Tensor | None = None,
-                 initial_cov: torch.Tensor | None = None) -> torch.Tensor:
+def lq_objective(
+    system: LQSystem,
+    gain: torch.Tensor,
+    sigma,
+    *,
+    initial_state: torch.Tensor | None = None,
+    initial_cov: torch.Tensor | None = None,
+) -> torch.Tensor:
     """J(K) = E[R_1] = E[V_1(s_1)] exactly, differentiable in ``gain`` and ``sigma``.
 
     Give either ``initial_state`` (n,) for a fixed start, J = s_1ᵀ P_1 s_1 + c_1, or
@@ -199,10 +225,12 @@ def lq_objective(system: LQSystem, gain: torch.Tensor, sigma, *,
     give J of shape (S,).
     """
     if initial_state is None and initial_cov is None:
-        raise ValueError("give initial_state (n,) for a fixed start or initial_cov (n, n) for "
-                         "s_1 ~ N(0, initial_cov)")
+        raise ValueError(
+            "give initial_state (n,) for a fixed start or initial_cov (n, n) for "
+            "s_1 ~ N(0, initial_cov)"
+        )
     P, c = lq_value_params(system, gain, sigma)
-    P1 = P[..., 0, :, :]                                                     # (..., n, n)
+    P1 = P[..., 0, :, :]  # (..., n, n)
     n = system.state_dim
     J = c[..., 0]
     if initial_state is not None:
@@ -215,7 +243,6 @@ def lq_objective(system: LQSystem, gain: torch.Tensor, sigma, *,
             raise ValueError(f"initial_cov must be ({n}, {n}), got {tuple(initial_cov.shape)}")
         J = J + _tr(P1 @ initial_cov)
     return J
-
 
 
 def lqr_gains(system: LQSystem) -> tuple[torch.Tensor, torch.Tensor]:
@@ -241,9 +268,9 @@ def lqr_gains(system: LQSystem) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(K[::-1]), torch.stack(S[::-1])
 
 
-
-def double_integrator(horizon: int = 20, gamma: float = 0.95,
-                      process_var: float | None = 0.01) -> LQSystem:
+def double_integrator(
+    horizon: int = 20, gamma: float = 0.95, process_var: float | None = 0.01
+) -> LQSystem:
     """The 2-D double integrator of Part II: position and velocity, force input, dt = 0.1.
 
     A = [[1, 0.1], [0, 1]], B = [[0], [0.1]], Q = diag(1, 0.1), R = 0.01, discount ``gamma``, and
@@ -251,9 +278,15 @@ def double_integrator(horizon: int = 20, gamma: float = 0.95,
     """
     t = lambda x: torch.tensor(x, dtype=DTYPE)  # noqa: E731
     cov = None if process_var is None else process_var * torch.eye(2, dtype=DTYPE)
-    return LQSystem(A=t([[1.0, 0.1], [0.0, 1.0]]), B=t([[0.0], [0.1]]),
-                    Q=t([[1.0, 0.0], [0.0, 0.1]]), R=t([[0.01]]), horizon=int(horizon),
-                    gamma=gamma, process_cov=cov)
+    return LQSystem(
+        A=t([[1.0, 0.1], [0.0, 1.0]]),
+        B=t([[0.0], [0.1]]),
+        Q=t([[1.0, 0.0], [0.0, 0.1]]),
+        R=t([[0.01]]),
+        horizon=int(horizon),
+        gamma=gamma,
+        process_cov=cov,
+    )
 
 
 def scalar_lq() -> tuple[LQSystem, torch.Tensor, float]:
@@ -262,7 +295,6 @@ def scalar_lq() -> tuple[LQSystem, torch.Tensor, float]:
     t = lambda x: torch.tensor(x, dtype=DTYPE)  # noqa: E731
     sys_ = LQSystem(A=t([[0.9]]), B=t([[0.5]]), Q=t([[1.0]]), R=t([[0.1]]), horizon=3, gamma=0.9)
     return sys_, t([[-0.8]]), 0.3
-
 
 
 @dataclass(frozen=True)
@@ -282,19 +314,21 @@ class Pendulum:
     w_action: float = 0.01
 
     def dynamics(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        omega = s[:, 1] + self.dt * (-self.gravity * torch.sin(s[:, 0]) - self.damping * s[:, 1]
-                                     + a[:, 0])
-        return torch.stack([s[:, 0] + self.dt * omega, omega], dim=-1)       # (B, 2)
+        omega = s[:, 1] + self.dt * (
+            -self.gravity * torch.sin(s[:, 0]) - self.damping * s[:, 1] + a[:, 0]
+        )
+        return torch.stack([s[:, 0] + self.dt * omega, omega], dim=-1)  # (B, 2)
 
     def reward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return (torch.cos(s[:, 0]) - 1.0 - self.w_omega * s[:, 1] ** 2
-                - self.w_action * a[:, 0] ** 2)                                  # (B,)
+        return (
+            torch.cos(s[:, 0]) - 1.0 - self.w_omega * s[:, 1] ** 2 - self.w_action * a[:, 0] ** 2
+        )  # (B,)
 
 
 def pendulum_policy(k_angle: float = 2.0, k_velocity: float = 0.5, sigma: float = 0.5):
     """A nonlinear shift policy for :class:`Pendulum`: a = −k_φ sin φ − k_ω ω + σ ξ."""
+
     def mean(s):
         return (-k_angle * torch.sin(s[:, 0]) - k_velocity * s[:, 1]).unsqueeze(-1)  # (B, 1)
 
     return GaussianShiftPolicy(mean, sigma)
-

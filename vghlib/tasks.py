@@ -28,9 +28,32 @@ import torch
 LABELS = ("A", "B", "C", "D")
 # English filler words, so the same prompts are natural text for a real LLM's tokenizer. None of
 # them is a label, even after lower-casing ("a" is left out for uncased tokenizers).
-FILLER_WORDS = ("sun", "tree", "dog", "hill", "sky", "red", "blue", "cat", "sea", "road", "bird",
-                "fish", "hat", "cup", "box", "car", "old", "new", "big", "small", "runs", "sees",
-                "green", "door")
+FILLER_WORDS = (
+    "sun",
+    "tree",
+    "dog",
+    "hill",
+    "sky",
+    "red",
+    "blue",
+    "cat",
+    "sea",
+    "road",
+    "bird",
+    "fish",
+    "hat",
+    "cup",
+    "box",
+    "car",
+    "old",
+    "new",
+    "big",
+    "small",
+    "runs",
+    "sees",
+    "green",
+    "door",
+)
 REWARD_KINDS = ("indicator", "prob", "centered")
 
 
@@ -55,8 +78,10 @@ class LabelCopyTask:
         if len(set(self.labels)) != len(self.labels) or len(self.labels) < 2:
             raise ValueError(f"labels must be at least 2 distinct strings, got {self.labels!r}")
         if not 0 <= self.max_distractors <= self.n_filler:
-            raise ValueError(f"max_distractors must lie in 0..n_filler={self.n_filler}, "
-                             f"got {self.max_distractors}")
+            raise ValueError(
+                f"max_distractors must lie in 0..n_filler={self.n_filler}, "
+                f"got {self.max_distractors}"
+            )
         clash = set(self.filler_words) & (set(self.labels) | {self.label_word, self.answer_word})
         if clash:
             raise ValueError(f"filler words must not be labels or marker words: {sorted(clash)}")
@@ -109,23 +134,39 @@ class TaskBatch:
 
     def to(self, device) -> "TaskBatch":
         """The same prompts with every tensor on ``device``."""
-        return TaskBatch(self.input_ids.to(device), self.attention_mask.to(device),
-                         self.position_ids.to(device), self.target.to(device),
-                         self.target_ids.to(device), self.label_ids.to(device), self.texts)
+        return TaskBatch(
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            self.position_ids.to(device),
+            self.target.to(device),
+            self.target_ids.to(device),
+            self.label_ids.to(device),
+            self.texts,
+        )
 
     def rows(self, index: torch.Tensor) -> "TaskBatch":
         """The prompts at ``index`` (a 1-D long tensor, on any device), in that order."""
         i = torch.as_tensor(index, dtype=torch.long).to(self.input_ids.device)
-        return TaskBatch(self.input_ids[i], self.attention_mask[i], self.position_ids[i],
-                         self.target[i], self.target_ids[i], self.label_ids,
-                         [self.texts[j] for j in i.tolist()])
+        return TaskBatch(
+            self.input_ids[i],
+            self.attention_mask[i],
+            self.position_ids[i],
+            self.target[i],
+            self.target_ids[i],
+            self.label_ids,
+            [self.texts[j] for j in i.tolist()],
+        )
 
     def chunks(self, micro_batch: int | None) -> list[torch.Tensor]:
         """Row indices in consecutive chunks of at most ``micro_batch`` prompts (None: one chunk)."""
         if micro_batch is not None and (not isinstance(micro_batch, int) or micro_batch < 1):
             raise ValueError(f"micro_batch must be a positive int or None, got {micro_batch!r}")
         idx = torch.arange(len(self))
-        return [idx] if micro_batch is None or micro_batch >= len(self) else list(idx.split(micro_batch))
+        return (
+            [idx]
+            if micro_batch is None or micro_batch >= len(self)
+            else list(idx.split(micro_batch))
+        )
 
 
 def _describe(tokenizer) -> str:
@@ -156,35 +197,50 @@ def label_token_ids(tokenizer, task: LabelCopyTask = LabelCopyTask()) -> torch.T
     shares its id with another label or a filler word.
     """
     who = _describe(tokenizer)
-    fix = ("The label-copying reward p(y*|q) reads one answer token, so each label must be a "
-           "single token: pass other labels (LabelCopyTask(labels=...)) or use a tokenizer whose "
-           "vocabulary holds them (e.g. build one with vghlib.pretrain.build_tokenizer).")
+    fix = (
+        "The label-copying reward p(y*|q) reads one answer token, so each label must be a "
+        "single token: pass other labels (LabelCopyTask(labels=...)) or use a tokenizer whose "
+        "vocabulary holds them (e.g. build one with vghlib.pretrain.build_tokenizer)."
+    )
     ctx = encode(tokenizer, [task.answer_word], add_bos=False)[0]
     ids = []
     for lab in task.labels:
         full = encode(tokenizer, [f"{task.answer_word} {lab}"], add_bos=False)[0]
-        new = full[len(ctx):]
+        new = full[len(ctx) :]
         if full[: len(ctx)] != ctx or len(new) != 1:
             pieces = tokenizer.convert_ids_to_tokens(new if full[: len(ctx)] == ctx else full)
-            raise ValueError(f"tokenizer {who} encodes the label {lab!r} after "
-                             f"{task.answer_word!r} as {len(pieces)} tokens {pieces}, not one. {fix}")
+            raise ValueError(
+                f"tokenizer {who} encodes the label {lab!r} after "
+                f"{task.answer_word!r} as {len(pieces)} tokens {pieces}, not one. {fix}"
+            )
         if tokenizer.unk_token_id is not None and new[0] == tokenizer.unk_token_id:
-            raise ValueError(f"tokenizer {who} does not know the label {lab!r}: it encodes to the "
-                             f"unknown token {tokenizer.unk_token!r}. {fix}")
+            raise ValueError(
+                f"tokenizer {who} does not know the label {lab!r}: it encodes to the "
+                f"unknown token {tokenizer.unk_token!r}. {fix}"
+            )
         ids.append(new[0])
     if len(set(ids)) != len(ids):
-        raise ValueError(f"tokenizer {who} maps different labels {task.labels} to the same token "
-                         f"ids {ids} (an uncased vocabulary?). {fix}")
+        raise ValueError(
+            f"tokenizer {who} maps different labels {task.labels} to the same token "
+            f"ids {ids} (an uncased vocabulary?). {fix}"
+        )
     filler_ids = {t for x in encode(tokenizer, list(task.filler_words), add_bos=False) for t in x}
     if filler_ids & set(ids):
-        raise ValueError(f"tokenizer {who}: a filler word shares a token with a label "
-                         f"(ids {sorted(filler_ids & set(ids))}); the prompt would hold hidden "
-                         f"distractors. Pass other filler_words.")
+        raise ValueError(
+            f"tokenizer {who}: a filler word shares a token with a label "
+            f"(ids {sorted(filler_ids & set(ids))}); the prompt would hold hidden "
+            f"distractors. Pass other filler_words."
+        )
     return torch.tensor(ids, dtype=torch.long)
 
 
-def make_batch(tokenizer, texts: list[str], target: torch.Tensor,
-               task: LabelCopyTask = LabelCopyTask(), add_bos: bool | None = None) -> TaskBatch:
+def make_batch(
+    tokenizer,
+    texts: list[str],
+    target: torch.Tensor,
+    task: LabelCopyTask = LabelCopyTask(),
+    add_bos: bool | None = None,
+) -> TaskBatch:
     """Tokenize prompt ``texts`` (ending in ``task.answer_word``) with left padding.
 
     Also checks, prompt by prompt, that appending " y*" to the text appends exactly the label's
@@ -194,25 +250,32 @@ def make_batch(tokenizer, texts: list[str], target: torch.Tensor,
     target = torch.as_tensor(target, dtype=torch.long)
     for i, t in enumerate(texts):
         if t.split()[-1:] != [task.answer_word]:
-            raise ValueError(f"prompt {i} ({t!r}) must end with the answer word "
-                             f"{task.answer_word!r}: the next token is read as the answer")
+            raise ValueError(
+                f"prompt {i} ({t!r}) must end with the answer word "
+                f"{task.answer_word!r}: the next token is read as the answer"
+            )
     ids = encode(tokenizer, texts, add_bos=add_bos)
-    answered = encode(tokenizer, [f"{t} {task.labels[int(y)]}" for t, y in zip(texts, target)],
-                      add_bos=add_bos)
+    answered = encode(
+        tokenizer, [f"{t} {task.labels[int(y)]}" for t, y in zip(texts, target)], add_bos=add_bos
+    )
     for i, (a, b, y) in enumerate(zip(ids, answered, target.tolist())):
         if b != a + [int(label_ids[y])]:
-            raise ValueError(f"prompt {i}: with tokenizer {_describe(tokenizer)}, adding the answer "
-                             f"{task.labels[y]!r} to {texts[i]!r} changes the prompt's tokens; "
-                             "end prompts with a word boundary before the answer")
+            raise ValueError(
+                f"prompt {i}: with tokenizer {_describe(tokenizer)}, adding the answer "
+                f"{task.labels[y]!r} to {texts[i]!r} changes the prompt's tokens; "
+                "end prompts with a word boundary before the answer"
+            )
     S = max(len(x) for x in ids)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # masked anyway
     input_ids = torch.full((len(ids), S), pad, dtype=torch.long)  # (N, S)
     mask = torch.zeros((len(ids), S), dtype=torch.long)
     for i, x in enumerate(ids):
-        input_ids[i, S - len(x):] = torch.tensor(x)
-        mask[i, S - len(x):] = 1
+        input_ids[i, S - len(x) :] = torch.tensor(x)
+        mask[i, S - len(x) :] = 1
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)  # (N, S)
-    return TaskBatch(input_ids, mask, position_ids, target, label_ids[target], label_ids, list(texts))
+    return TaskBatch(
+        input_ids, mask, position_ids, target, label_ids[target], label_ids, list(texts)
+    )
 
 
 def answer_logits(model, batch: TaskBatch, micro_batch: int | None = None) -> torch.Tensor:
@@ -227,8 +290,12 @@ def answer_logits(model, batch: TaskBatch, micro_batch: int | None = None) -> to
     parts = []
     for rows in batch.chunks(micro_batch):
         part = batch if len(rows) == len(batch) else batch.rows(rows)
-        out = model(input_ids=part.input_ids.to(dev), attention_mask=part.attention_mask.to(dev),
-                    position_ids=part.position_ids.to(dev), use_cache=False)
+        out = model(
+            input_ids=part.input_ids.to(dev),
+            attention_mask=part.attention_mask.to(dev),
+            position_ids=part.position_ids.to(dev),
+            use_cache=False,
+        )
         parts.append(out.logits[:, -1])  # (rows, V)
     return parts[0] if len(parts) == 1 else torch.cat(parts)  # (N, V)
 
@@ -237,20 +304,26 @@ def _check_logits(logits: torch.Tensor, batch: TaskBatch, checkpoint) -> torch.T
     if logits.dim() == 3:  # full (N, S, V) logits of a left-padded batch: keep the answer position
         logits = logits[:, -1]
     if logits.dim() != 2 or logits.shape[0] != len(batch):
-        raise ValueError(f"expected answer-position logits of shape (N={len(batch)}, V), got "
-                         f"{tuple(logits.shape)}")
+        raise ValueError(
+            f"expected answer-position logits of shape (N={len(batch)}, V), got "
+            f"{tuple(logits.shape)}"
+        )
     if logits.shape[-1] <= int(batch.label_ids.max()):
-        raise ValueError(f"logits cover a vocabulary of {logits.shape[-1]} tokens, but the label ids "
-                         f"are {batch.label_ids.tolist()}: were the prompts made with this model's tokenizer?")
+        raise ValueError(
+            f"logits cover a vocabulary of {logits.shape[-1]} tokens, but the label ids "
+            f"are {batch.label_ids.tolist()}: were the prompts made with this model's tokenizer?"
+        )
     # NaN or +inf make p(y*|q) undefined; -inf (a masked token) is fine while a row keeps a
     # finite entry, which exact_reward checks through p itself.
     bad_entry = torch.isnan(logits) | torch.isposinf(logits)  # (N, V)
     bad = bad_entry.any(-1).nonzero().flatten()
     if bad.numel():
         i = int(bad[0])
-        raise ValueError(f"checkpoint {checkpoint!r}: non-finite answer logits at prompt {i} "
-                         f"({bad.numel()} prompts in all; e.g. {logits[i][bad_entry[i]][:3].tolist()}), "
-                         "so its reward p(y*|q) is undefined; check the checkpoint's weights and dtype")
+        raise ValueError(
+            f"checkpoint {checkpoint!r}: non-finite answer logits at prompt {i} "
+            f"({bad.numel()} prompts in all; e.g. {logits[i][bad_entry[i]][:3].tolist()}), "
+            "so its reward p(y*|q) is undefined; check the checkpoint's weights and dtype"
+        )
     return logits
 
 
@@ -276,13 +349,20 @@ def _check_finite(r: torch.Tensor, checkpoint, what: str):
     bad = (~torch.isfinite(r)).nonzero()
     if bad.numel():
         i = int(bad[0, 0])
-        raise ValueError(f"checkpoint {checkpoint!r}: non-finite reward {what} = {r[i].tolist()} at "
-                         f"prompt {i} ({bad.shape[0]} entries in all)")
+        raise ValueError(
+            f"checkpoint {checkpoint!r}: non-finite reward {what} = {r[i].tolist()} at "
+            f"prompt {i} ({bad.shape[0]} entries in all)"
+        )
 
 
-def sample_answers(logits: torch.Tensor, batch: TaskBatch, group_size: int,
-                   generator: torch.Generator | None = None, temperature: float = 1.0,
-                   checkpoint=None) -> torch.Tensor:
+def sample_answers(
+    logits: torch.Tensor,
+    batch: TaskBatch,
+    group_size: int,
+    generator: torch.Generator | None = None,
+    temperature: float = 1.0,
+    checkpoint=None,
+) -> torch.Tensor:
     """Sample n = ``group_size`` answer tokens a_i ~ softmax(z / temperature) per prompt: ``(N, n)``.
 
     The policy is the whole next-token distribution (any vocabulary token may be sampled, which is
@@ -291,9 +371,11 @@ def sample_answers(logits: torch.Tensor, batch: TaskBatch, group_size: int,
     one carries no learning signal.
     """
     if not isinstance(group_size, int) or group_size < 2:
-        raise ValueError(f"group_size must be an integer >= 2, got {group_size!r}: GRPO compares "
-                         "the samples of a group with each other, and a group of 1 has advantage 0 "
-                         "(its reward minus its own mean)")
+        raise ValueError(
+            f"group_size must be an integer >= 2, got {group_size!r}: GRPO compares "
+            "the samples of a group with each other, and a group of 1 has advantage 0 "
+            "(its reward minus its own mean)"
+        )
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     z = _check_logits(logits, batch, checkpoint).detach()
@@ -301,8 +383,13 @@ def sample_answers(logits: torch.Tensor, batch: TaskBatch, group_size: int,
     return torch.multinomial(p, group_size, replacement=True, generator=generator)  # (N, n)
 
 
-def per_sample_rewards(answers: torch.Tensor, logits: torch.Tensor, batch: TaskBatch,
-                       kind: str = "indicator", checkpoint=None) -> torch.Tensor:
+def per_sample_rewards(
+    answers: torch.Tensor,
+    logits: torch.Tensor,
+    batch: TaskBatch,
+    kind: str = "indicator",
+    checkpoint=None,
+) -> torch.Tensor:
     """Per-sample rewards r_i of the sampled ``answers`` ``(N, n)`` for GRPO: ``(N, n)`` float64.
 
     Kinds (Section 6 does not say how per-sample rewards are formed):

@@ -49,8 +49,10 @@ def check_layers(policy, layers) -> list:
         if not isinstance(l, int) or isinstance(l, bool):
             raise TypeError(f"layer indices must be ints, got {l!r}")
         if not -(L + 1) <= l <= L:
-            raise ValueError(f"layer {l} out of range for a policy with L={L} blocks: use 0..{L} "
-                             f"(0 = embeddings, {L} = last block output) or -1 for the last")
+            raise ValueError(
+                f"layer {l} out of range for a policy with L={L} blocks: use 0..{L} "
+                f"(0 = embeddings, {L} = last block output) or -1 for the last"
+            )
     return [l % (L + 1) for l in layers]
 
 
@@ -72,8 +74,12 @@ def _device(policy):
 
 
 def _zero_probes(policy, layers, shape, dtype):
-    return {l: torch.zeros(*shape, policy.d_model, dtype=dtype, device=_device(policy), requires_grad=True)
-            for l in layers}
+    return {
+        l: torch.zeros(
+            *shape, policy.d_model, dtype=dtype, device=_device(policy), requires_grad=True
+        )
+        for l in layers
+    }
 
 
 def _dtype(policy):
@@ -83,8 +89,10 @@ def _dtype(policy):
 def completion_logp(logits: torch.Tensor, tokens: torch.Tensor, prompt_len: int) -> torch.Tensor:
     """ℓ_k = log π(o_k | s_k) of each completion token: logits ``(B, S, V)`` -> ``(B, S - prompt_len)``."""
     if not 1 <= prompt_len < tokens.shape[1]:
-        raise ValueError(f"prompt_len must be in 1..S-1 = {tokens.shape[1] - 1} (at least a BOS token)")
-    logp = torch.log_softmax(logits[:, prompt_len - 1:-1], dim=-1)  # (B, T, V)
+        raise ValueError(
+            f"prompt_len must be in 1..S-1 = {tokens.shape[1] - 1} (at least a BOS token)"
+        )
+    logp = torch.log_softmax(logits[:, prompt_len - 1 : -1], dim=-1)  # (B, T, V)
     return logp.gather(-1, tokens[:, prompt_len:, None]).squeeze(-1)  # (B, T)
 
 
@@ -94,7 +102,9 @@ def _adv_per_token(adv, B, T, dtype):
         return adv[:, None].expand(B, T)  # GRPO: one advantage held along the completion
     if adv.shape == (B, T):
         return adv
-    raise ValueError(f"adv must have shape (B,)=({B},) or (B, T)=({B}, {T}), got {tuple(adv.shape)}")
+    raise ValueError(
+        f"adv must have shape (B,)=({B},) or (B, T)=({B}, {T}), got {tuple(adv.shape)}"
+    )
 
 
 def costate_hat(policy, tokens: torch.Tensor, adv, layers=None, prompt_len: int = 1) -> dict:
@@ -113,7 +123,10 @@ def costate_hat(policy, tokens: torch.Tensor, adv, layers=None, prompt_len: int 
     logp = completion_logp(out.logits, tokens, prompt_len)  # (B, T)
     A = _adv_per_token(adv, B, logp.shape[1], logp.dtype).detach()
     grads = torch.autograd.grad((A * logp).sum(), [probes[l] for l in layers], allow_unused=True)
-    return {l: (g if g is not None else torch.zeros_like(probes[l])).detach() for l, g in zip(layers, grads)}
+    return {
+        l: (g if g is not None else torch.zeros_like(probes[l])).detach()
+        for l, g in zip(layers, grads)
+    }
 
 
 def costate_split(policy, tokens: torch.Tensor, adv, layers=None, prompt_len: int = 1) -> dict:
@@ -132,10 +145,14 @@ def costate_split(policy, tokens: torch.Tensor, adv, layers=None, prompt_len: in
     A = _adv_per_token(adv, B, logp.shape[1], logp.dtype).detach()
     plist = [probes[l] for l in layers]
     total = torch.autograd.grad((A * logp).sum(), plist, retain_graph=True, allow_unused=True)
-    imm = {l: torch.zeros(B, S, policy.d_model, dtype=logp.dtype, device=logp.device) for l in layers}
+    imm = {
+        l: torch.zeros(B, S, policy.d_model, dtype=logp.dtype, device=logp.device) for l in layers
+    }
     for k in range(logp.shape[1]):  # one backward per completion token
         j = prompt_len - 1 + k
-        g = torch.autograd.grad((A[:, k] * logp[:, k]).sum(), plist, retain_graph=True, allow_unused=True)
+        g = torch.autograd.grad(
+            (A[:, k] * logp[:, k]).sum(), plist, retain_graph=True, allow_unused=True
+        )
         for l, gl in zip(layers, g):
             if gl is not None:
                 imm[l][:, j] = gl[:, j]
@@ -159,11 +176,17 @@ def costate_hat_loop(policy, tokens: torch.Tensor, adv, layers=None, prompt_len:
     logp = completion_logp(out.logits, tokens, prompt_len)
     T = logp.shape[1]
     A = _adv_per_token(adv, B, T, logp.dtype).detach()
-    res = {l: torch.zeros(B, S, policy.d_model, dtype=logp.dtype, device=logp.device) for l in layers}
+    res = {
+        l: torch.zeros(B, S, policy.d_model, dtype=logp.dtype, device=logp.device) for l in layers
+    }
     for t in range(T):
         j = prompt_len - 1 + t
-        g = torch.autograd.grad((A[:, t:] * logp[:, t:]).sum(), [probes[l] for l in layers],
-                                retain_graph=t < T - 1, allow_unused=True)
+        g = torch.autograd.grad(
+            (A[:, t:] * logp[:, t:]).sum(),
+            [probes[l] for l in layers],
+            retain_graph=t < T - 1,
+            allow_unused=True,
+        )
         for l, gl in zip(layers, g):
             if gl is not None:
                 res[l][:, j] = gl[:, j]
@@ -182,26 +205,32 @@ def value_grad_pathwise(policy, tokens: torch.Tensor, reward_fn, layers=None) ->
     probes = _zero_probes(policy, layers, (B, S), _dtype(policy))
     r = reward_fn(policy(tokens, probes).logits)
     if not isinstance(r, torch.Tensor) or not r.requires_grad:
-        raise ValueError("value_grad_pathwise needs a reward that is a differentiable function of the "
-                         "logits (e.g. softmax(logits)[..., y]); this one carries no gradient. For a "
-                         "reward of sampled tokens use value_grad_exact (small |V|, T) or average "
-                         "costate_hat with a sample-independent baseline")
+        raise ValueError(
+            "value_grad_pathwise needs a reward that is a differentiable function of the "
+            "logits (e.g. softmax(logits)[..., y]); this one carries no gradient. For a "
+            "reward of sampled tokens use value_grad_exact (small |V|, T) or average "
+            "costate_hat with a sample-independent baseline"
+        )
     if r.shape != (B,):
         raise ValueError(f"reward_fn must return shape (B,)=({B},), got {tuple(r.shape)}")
     grads = torch.autograd.grad(r.sum(), [probes[l] for l in layers], allow_unused=True)
-    return r.detach(), {l: (g if g is not None else torch.zeros_like(probes[l])).detach()
-                        for l, g in zip(layers, grads)}
+    return r.detach(), {
+        l: (g if g is not None else torch.zeros_like(probes[l])).detach()
+        for l, g in zip(layers, grads)
+    }
 
 
 def _check_enum(vocab_size, m, max_enum):
     if m < 1:
         raise ValueError("horizon must exceed the completion tokens already in the prefix")
-    n = vocab_size ** m
+    n = vocab_size**m
     if n > max_enum:
-        raise ValueError(f"enumerating |V|^m = {vocab_size}^{m} = {n} continuations exceeds "
-                         f"max_enum={max_enum}: use a smaller vocabulary or horizon, raise max_enum "
-                         "if memory allows, or estimate G by the mean of costate_hat_samples with a "
-                         "sample-independent baseline, which is unbiased")
+        raise ValueError(
+            f"enumerating |V|^m = {vocab_size}^{m} = {n} continuations exceeds "
+            f"max_enum={max_enum}: use a smaller vocabulary or horizon, raise max_enum "
+            "if memory allows, or estimate G by the mean of costate_hat_samples with a "
+            "sample-independent baseline, which is unbiased"
+        )
     return n
 
 
@@ -218,13 +247,23 @@ def _enumeration(policy, prefix, horizon, prompt_len, max_enum):
     P = prefix.numel()
     m = horizon - (P - prompt_len)
     N = _check_enum(policy.vocab_size, m, max_enum)
-    conts = torch.tensor(list(itertools.product(range(policy.vocab_size), repeat=m)), dtype=torch.long,
-                         device=_device(policy))  # (N, m)
+    conts = torch.tensor(
+        list(itertools.product(range(policy.vocab_size), repeat=m)),
+        dtype=torch.long,
+        device=_device(policy),
+    )  # (N, m)
     return prefix, P, m, N, conts
 
 
-def value_exact(policy, prefix: torch.Tensor, horizon: int, reward_fn, prompt_len: int = 1,
-                probes=None, max_enum: int = MAX_ENUM) -> torch.Tensor:
+def value_exact(
+    policy,
+    prefix: torch.Tensor,
+    horizon: int,
+    reward_fn,
+    prompt_len: int = 1,
+    probes=None,
+    max_enum: int = MAX_ENUM,
+) -> torch.Tensor:
     """V = Σ_c P(c | prefix) R(completion) over every continuation c (a scalar tensor).
 
     ``prefix`` ``(P,)`` holds the prompt (``prompt_len`` tokens) and the first P − prompt_len
@@ -235,14 +274,23 @@ def value_exact(policy, prefix: torch.Tensor, horizon: int, reward_fn, prompt_le
     prefix, P, m, N, conts = _enumeration(policy, prefix, horizon, prompt_len, max_enum)
     full = torch.cat([prefix.expand(N, -1), conts], dim=1)  # (N, P + m)
     out = policy(full[:, :-1], probes)
-    logp = torch.log_softmax(out.logits[:, P - 1:], dim=-1).gather(-1, conts[..., None]).squeeze(-1)  # (N, m)
+    logp = (
+        torch.log_softmax(out.logits[:, P - 1 :], dim=-1).gather(-1, conts[..., None]).squeeze(-1)
+    )  # (N, m)
     onehot = F.one_hot(full[:, prompt_len:], policy.vocab_size).to(_dtype(policy))  # (N, T, V)
     R = _reward_of(reward_fn, onehot, N).detach()
     return (logp.sum(-1).exp() * R).sum()
 
 
-def value_grad_exact(policy, prefix: torch.Tensor, horizon: int, reward_fn, layers=None,
-                     prompt_len: int = 1, max_enum: int = MAX_ENUM) -> tuple:
+def value_grad_exact(
+    policy,
+    prefix: torch.Tensor,
+    horizon: int,
+    reward_fn,
+    layers=None,
+    prompt_len: int = 1,
+    max_enum: int = MAX_ENUM,
+) -> tuple:
     """Exact V and G = ∂V/∂h at the prefix's last position, by enumerating every continuation.
 
     With m tokens still to come (see :func:`value_exact`), V(h) = Σ_{c ∈ V^m} P(c | prefix; h)
@@ -253,15 +301,30 @@ def value_grad_exact(policy, prefix: torch.Tensor, horizon: int, reward_fn, laye
     layers = check_layers(policy, layers)
     prefix, P, m, N, _ = _enumeration(policy, prefix, horizon, prompt_len, max_enum)
     dtype = _dtype(policy)
-    probes = _zero_probes(policy, layers, (1, P + m - 1), dtype)  # one δ shared by all continuations
+    probes = _zero_probes(
+        policy, layers, (1, P + m - 1), dtype
+    )  # one δ shared by all continuations
     V = value_exact(policy, prefix, horizon, reward_fn, prompt_len, probes, max_enum)
     grads = torch.autograd.grad(V, [probes[l] for l in layers], allow_unused=True)
-    return float(V.detach()), {l: (g[0, P - 1] if g is not None else torch.zeros(policy.d_model, dtype=dtype, device=_device(policy))).detach()
-                               for l, g in zip(layers, grads)}
+    return float(V.detach()), {
+        l: (
+            g[0, P - 1]
+            if g is not None
+            else torch.zeros(policy.d_model, dtype=dtype, device=_device(policy))
+        ).detach()
+        for l, g in zip(layers, grads)
+    }
 
 
-def value_grad_exact_split(policy, prefix: torch.Tensor, horizon: int, reward_fn, layers=None,
-                           prompt_len: int = 1, max_enum: int = MAX_ENUM) -> dict:
+def value_grad_exact_split(
+    policy,
+    prefix: torch.Tensor,
+    horizon: int,
+    reward_fn,
+    layers=None,
+    prompt_len: int = 1,
+    max_enum: int = MAX_ENUM,
+) -> dict:
     """G split by where h's influence enters: the next token's law, or later logits.
 
     G = Σ_c R_c P(c) Σ_k ∂ℓ_k/∂h (score of each continuation). ``immediate`` keeps k = the token
@@ -275,7 +338,9 @@ def value_grad_exact_split(policy, prefix: torch.Tensor, horizon: int, reward_fn
     dtype = _dtype(policy)
     probes = _zero_probes(policy, layers, (1, P + m - 1), dtype)
     out = policy(full[:, :-1], probes)
-    logp = torch.log_softmax(out.logits[:, P - 1:], dim=-1).gather(-1, conts[..., None]).squeeze(-1)  # (N, m)
+    logp = (
+        torch.log_softmax(out.logits[:, P - 1 :], dim=-1).gather(-1, conts[..., None]).squeeze(-1)
+    )  # (N, m)
     onehot = F.one_hot(full[:, prompt_len:], policy.vocab_size).to(dtype)
     w = (logp.sum(-1).exp() * _reward_of(reward_fn, onehot, N)).detach()  # P(c) R(c), held fixed
     plist = [probes[l] for l in layers]
@@ -283,15 +348,33 @@ def value_grad_exact_split(policy, prefix: torch.Tensor, horizon: int, reward_fn
     fut = torch.autograd.grad((w * logp[:, 1:].sum(-1)).sum(), plist, allow_unused=True)
     res = {}
     for l, a, b in zip(layers, imm, fut):
-        a = torch.zeros(policy.d_model, dtype=dtype, device=_device(policy)) if a is None else a[0, P - 1]
-        b = torch.zeros(policy.d_model, dtype=dtype, device=_device(policy)) if b is None else b[0, P - 1]
+        a = (
+            torch.zeros(policy.d_model, dtype=dtype, device=_device(policy))
+            if a is None
+            else a[0, P - 1]
+        )
+        b = (
+            torch.zeros(policy.d_model, dtype=dtype, device=_device(policy))
+            if b is None
+            else b[0, P - 1]
+        )
         res[l] = (a + b, a, b)
     return res
 
 
-def costate_hat_samples(policy, prefix: torch.Tensor, horizon: int, reward_fn, n: int, layers=None,
-                        prompt_len: int = 1, adv_kind: str = "baseline", baseline=0.0,
-                        group_size: int | None = None, generator=None) -> tuple:
+def costate_hat_samples(
+    policy,
+    prefix: torch.Tensor,
+    horizon: int,
+    reward_fn,
+    n: int,
+    layers=None,
+    prompt_len: int = 1,
+    adv_kind: str = "baseline",
+    baseline=0.0,
+    group_size: int | None = None,
+    generator=None,
+) -> tuple:
     """Sample ``n`` continuations of ``prefix`` and return their λ̂ at the prefix's last position.
 
     Advantages come from ``vghlib.grpo.advantages(rewards, kind=adv_kind, baseline=baseline)``
@@ -313,19 +396,36 @@ def costate_hat_samples(policy, prefix: torch.Tensor, horizon: int, reward_fn, n
     x = sample(policy, prefix, m, n, generator=generator)  # (n, P + m)
     onehot = F.one_hot(x[:, prompt_len:], policy.vocab_size).to(_dtype(policy))
     R = _reward_of(reward_fn, onehot, n).detach()
-    adv = advantages(R.view(n // g, g), kind=adv_kind,
-                     baseline=baseline if adv_kind == "baseline" else None).reshape(n)
-    lam = costate_hat(policy, x, adv, layers, prompt_len=P)  # credit only for tokens after the prefix
+    adv = advantages(
+        R.view(n // g, g), kind=adv_kind, baseline=baseline if adv_kind == "baseline" else None
+    ).reshape(n)
+    lam = costate_hat(
+        policy, x, adv, layers, prompt_len=P
+    )  # credit only for tokens after the prefix
     return R, {l: v[:, P - 1] for l, v in lam.items()}
 
 
 def _gumbel(shape, dtype, generator):
-    u = torch.rand(shape, generator=generator, dtype=torch.float64).clamp(1e-12, 1 - 1e-12).to(dtype)
+    u = (
+        torch.rand(shape, generator=generator, dtype=torch.float64)
+        .clamp(1e-12, 1 - 1e-12)
+        .to(dtype)
+    )
     return -torch.log(-torch.log(u))
 
 
-def relaxed_rollout(policy, prefix: torch.Tensor, horizon: int, reward_fn, n: int, temperature: float,
-                    kind: str = "gumbel", prompt_len: int = 1, generator=None, probes=None) -> torch.Tensor:
+def relaxed_rollout(
+    policy,
+    prefix: torch.Tensor,
+    horizon: int,
+    reward_fn,
+    n: int,
+    temperature: float,
+    kind: str = "gumbel",
+    prompt_len: int = 1,
+    generator=None,
+    probes=None,
+) -> torch.Tensor:
     """Rewards ``(n,)`` of ``n`` relaxed rollouts from ``prefix`` (differentiable in ``probes``).
 
     Let τ be ``temperature`` and g Gumbel noise drawn from ``generator``. Each step feeds
@@ -356,12 +456,24 @@ def relaxed_rollout(policy, prefix: torch.Tensor, horizon: int, reward_fn, n: in
         ys.append(y)
         if step < m - 1:
             x = torch.cat([x, y[:, None]], dim=1)  # (n, P + step + 1, V)
-    rows = torch.cat([F.one_hot(prefix[prompt_len:], V).to(dtype).expand(n, -1, -1), torch.stack(ys, 1)], 1)
+    rows = torch.cat(
+        [F.one_hot(prefix[prompt_len:], V).to(dtype).expand(n, -1, -1), torch.stack(ys, 1)], 1
+    )
     return _reward_of(reward_fn, rows, n)
 
 
-def costate_relaxed(policy, prefix: torch.Tensor, horizon: int, reward_fn, n: int, temperature: float,
-                    layers=None, kind: str = "gumbel", prompt_len: int = 1, generator=None) -> tuple:
+def costate_relaxed(
+    policy,
+    prefix: torch.Tensor,
+    horizon: int,
+    reward_fn,
+    n: int,
+    temperature: float,
+    layers=None,
+    kind: str = "gumbel",
+    prompt_len: int = 1,
+    generator=None,
+) -> tuple:
     """Relaxed BPTT costates λ^τ = ∂R/∂h along ``n`` rollouts of :func:`relaxed_rollout`, noise fixed.
 
     Returns ``(rewards (n,), {l: (n, S, d)})`` with S = P + m − 1: λ^τ at every position of the
@@ -373,10 +485,14 @@ def costate_relaxed(policy, prefix: torch.Tensor, horizon: int, reward_fn, n: in
     if m < 1:
         raise ValueError("horizon must exceed the completion tokens already in the prefix")
     probes = _zero_probes(policy, layers, (n, P + m - 1), _dtype(policy))
-    R = relaxed_rollout(policy, prefix, horizon, reward_fn, n, temperature, kind, prompt_len, generator, probes)
+    R = relaxed_rollout(
+        policy, prefix, horizon, reward_fn, n, temperature, kind, prompt_len, generator, probes
+    )
     grads = torch.autograd.grad(R.sum(), [probes[l] for l in layers], allow_unused=True)
-    return R.detach(), {l: (g if g is not None else torch.zeros_like(probes[l])).detach()
-                        for l, g in zip(layers, grads)}
+    return R.detach(), {
+        l: (g if g is not None else torch.zeros_like(probes[l])).detach()
+        for l, g in zip(layers, grads)
+    }
 
 
 def position_jacobian(policy, inputs: torch.Tensor, src, dst: tuple):
@@ -397,17 +513,27 @@ def position_jacobian(policy, inputs: torch.Tensor, src, dst: tuple):
     layers = sorted({ls for ls, _ in srcs})
     probes = _zero_probes(policy, layers, (d_out, S), _dtype(policy))
     out = policy(x, probes)
-    y = out.logits[:, pd] if ld == "logits" else out.hidden[ld % (policy.n_layers + 1)][:, pd]  # (d_out, d_out)
-    grads = torch.autograd.grad(torch.diagonal(y).sum(), [probes[l] for l in layers], allow_unused=True)
-    grads = {l: (torch.zeros_like(probes[l]) if g is None else g.detach()) for l, g in zip(layers, grads)}
-    res = [grads[ls].transpose(0, 1) if ps is None else grads[ls][:, ps] for ls, ps in srcs]  # (S, d_out, d) or (d_out, d)
+    y = (
+        out.logits[:, pd] if ld == "logits" else out.hidden[ld % (policy.n_layers + 1)][:, pd]
+    )  # (d_out, d_out)
+    grads = torch.autograd.grad(
+        torch.diagonal(y).sum(), [probes[l] for l in layers], allow_unused=True
+    )
+    grads = {
+        l: (torch.zeros_like(probes[l]) if g is None else g.detach()) for l, g in zip(layers, grads)
+    }
+    res = [
+        grads[ls].transpose(0, 1) if ps is None else grads[ls][:, ps] for ls, ps in srcs
+    ]  # (S, d_out, d) or (d_out, d)
     return res if isinstance(src, list) else res[0]
 
 
 def match_reward(i: int = 0, j: int = -1):
     """R = 1[o_i = o_j] on one-hot rows, extended to relaxed rows as ⟨y_i, y_j⟩ (multilinear)."""
+
     def reward(rows: torch.Tensor) -> torch.Tensor:
         return (rows[:, i] * rows[:, j]).sum(-1)
+
     return reward
 
 
@@ -427,4 +553,5 @@ def multilinear_reward(table: torch.Tensor):
         for t in range(T):  # contract one token axis at a time
             out = torch.einsum("nv...,nv->n...", out, rows[:, t])
         return out
+
     return reward

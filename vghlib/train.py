@@ -63,18 +63,26 @@ class GRPOConfig:
 
     def __post_init__(self):
         if not isinstance(self.group_size, int) or self.group_size < 2:
-            raise ValueError(f"group_size must be an integer >= 2, got {self.group_size!r}: GRPO "
-                             "compares the answers of a group, and a group of one has advantage 0")
+            raise ValueError(
+                f"group_size must be an integer >= 2, got {self.group_size!r}: GRPO "
+                "compares the answers of a group, and a group of one has advantage 0"
+            )
         if self.prompts_per_step < 1 or self.num_iterations < 1:
             raise ValueError("prompts_per_step and num_iterations must be >= 1")
         if not (math.isfinite(self.learning_rate) and self.learning_rate >= 0):
-            raise ValueError(f"learning_rate must be a finite number >= 0, got {self.learning_rate}")
+            raise ValueError(
+                f"learning_rate must be a finite number >= 0, got {self.learning_rate}"
+            )
         if self.adv_kind not in grpo.ADVANTAGE_KINDS or self.adv_kind == "baseline":
-            raise ValueError(f"adv_kind must be one of {[k for k in grpo.ADVANTAGE_KINDS if k != 'baseline']}")
+            raise ValueError(
+                f"adv_kind must be one of {[k for k in grpo.ADVANTAGE_KINDS if k != 'baseline']}"
+            )
         if self.loss_type not in grpo.LOSS_TYPES:
             raise ValueError(f"unknown loss_type {self.loss_type!r}; use one of {grpo.LOSS_TYPES}")
         if self.reward_kind not in tasks.REWARD_KINDS:
-            raise ValueError(f"unknown reward_kind {self.reward_kind!r}; use one of {tasks.REWARD_KINDS}")
+            raise ValueError(
+                f"unknown reward_kind {self.reward_kind!r}; use one of {tasks.REWARD_KINDS}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,7 +103,9 @@ class RunRecord:
     def r_after(self, budget: int) -> float:
         """R_after(K) for K = ``budget`` updates."""
         if not 0 <= budget < len(self.r_exact):
-            raise ValueError(f"budget {budget} was not run: this run has {len(self.r_exact) - 1} updates")
+            raise ValueError(
+                f"budget {budget} was not run: this run has {len(self.r_exact) - 1} updates"
+            )
         if self.r_exact[budget] is None:
             raise ValueError(f"R after {budget} updates was not measured (see record_at)")
         return self.r_exact[budget]
@@ -107,13 +117,23 @@ def answer_logprobs(logits: torch.Tensor, answers: torch.Tensor, temperature: fl
     As in TRL (and :func:`vghlib.grpo.token_logprobs`), logits are divided by the sampling
     temperature before the log-softmax.
     """
-    return grpo.token_logprobs(logits[:, None, :].expand(-1, answers.shape[1], -1), answers,
-                               temperature)
+    return grpo.token_logprobs(
+        logits[:, None, :].expand(-1, answers.shape[1], -1), answers, temperature
+    )
 
 
-def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
-               config: GRPOConfig, updates: int, seed: int = 0, checkpoint=None,
-               progress=None, record_at=None, micro_batch: int | None = None) -> RunRecord:
+def train_grpo(
+    model,
+    train_batch: tasks.TaskBatch,
+    eval_batch: tasks.TaskBatch,
+    config: GRPOConfig,
+    updates: int,
+    seed: int = 0,
+    checkpoint=None,
+    progress=None,
+    record_at=None,
+    micro_batch: int | None = None,
+) -> RunRecord:
     """Run ``updates`` GRPO updates (eq 1) on ``model`` in place and record the reward after each.
 
     ``train_batch``: a pool of prompts; each update draws ``config.prompts_per_step`` of them
@@ -133,8 +153,10 @@ def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
     if not isinstance(updates, int) or updates < 0:
         raise ValueError(f"updates must be a non-negative int, got {updates!r}")
     if config.prompts_per_step > len(train_batch):
-        raise ValueError(f"prompts_per_step={config.prompts_per_step} exceeds the {len(train_batch)} "
-                         "training prompts; draw a larger pool")
+        raise ValueError(
+            f"prompts_per_step={config.prompts_per_step} exceeds the {len(train_batch)} "
+            "training prompts; draw a larger pool"
+        )
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -163,20 +185,27 @@ def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
         rows = torch.randperm(len(train_batch), generator=g)[: config.prompts_per_step]
         with torch.no_grad():
             sub = train_batch.rows(rows)
-            z_old = tasks.answer_logits(model, sub.to(device), micro_batch)          # (N, V)
-            z_old = z_old.double().cpu()   # sample on the CPU: one generator on any device
-            answers = tasks.sample_answers(z_old, sub, config.group_size, generator=g,
-                                           temperature=config.temperature, checkpoint=checkpoint)
+            z_old = tasks.answer_logits(model, sub.to(device), micro_batch)  # (N, V)
+            z_old = z_old.double().cpu()  # sample on the CPU: one generator on any device
+            answers = tasks.sample_answers(
+                z_old,
+                sub,
+                config.group_size,
+                generator=g,
+                temperature=config.temperature,
+                checkpoint=checkpoint,
+            )
             r = tasks.per_sample_rewards(answers, z_old, sub, config.reward_kind, checkpoint)
-            adv = grpo.advantages(r, config.adv_kind)                               # (N, n)
-            old_logp = answer_logprobs(z_old, answers, config.temperature)          # (N, n)
+            adv = grpo.advantages(r, config.adv_kind)  # (N, n)
+            old_logp = answer_logprobs(z_old, answers, config.temperature)  # (N, n)
             ref_logp = None
             if ref is not None:
-                ref_logp = answer_logprobs(tasks.answer_logits(ref, sub.to(device)),
-                                           answers.to(device), config.temperature).reshape(-1, 1)
+                ref_logp = answer_logprobs(
+                    tasks.answer_logits(ref, sub.to(device)), answers.to(device), config.temperature
+                ).reshape(-1, 1)
         answers_d = answers.to(device)
         sub = sub.to(device)
-        mask = torch.ones(answers.numel(), 1, device=device)                       # one token
+        mask = torch.ones(answers.numel(), 1, device=device)  # one token
         N = len(sub)
         chunks = sub.chunks(micro_batch)
         for _ in range(config.num_iterations):
@@ -186,17 +215,24 @@ def train_grpo(model, train_batch: tasks.TaskBatch, eval_batch: tasks.TaskBatch,
                 part = sub if len(chunks) == 1 else sub.rows(c)
                 z = tasks.answer_logits(model, part)
                 logp = answer_logprobs(z, answers_d[c], config.temperature).reshape(-1, 1)
-                loss, inf = grpo.grpo_loss(logp, old_logp[c].reshape(-1, 1).to(logp),
-                                           adv[c].reshape(-1).to(logp), mask[: logp.shape[0]].to(logp),
-                                           clip_eps=config.clip_eps,
-                                           clip_eps_high=config.clip_eps_high, kl_coef=config.kl_coef,
-                                           ref_logp=None if ref_logp is None else
-                                           ref_logp.reshape(N, -1)[c.to(ref_logp.device)].reshape(-1, 1),
-                                           loss_type=config.loss_type, max_completion_length=1)
-                if len(chunks) == 1:       # the whole batch: exactly the unchunked loss
+                loss, inf = grpo.grpo_loss(
+                    logp,
+                    old_logp[c].reshape(-1, 1).to(logp),
+                    adv[c].reshape(-1).to(logp),
+                    mask[: logp.shape[0]].to(logp),
+                    clip_eps=config.clip_eps,
+                    clip_eps_high=config.clip_eps_high,
+                    kl_coef=config.kl_coef,
+                    ref_logp=None
+                    if ref_logp is None
+                    else ref_logp.reshape(N, -1)[c.to(ref_logp.device)].reshape(-1, 1),
+                    loss_type=config.loss_type,
+                    max_completion_length=1,
+                )
+                if len(chunks) == 1:  # the whole batch: exactly the unchunked loss
                     loss.backward()
                     info = inf
-                else:                      # a share len(c)/N of the samples
+                else:  # a share len(c)/N of the samples
                     (loss * (len(c) / N)).backward()
                     for k in info:
                         info[k] += float(inf[k]) * len(c) / N

@@ -38,7 +38,12 @@ def explorer(draw: Callable[..., "plt.Figure"], **controls):
 
     for c in controls.values():
         c.observe(_redraw, names="value")
-    panel = w.VBox([w.HTML("<b>Move a slider to redraw (needs a live kernel).</b>"),
-                    w.HBox(list(controls.values())), out])
+    panel = w.VBox(
+        [
+            w.HTML("<b>Move a slider to redraw (needs a live kernel).</b>"),
+            w.HBox(list(controls.values())),
+            out,
+        ]
+    )
     display(panel)
     return panel

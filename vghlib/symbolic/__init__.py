@@ -64,21 +64,28 @@ class CheckResult:
         """
         resid = str(self.residual)
         if len(resid) > width:
-            resid = (f"<a nonzero expression of {len(resid)} characters>" if not self.passed
-                     else resid[:width] + " ...")
+            resid = (
+                f"<a nonzero expression of {len(resid)} characters>"
+                if not self.passed
+                else resid[:width] + " ..."
+            )
         return f"[{self.verdict}] {self.name}\n    residual: {resid}"
 
     def _repr_markdown_(self) -> str:
-        s = (f"**{self.verdict}**: {self.name}  \nresidual after simplification: "
-             f"${sp.latex(self.residual)}$")
+        s = (
+            f"**{self.verdict}**: {self.name}  \nresidual after simplification: "
+            f"${sp.latex(self.residual)}$"
+        )
         return s + (f"  \n_{self.note}_" if self.note else "")
 
     def __str__(self) -> str:
         """The verdict, name, residual and note, wrapped to the book's text column (78 characters)."""
         text = f"[{self.verdict}] {self.name}; residual = {self.residual}" + (
-            f" ({self.note})" if self.note else "")
-        return textwrap.fill(text, width=78, subsequent_indent="    ", break_long_words=False,
-                             break_on_hyphens=False)
+            f" ({self.note})" if self.note else ""
+        )
+        return textwrap.fill(
+            text, width=78, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False
+        )
 
 
 def simplify_residual(expr) -> sp.Expr:
@@ -106,7 +113,6 @@ def gaussian_expectation(expr, noises) -> sp.Expr:
     return sp.expand(out)
 
 
-
 def identity(name: str, lhs, rhs, note: str = "", **details) -> CheckResult:
     """Check ``lhs == rhs`` (scalars or matrices) by simplifying their difference."""
     t0 = time.perf_counter()
@@ -117,9 +123,15 @@ def identity(name: str, lhs, rhs, note: str = "", **details) -> CheckResult:
     else:
         residual = simplify_residual(lhs - rhs)
         passed = residual == 0
-    return CheckResult(name, sp.Eq(lhs, rhs, evaluate=False) if not isinstance(lhs, sp.MatrixBase)
-                       else (lhs, rhs), residual, bool(passed), note,
-                       time.perf_counter() - t0, details)
+    return CheckResult(
+        name,
+        sp.Eq(lhs, rhs, evaluate=False) if not isinstance(lhs, sp.MatrixBase) else (lhs, rhs),
+        residual,
+        bool(passed),
+        note,
+        time.perf_counter() - t0,
+        details,
+    )
 
 
 def register(fn: Callable[[], CheckResult]) -> Callable[[], CheckResult]:

@@ -26,8 +26,12 @@ from vghlib.symbolic import CheckResult, gaussian_expectation, register, registe
 
 GAMMA = sp.Symbol("gamma", positive=True)
 _F, _PI, _R = sp.Function("f"), sp.Function("pi"), sp.Function("r")
-_ARGNAMES = {"f": ("s", "a", "theta"), "pi": ("s", "xi", "theta"), "r": ("s", "a"),
-             "g": ("theta",)}  # g(θ): an initial state that depends on θ (negative control)
+_ARGNAMES = {
+    "f": ("s", "a", "theta"),
+    "pi": ("s", "xi", "theta"),
+    "r": ("s", "a"),
+    "g": ("theta",),
+}  # g(θ): an initial state that depends on θ (negative control)
 
 
 def partial(fn: sp.Function, i: int, *args) -> sp.Expr:
@@ -64,8 +68,9 @@ def _result(name, lhs, rhs, note, t0, **details) -> CheckResult:
     lhs, rhs = sp.Matrix(lhs), sp.Matrix(rhs)
     residual = (lhs - rhs).applyfunc(sp.expand)
     passed = all(e == 0 for e in residual)
-    return CheckResult(name, (lhs, rhs), residual, bool(passed), note, time.perf_counter() - t0,
-                       details)
+    return CheckResult(
+        name, (lhs, rhs), residual, bool(passed), note, time.perf_counter() - t0, details
+    )
 
 
 def _check_T(T) -> int:
@@ -83,6 +88,7 @@ def _check_perturb(perturb, allowed) -> None:
 # Prop 1, eq 6: adjoint recursion
 # --------------------------------------------------------------------------------------------
 
+
 def _trajectory(s1, xis, theta=None):
     """States s_1..s_{T+1} and actions a_1..a_T of the generic scalar rollout."""
     extra = () if theta is None else (theta,)
@@ -97,7 +103,7 @@ def _trajectory(s1, xis, theta=None):
 def _return_from(start, xis, gamma, theta=None):
     """R_t as a function of the start state ``start`` with noise ξ_t..ξ_T (eq 4, R_t = Σ γ^j r)."""
     S, A = _trajectory(start, xis, theta)
-    return sum(gamma ** j * _R(S[j], A[j]) for j in range(len(xis)))
+    return sum(gamma**j * _R(S[j], A[j]) for j in range(len(xis)))
 
 
 def _recursion(S, A, xis, gamma, theta=None, perturb=None):
@@ -109,7 +115,7 @@ def _recursion(S, A, xis, gamma, theta=None, perturb=None):
         s, a = S[t], A[t]
         pi_s = partial(_PI, 0, s, xis[t], *extra)
         if perturb == "drop_policy_term":
-            pi_s = 0                                                   # forgets ∂π/∂s
+            pi_s = 0  # forgets ∂π/∂s
         Dr = partial(_R, 0, s, a) + pi_s * partial(_R, 1, s, a)
         Df = partial(_F, 0, s, a, *extra) + partial(_F, 1, s, a, *extra) * pi_s
         g = 1 if perturb == "drop_gamma" else gamma
@@ -130,18 +136,26 @@ def check_adjoint_recursion(T: int = 2, perturb: str | None = None) -> CheckResu
     xis = sp.symbols(f"xi1:{T + 1}")
     s1, x = sp.symbols("s1 x")
     S, A = _trajectory(s1, xis)
-    direct = [canonical_partials(sp.diff(_return_from(x, xis[t:], GAMMA), x).subs(x, S[t]))
-              for t in range(T)]
+    direct = [
+        canonical_partials(sp.diff(_return_from(x, xis[t:], GAMMA), x).subs(x, S[t]))
+        for t in range(T)
+    ]
     rec = _recursion(S, A, xis, GAMMA, perturb=perturb)[:T]
     tag = "" if perturb is None else f" [perturbed: {perturb}]"
-    return _result(f"adjoint recursion eq 6, T={T}{tag}", direct, rec,
-                   "λ_t by differentiating R_t vs the recursion, generic f, π, r; γ symbolic", t0,
-                   T=T)
+    return _result(
+        f"adjoint recursion eq 6, T={T}{tag}",
+        direct,
+        rec,
+        "λ_t by differentiating R_t vs the recursion, generic f, π, r; γ symbolic",
+        t0,
+        T=T,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Prop 1, eq 7: pathwise parameter gradient
 # --------------------------------------------------------------------------------------------
+
 
 def check_pathwise_gradient(T: int = 2, perturb: str | None = None) -> CheckResult:
     """dR_1/dθ by direct differentiation equals eq 7's sum
@@ -164,18 +178,26 @@ def check_pathwise_gradient(T: int = 2, perturb: str | None = None) -> CheckResu
     for t in range(T):
         s, a = S[t], A[t]
         pi_th = 0 if perturb == "drop_policy_term" else partial(_PI, 2, s, xis[t], theta)
-        total += GAMMA ** t * (g * partial(_F, 2, s, a, theta) * lam[t + 1]
-                               + pi_th * (partial(_R, 1, s, a)
-                                          + g * partial(_F, 1, s, a, theta) * lam[t + 1]))
+        total += GAMMA**t * (
+            g * partial(_F, 2, s, a, theta) * lam[t + 1]
+            + pi_th * (partial(_R, 1, s, a) + g * partial(_F, 1, s, a, theta) * lam[t + 1])
+        )
     direct = canonical_partials(direct)
     tag = "" if perturb is None else f" [perturbed: {perturb}]"
-    return _result(f"pathwise gradient eq 7, T={T}{tag}", [direct], [total],
-                   "dR_1/dθ by the chain rule vs eq 7 with costates from eq 6", t0, T=T)
+    return _result(
+        f"pathwise gradient eq 7, T={T}{tag}",
+        [direct],
+        [total],
+        "dR_1/dθ by the chain rule vs eq 7 with costates from eq 6",
+        t0,
+        T=T,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # A.2: the telescoping step
 # --------------------------------------------------------------------------------------------
+
 
 def check_telescoping(T: int = 2, perturb: str | None = None) -> CheckResult:
     """Σ_{t=1}^T γ^{t−1}[ṡ_t λ_t − γ ṡ_{t+1} λ_{t+1}] = ṡ_1 λ_1 − γ^T ṡ_{T+1} λ_{T+1}
@@ -191,17 +213,24 @@ def check_telescoping(T: int = 2, perturb: str | None = None) -> CheckResult:
     sd = sp.symbols(f"sdot1:{T + 2}")
     lam = sp.symbols(f"lambda1:{T + 2}")
     g = 1 if perturb == "drop_gamma" else GAMMA
-    lhs = sum(GAMMA ** t * (sd[t] * lam[t] - g * sd[t + 1] * lam[t + 1]) for t in range(T))
+    lhs = sum(GAMMA**t * (sd[t] * lam[t] - g * sd[t + 1] * lam[t + 1]) for t in range(T))
     power = T - 1 if perturb == "wrong_power" else T
-    rhs = sd[0] * lam[0] - GAMMA ** power * sd[T] * lam[T]
+    rhs = sd[0] * lam[0] - GAMMA**power * sd[T] * lam[T]
     tag = "" if perturb is None else f" [perturbed: {perturb}]"
-    return _result(f"telescoping sum of A.2, T={T}{tag}", [lhs], [rhs],
-                   "arbitrary ṡ_t, λ_t; vanishes when ṡ_1 = 0 and λ_{T+1} = 0", t0, T=T)
+    return _result(
+        f"telescoping sum of A.2, T={T}{tag}",
+        [lhs],
+        [rhs],
+        "arbitrary ṡ_t, λ_t; vanishes when ṡ_1 = 0 and λ_{T+1} = 0",
+        t0,
+        T=T,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # eq 9 on a scalar linear-quadratic system
 # --------------------------------------------------------------------------------------------
+
 
 def check_costate_value_gradient_lq(T: int = 3, perturb: str | None = None) -> CheckResult:
     """eq 9 exactly: on s_{t+1} = A s + B a + ω η_t, a = K s + σ ξ_t, r = −(q s² + ρ a²),
@@ -225,23 +254,29 @@ def check_costate_value_gradient_lq(T: int = 3, perturb: str | None = None) -> C
     closed = A if perturb == "open_loop" else A + B * K
     P = [sp.Integer(0)] * (T + 1)
     for t in range(T - 1, -1, -1):
-        P[t] = sp.expand(-(q + rho * K ** 2) + g * closed ** 2 * P[t + 1])
+        P[t] = sp.expand(-(q + rho * K**2) + g * closed**2 * P[t + 1])
     factor = 1 if perturb == "no_factor_two" else 2
     lhs, rhs, via_value = [], [], []
     for t in range(T):
         x, R = s, 0
         for j in range(t, T):
             a = K * x + sigma * xis[j]
-            R += GAMMA ** (j - t) * (-(q * x ** 2 + rho * a ** 2))
+            R += GAMMA ** (j - t) * (-(q * x**2 + rho * a**2))
             x = A * x + B * a + omega * etas[j]
         noise = list(xis[t:]) + list(etas[t:])
-        lhs.append(gaussian_expectation(sp.diff(R, s), noise))        # E[λ_t | s_t = s]
+        lhs.append(gaussian_expectation(sp.diff(R, s), noise))  # E[λ_t | s_t = s]
         via_value.append(sp.diff(gaussian_expectation(R, noise), s))  # ∂V_t/∂s, V = E[R_t]
         rhs.append(factor * P[t] * s)
     tag = "" if perturb is None else f" [perturbed: {perturb}]"
-    res = _result(f"E[costate] = Riccati value gradient (eq 9), scalar LQ, T={T}{tag}", lhs, rhs,
-                  "policy noise σξ and process noise ωη; Gaussian moments taken exactly", t0,
-                  T=T, via_value=via_value)
+    res = _result(
+        f"E[costate] = Riccati value gradient (eq 9), scalar LQ, T={T}{tag}",
+        lhs,
+        rhs,
+        "policy noise σξ and process noise ωη; Gaussian moments taken exactly",
+        t0,
+        T=T,
+        via_value=via_value,
+    )
     both = _result("", via_value, rhs, "", t0)
     res.passed = res.passed and both.passed
     return res
@@ -250,6 +285,7 @@ def check_costate_value_gradient_lq(T: int = 3, perturb: str | None = None) -> C
 # --------------------------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------------------------
+
 
 @register
 def adjoint_recursion_T2() -> CheckResult:
@@ -283,9 +319,15 @@ def costate_value_gradient_lq() -> CheckResult:
 
 def adjoint_checks() -> list[CheckResult]:
     """All positive checks of this module (each must hold)."""
-    return [check_adjoint_recursion(2), check_adjoint_recursion(3),
-            check_pathwise_gradient(2), check_pathwise_gradient(3),
-            check_telescoping(2), check_telescoping(3), check_costate_value_gradient_lq()]
+    return [
+        check_adjoint_recursion(2),
+        check_adjoint_recursion(3),
+        check_pathwise_gradient(2),
+        check_pathwise_gradient(3),
+        check_telescoping(2),
+        check_telescoping(3),
+        check_costate_value_gradient_lq(),
+    ]
 
 
 NEGATIVE_CONTROLS = {
@@ -302,7 +344,9 @@ def _register_perturbed(check, perturb: str, T: int = 3) -> None:
 
     control.__name__ = f"control_{check.__name__.removeprefix('check_')}_{perturb}"
     control.__qualname__ = control.__name__
-    control.__doc__ = f"Negative control: {check.__name__} with the perturbation {perturb!r}, T = {T}."
+    control.__doc__ = (
+        f"Negative control: {check.__name__} with the perturbation {perturb!r}, T = {T}."
+    )
     register_control(control)
 
 

@@ -56,8 +56,16 @@ sigma = sp.Symbol("sigma", positive=True)
 gamma = sp.Symbol("gamma", positive=True)
 
 # A point at which statements that fail are evaluated, so that the failure has a number.
-EXAMPLE = {theta: sp.Rational(-1, 2), A: 1, B: 1, c: 1, rho: sp.Rational(1, 10),
-           gamma: sp.Rational(9, 10), sigma: sp.Rational(3, 10), s0: 1}
+EXAMPLE = {
+    theta: sp.Rational(-1, 2),
+    A: 1,
+    B: 1,
+    c: 1,
+    rho: sp.Rational(1, 10),
+    gamma: sp.Rational(9, 10),
+    sigma: sp.Rational(3, 10),
+    s0: 1,
+}
 
 
 @dataclass
@@ -66,11 +74,11 @@ class LQRollout:
 
     horizon: int
     reward_kind: str
-    noise: list = field(default_factory=list)        # xi_1..xi_T
-    state: list = field(default_factory=list)        # s_1..s_{T+1} (index 0 is s_1)
-    action: list = field(default_factory=list)       # a_1..a_T
-    q_value: list = field(default_factory=list)      # Q_t(s, a) as expressions in (s_sym, a_sym)
-    value: list = field(default_factory=list)        # V_t(s), t = 1..T+1
+    noise: list = field(default_factory=list)  # xi_1..xi_T
+    state: list = field(default_factory=list)  # s_1..s_{T+1} (index 0 is s_1)
+    action: list = field(default_factory=list)  # a_1..a_T
+    q_value: list = field(default_factory=list)  # Q_t(s, a) as expressions in (s_sym, a_sym)
+    value: list = field(default_factory=list)  # V_t(s), t = 1..T+1
     s_sym: sp.Symbol = sp.Symbol("s", real=True)
     a_sym: sp.Symbol = sp.Symbol("a", real=True)
 
@@ -78,12 +86,14 @@ class LQRollout:
         """r_t(s, a), t = 1..T."""
         if self.reward_kind == "dense":
             return -(c * s**2 + rho * a**2) / 2
-        return -(A * s + B * a) ** 2 / 2 if t == self.horizon else sp.Integer(0)
+        return -((A * s + B * a) ** 2) / 2 if t == self.horizon else sp.Integer(0)
 
     def ret(self, t: int) -> sp.Expr:
         """Return-to-go R_t = sum_{j >= t} gamma^{j-t} r_j along the sampled rollout."""
-        return sum(gamma ** (j - t) * self.reward(j, self.state[j - 1], self.action[j - 1])
-                   for j in range(t, self.horizon + 1))
+        return sum(
+            gamma ** (j - t) * self.reward(j, self.state[j - 1], self.action[j - 1])
+            for j in range(t, self.horizon + 1)
+        )
 
 
 def lq_rollout(horizon: int = 2, reward_kind: str = "dense") -> LQRollout:
@@ -124,8 +134,10 @@ def score(ro: LQRollout, t: int) -> sp.Expr:
 def sf_gradient(ro: LQRollout, baseline=None) -> sp.Expr:
     """E[sum_t gamma^{t-1} (R_t - b(s_t)) score_t]; ``baseline`` maps a state expression to b(s)."""
     b = baseline or (lambda s: 0)
-    total = sum(gamma ** (t - 1) * (ro.ret(t) - b(ro.state[t - 1])) * score(ro, t)
-                for t in range(1, ro.horizon + 1))
+    total = sum(
+        gamma ** (t - 1) * (ro.ret(t) - b(ro.state[t - 1])) * score(ro, t)
+        for t in range(1, ro.horizon + 1)
+    )
     return gaussian_expectation(total, ro.noise)
 
 
@@ -163,7 +175,7 @@ def costates(ro: LQRollout) -> list:
     for t in range(ro.horizon, 0, -1):
         r = ro.reward(t, s, a)
         at = {s: ro.state[t - 1], a: ro.action[t - 1]}
-        dr_total = (sp.diff(r, s) + theta * sp.diff(r, a)).subs(at, simultaneous=True)   # Dr
+        dr_total = (sp.diff(r, s) + theta * sp.diff(r, a)).subs(at, simultaneous=True)  # Dr
         lam[t] = sp.expand(dr_total + gamma * (A + B * theta) * lam[t + 1])  # Df = A + B theta
     return lam
 
@@ -174,8 +186,10 @@ def future_credit_term(ro: LQRollout) -> sp.Expr:
 
     (Here df/dtheta = 0, so eq 7's first term is absent.)"""
     lam = costates(ro)
-    total = sum(gamma ** (t - 1) * ro.state[t - 1] * gamma * B * lam[t + 1]
-                for t in range(1, ro.horizon + 1))
+    total = sum(
+        gamma ** (t - 1) * ro.state[t - 1] * gamma * B * lam[t + 1]
+        for t in range(1, ro.horizon + 1)
+    )
     return gaussian_expectation(total, ro.noise)
 
 
@@ -198,12 +212,20 @@ def per_step_terms(horizon: int = 3, reward_kind: str = "outcome") -> list[dict]
         pq = gaussian_expectation(w * dq, ro.noise)
         dr = sp.diff(ro.reward(t, s, a), a).subs(at, simultaneous=True)
         p11 = gaussian_expectation(w * dr, ro.noise)
-        rows.append({"t": t, "score_function": _numbers(sf), "pathwise_q": _numbers(pq),
-                     "eq11": _numbers(p11), "sf_minus_pathwise_q": simplify_residual(sf - pq)})
+        rows.append(
+            {
+                "t": t,
+                "score_function": _numbers(sf),
+                "pathwise_q": _numbers(pq),
+                "eq11": _numbers(p11),
+                "sf_minus_pathwise_q": simplify_residual(sf - pq),
+            }
+        )
     return rows
 
 
 # ---- checks -----------------------------------------------------------------------------------
+
 
 def check_corrected_corollary(horizon: int = 2, reward_kind: str = "dense") -> CheckResult:
     """Corollary 1, corrected: SF gradient with a state baseline == sum_t E[s_t dQ_t/da] == E[dR_1/dtheta]
@@ -215,27 +237,34 @@ def check_corrected_corollary(horizon: int = 2, reward_kind: str = "dense") -> C
     pq = pathwise_q_gradient(ro)
     bptt = gaussian_expectation(sp.diff(ro.ret(1), theta), ro.noise)
     true = sp.diff(objective(ro), theta)
-    resid = sp.Matrix([simplify_residual(sf - true), simplify_residual(pq - true),
-                       simplify_residual(bptt - true)])
+    resid = sp.Matrix(
+        [simplify_residual(sf - true), simplify_residual(pq - true), simplify_residual(bptt - true)]
+    )
     name = f"corrected Corollary 1 (Lemma 1 with Q_t), T = {horizon}, {reward_kind} reward"
-    return CheckResult(name,
-                       sp.Eq(sp.Symbol("SF_with_baseline"), sp.Symbol("sum_t E[s_t dQ_t/da]")),
-                       resid,
-                       all(r == 0 for r in resid),
-                       "SF (any state baseline) = pathwise with dQ/da = E[dR/dtheta] = dJ/dtheta",
-                       time.perf_counter() - t0, {"dJ_dtheta": true, "at_example": _numbers(true)})
+    return CheckResult(
+        name,
+        sp.Eq(sp.Symbol("SF_with_baseline"), sp.Symbol("sum_t E[s_t dQ_t/da]")),
+        resid,
+        all(r == 0 for r in resid),
+        "SF (any state baseline) = pathwise with dQ/da = E[dR/dtheta] = dJ/dtheta",
+        time.perf_counter() - t0,
+        {"dJ_dtheta": true, "at_example": _numbers(true)},
+    )
 
 
-def check_missing_part_is_future_credit(horizon: int = 2,
-                                        reward_kind: str = "dense") -> CheckResult:
+def check_missing_part_is_future_credit(
+    horizon: int = 2, reward_kind: str = "dense"
+) -> CheckResult:
     """dJ/dtheta - (eq 11 summed) == the future-credit term of eq 7 built from the costates of eq
     6."""
     ro = lq_rollout(horizon, reward_kind)
     true = sp.diff(objective(ro), theta)
-    res = identity(f"dJ/dtheta - sum eq 11 = future-credit part of eq 7, T = {horizon}, "
-                   f"{reward_kind}",
-                   true - paper_eq11_sum(ro), future_credit_term(ro),
-                   note="what eq 11 misses is sum_t gamma^t E[(dpi/dtheta) (df/da) lambda_{t+1}]")
+    res = identity(
+        f"dJ/dtheta - sum eq 11 = future-credit part of eq 7, T = {horizon}, {reward_kind}",
+        true - paper_eq11_sum(ro),
+        future_credit_term(ro),
+        note="what eq 11 misses is sum_t gamma^t E[(dpi/dtheta) (df/da) lambda_{t+1}]",
+    )
     res.details["missing_at_example"] = _numbers(future_credit_term(ro))
     return res
 
@@ -248,15 +277,19 @@ def check_constant_advantage_term(horizon: int = 2) -> CheckResult:
     ro = lq_rollout(horizon, "dense")
     adv = sp.Symbol("A_hat", real=True)
     lhs = [gaussian_expectation(adv * score(ro, t), ro.noise) for t in range(1, horizon + 1)]
-    with_return = [gaussian_expectation(ro.ret(1) * score(ro, t), ro.noise)
-                   for t in range(1, horizon + 1)]
+    with_return = [
+        gaussian_expectation(ro.ret(1) * score(ro, t), ro.noise) for t in range(1, horizon + 1)
+    ]
     resid = sp.Matrix([simplify_residual(x) for x in lhs])
-    return CheckResult(f"constant-advantage GRPO term has zero mean, T = {horizon}",
-                       sp.Eq(sp.Symbol("E[A_hat score_t]"), 0), resid, all(r == 0 for r in resid),
-                       "with A_hat fixed, E[A_hat score_t] = 0 = "
-                       "(d mean_action/d theta) E[d A_hat/da]",
-                       time.perf_counter() - t0,
-                       {"E[R_1 score_t] at example": [_numbers(w) for w in with_return]})
+    return CheckResult(
+        f"constant-advantage GRPO term has zero mean, T = {horizon}",
+        sp.Eq(sp.Symbol("E[A_hat score_t]"), 0),
+        resid,
+        all(r == 0 for r in resid),
+        "with A_hat fixed, E[A_hat score_t] = 0 = (d mean_action/d theta) E[d A_hat/da]",
+        time.perf_counter() - t0,
+        {"E[R_1 score_t] at example": [_numbers(w) for w in with_return]},
+    )
 
 
 def check_eq8_value_recursion(horizon: int = 3) -> CheckResult:
@@ -269,15 +302,20 @@ def check_eq8_value_recursion(horizon: int = 3) -> CheckResult:
         g_next = sp.diff(ro.value[t + 1], s)
         act = theta * s + sigma * xi
         r = ro.reward(t, s, a)
-        dr = (sp.diff(r, s) + theta * sp.diff(r, a)).subs(a, act)           # total derivative Dr
-        df = A + B * theta                                                  # total derivative Df
+        dr = (sp.diff(r, s) + theta * sp.diff(r, a)).subs(a, act)  # total derivative Dr
+        df = A + B * theta  # total derivative Df
         rhs.append(gaussian_expectation(dr + gamma * df * g_next.subs(s, A * s + B * act), [xi]))
         lhs.append(sp.diff(ro.value[t], s))
-    return identity(f"eq 8 from the value recursion, T = {horizon}", sp.Matrix(lhs), sp.Matrix(rhs),
-                    note="differentiate V_t(s) = E[r + gamma V_{t+1}(s_{t+1}) | s_t = s] in s")
+    return identity(
+        f"eq 8 from the value recursion, T = {horizon}",
+        sp.Matrix(lhs),
+        sp.Matrix(rhs),
+        note="differentiate V_t(s) = E[r + gamma V_{t+1}(s_{t+1}) | s_t = s] in s",
+    )
 
 
 # ---- negative controls ------------------------------------------------------------------------
+
 
 def control_paper_eq11_sum(horizon: int = 2, reward_kind: str = "dense") -> CheckResult:
     """FALSE: eq 11 summed over steps (dr/da, constant advantage) equals the policy gradient
@@ -287,14 +325,20 @@ def control_paper_eq11_sum(horizon: int = 2, reward_kind: str = "dense") -> Chec
     true = sp.diff(objective(ro), theta)
     paper = paper_eq11_sum(ro)
     resid = simplify_residual(paper - true)
-    return CheckResult(f"control: sum of eq 11 (dr/da) = dJ/dtheta, T = {horizon}, "
-                       f"{reward_kind} reward",
-                       sp.Eq(paper, true, evaluate=False), resid, resid == 0,
-                       f"at the example point: eq 11 sum {_numbers(paper):.4f} "
-                       f"vs dJ/dtheta {_numbers(true):.4f}",
-                       time.perf_counter() - t0,
-                       {"paper_at_example": _numbers(paper), "true_at_example": _numbers(true),
-                        "paper": paper, "true": true})
+    return CheckResult(
+        f"control: sum of eq 11 (dr/da) = dJ/dtheta, T = {horizon}, {reward_kind} reward",
+        sp.Eq(paper, true, evaluate=False),
+        resid,
+        resid == 0,
+        f"at the example point: eq 11 sum {_numbers(paper):.4f} vs dJ/dtheta {_numbers(true):.4f}",
+        time.perf_counter() - t0,
+        {
+            "paper_at_example": _numbers(paper),
+            "true_at_example": _numbers(true),
+            "paper": paper,
+            "true": true,
+        },
+    )
 
 
 def control_eq8_partial_derivatives(horizon: int = 2) -> CheckResult:
@@ -305,14 +349,23 @@ def control_eq8_partial_derivatives(horizon: int = 2) -> CheckResult:
     for t in range(1, horizon + 1):
         act = theta * s + sigma * xi
         g_next = sp.diff(ro.value[t + 1], s)
-        rhs.append(gaussian_expectation(sp.diff(ro.reward(t, s, a), s).subs(a, act)
-                                        + gamma * A * g_next.subs(s, A * s + B * act), [xi]))
+        rhs.append(
+            gaussian_expectation(
+                sp.diff(ro.reward(t, s, a), s).subs(a, act)
+                + gamma * A * g_next.subs(s, A * s + B * act),
+                [xi],
+            )
+        )
         lhs.append(sp.diff(ro.value[t], s))
-    res = identity(f"control: eq 8 with partial derivatives, T = {horizon}",
-                   sp.Matrix(lhs), sp.Matrix(rhs),
-                   note="drops the path through the policy's action (d pi/d s = theta)")
-    res.details["residual_at_example"] = [float(sp.N(x.subs(EXAMPLE).subs(s, 1)))
-                                          for x in res.residual]
+    res = identity(
+        f"control: eq 8 with partial derivatives, T = {horizon}",
+        sp.Matrix(lhs),
+        sp.Matrix(rhs),
+        note="drops the path through the policy's action (d pi/d s = theta)",
+    )
+    res.details["residual_at_example"] = [
+        float(sp.N(x.subs(EXAMPLE).subs(s, 1))) for x in res.residual
+    ]
     return res
 
 

@@ -25,9 +25,9 @@ from vghlib.symbolic import CheckResult, register, register_control, simplify_re
 
 theta = sp.Symbol("theta", real=True)
 u = sp.Symbol("u", real=True)
-m = sp.Symbol("m", real=True)          # stands for ā_θ(s) once the θ-derivative is taken
-dm = sp.Symbol("dm", real=True)        # stands for ∂ā_θ/∂θ
-abar = sp.Function("abar")             # the mean action ā_θ (undefined function of θ)
+m = sp.Symbol("m", real=True)  # stands for ā_θ(s) once the θ-derivative is taken
+dm = sp.Symbol("dm", real=True)  # stands for ∂ā_θ/∂θ
+abar = sp.Function("abar")  # the mean action ā_θ (undefined function of θ)
 
 FAMILIES = ("gaussian", "logistic", "student_t5")
 
@@ -35,20 +35,22 @@ FAMILIES = ("gaussian", "logistic", "student_t5")
 def _density(family: str) -> sp.Expr:
     """ν(u) for a named family, normalised (the normaliser is itself computed by integration)."""
     if family == "gaussian":
-        return sp.exp(-u ** 2 / 2) / sp.sqrt(2 * sp.pi)
+        return sp.exp(-(u**2) / 2) / sp.sqrt(2 * sp.pi)
     if family == "logistic":
         return sp.exp(-u) / (1 + sp.exp(-u)) ** 2
     if family == "student_t5":
-        kernel = (1 + u ** 2 / 5) ** -3
+        kernel = (1 + u**2 / 5) ** -3
         return kernel / sp.integrate(kernel, (u, -sp.oo, sp.oo))
     raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
 
 
 def _default_reward(family: str):
     """A reward whose integrals close in finite form for the family (polynomial, not symmetric)."""
-    return {"gaussian": lambda a: a ** 3 - 2 * a + 1,
-            "logistic": lambda a: a ** 2 + a,
-            "student_t5": lambda a: a ** 3 - 2 * a}[family]
+    return {
+        "gaussian": lambda a: a**3 - 2 * a + 1,
+        "logistic": lambda a: a**2 + a,
+        "student_t5": lambda a: a**3 - 2 * a,
+    }[family]
 
 
 def _integrate_real_line(expr: sp.Expr) -> sp.Expr:
@@ -56,7 +58,7 @@ def _integrate_real_line(expr: sp.Expr) -> sp.Expr:
     poly = sp.Poly(sp.expand(expr), m)
     total = sp.Integer(0)
     for (j,), coeff in poly.terms():
-        total += m ** j * sp.integrate(sp.cancel(coeff), (u, -sp.oo, sp.oo), conds="none")
+        total += m**j * sp.integrate(sp.cancel(coeff), (u, -sp.oo, sp.oo), conds="none")
     return total
 
 
@@ -74,8 +76,8 @@ def _sf_pd_forms(nu: sp.Expr, reward, integrate):
     log_pi = sp.log(nu.subs(u, a - abar(theta)))
     score = sp.diff(log_pi, theta)  # ∂_θ log π_θ(a), by sympy's chain rule
     score_u = score.subs(sp.Derivative(abar(theta), theta), dm).subs(abar(theta), m).subs(a, u + m)
-    sf_integrand = sp.simplify(reward(u + m) * score_u * nu)   # r(a) ∂_θ log π_θ(a) ν(u)
-    pd_integrand = sp.diff(reward(a), a).subs(a, u + m) * nu   # ∂r/∂a at a = u + m, times ν(u)
+    sf_integrand = sp.simplify(reward(u + m) * score_u * nu)  # r(a) ∂_θ log π_θ(a) ν(u)
+    pd_integrand = sp.diff(reward(a), a).subs(a, u + m) * nu  # ∂r/∂a at a = u + m, times ν(u)
     sf = integrate(sp.expand(sf_integrand / dm)) * dm
     pd = dm * integrate(sp.expand(pd_integrand))
     return sf, pd
@@ -103,13 +105,19 @@ def check_shift_family(family: str = "gaussian", reward=None) -> CheckResult:
     a = sp.Symbol("a")
     return CheckResult(
         f"Lemma 1 (eq 10), {family} shift family, r(a) = {sp.sstr(reward(a))}",
-        sp.Eq(sf.subs(back), pd.subs(back), evaluate=False), residual,
+        sp.Eq(sf.subs(back), pd.subs(back), evaluate=False),
+        residual,
         residual == 0 and boundary_limit == 0,
         note="both sides integrated over the real line; ā_θ is an arbitrary differentiable function; "
-             f"boundary term r(ā+L)ν(L) − r(ā−L)ν(−L) → {boundary_limit} as L → ∞",
+        f"boundary term r(ā+L)ν(L) − r(ā−L)ν(−L) → {boundary_limit} as L → ∞",
         seconds=time.perf_counter() - t0,
-        details={"sf": sf.subs(back), "pd": pd.subs(back), "family": family,
-                 "boundary_limit": boundary_limit})
+        details={
+            "sf": sf.subs(back),
+            "pd": pd.subs(back),
+            "family": family,
+            "boundary_limit": boundary_limit,
+        },
+    )
 
 
 @register
@@ -145,15 +153,20 @@ def check_general_density(assume_boundary_vanishes: bool = True) -> CheckResult:
 
     # (1) the score of the shift policy, via sympy's chain rule
     score = sp.diff(sp.log(nu(a - abar(theta))), theta)
-    claimed_score = -sp.Derivative(abar(theta), theta) * sp.Subs(
-        sp.Derivative(nu(u), u), u, a - abar(theta)) / nu(a - abar(theta))
+    claimed_score = (
+        -sp.Derivative(abar(theta), theta)
+        * sp.Subs(sp.Derivative(nu(u), u), u, a - abar(theta))
+        / nu(a - abar(theta))
+    )
     score_ok = simplify_residual(score.doit() - claimed_score.doit()) == 0
 
     # (2) SF and PD integrands on [−L, L], after a = u + m (m = ā_θ, dm = ∂ā/∂θ)
     sf_integrand = r(u + m) * (-dm * sp.diff(nu(u), u) / nu(u)) * nu(u)
     pd_integrand = dm * sp.diff(r(u + m), u) * nu(u)
     antiderivative = -dm * r(u + m) * nu(u)
-    exact_derivative = simplify_residual(sp.diff(antiderivative, u) - (sf_integrand - pd_integrand)) == 0
+    exact_derivative = (
+        simplify_residual(sp.diff(antiderivative, u) - (sf_integrand - pd_integrand)) == 0
+    )
     boundary = r(m + L) * nu(L) - r(m - L) * nu(-L)  # B(L)
     residual_finite_L = antiderivative.subs(u, L) - antiderivative.subs(u, -L)  # SF_L − PD_L
     B = sp.Symbol("B_L")  # the boundary term as a symbol, so the hypothesis can act on it
@@ -175,14 +188,22 @@ def check_general_density(assume_boundary_vanishes: bool = True) -> CheckResult:
     return CheckResult(
         "Lemma 1 (eq 10), general density ν, integration by parts"
         + ("" if assume_boundary_vanishes else " WITHOUT the boundary hypothesis"),
-        sp.Eq(sf_L, pd_L, evaluate=False), residual.subs(back), passed,
-        note=("hypothesis used: " + sp.sstr(hypothesis)) if assume_boundary_vanishes
+        sp.Eq(sf_L, pd_L, evaluate=False),
+        residual.subs(back),
+        passed,
+        note=("hypothesis used: " + sp.sstr(hypothesis))
+        if assume_boundary_vanishes
         else "no boundary hypothesis: the residual is −(∂ā/∂θ)·B(L), the boundary term",
         seconds=time.perf_counter() - t0,
-        details={"score_chain_rule_ok": score_ok, "integrand_is_exact_derivative": exact_derivative,
-                 "finite_L_residual_is_boundary": finite_L_ok,
-                 "boundary_term": boundary.subs(back), "hypothesis": hypothesis,
-                 "residual_without_hypothesis": residual_finite_L.subs(back)})
+        details={
+            "score_chain_rule_ok": score_ok,
+            "integrand_is_exact_derivative": exact_derivative,
+            "finite_L_residual_is_boundary": finite_L_ok,
+            "boundary_term": boundary.subs(back),
+            "hypothesis": hypothesis,
+            "residual_without_hypothesis": residual_finite_L.subs(back),
+        },
+    )
 
 
 @register_control
@@ -202,37 +223,52 @@ def control_scale_family() -> CheckResult:
     sig = sp.Function("sigma")
     s, ds = sp.symbols("s ds", positive=True)
     a = sp.Symbol("a", real=True)
-    nu = lambda x: sp.exp(-(x - 1) ** 2 / 2) / sp.sqrt(2 * sp.pi)  # noqa: E731
-    reward = lambda x: x ** 2  # noqa: E731
+    nu = lambda x: sp.exp(-((x - 1) ** 2) / 2) / sp.sqrt(2 * sp.pi)  # noqa: E731
+    reward = lambda x: x**2  # noqa: E731
     pi = nu(a / sig(theta)) / sig(theta)
-    score = sp.diff(sp.log(pi), theta).subs(sp.Derivative(sig(theta), theta), ds).subs(sig(theta), s)
+    score = (
+        sp.diff(sp.log(pi), theta).subs(sp.Derivative(sig(theta), theta), ds).subs(sig(theta), s)
+    )
     pi_s = pi.subs(sig(theta), s)
     w = sp.Symbol("w", real=True)
 
     def integrate_a(expr):  # ∫_R expr da, via a = s (w + 1), da = s dw (Gaussian moments in w)
-        return sp.integrate(sp.expand(sp.simplify(expr.subs(a, s * (w + 1)) * s)), (w, -sp.oo, sp.oo),
-                            conds="none")
+        return sp.integrate(
+            sp.expand(sp.simplify(expr.subs(a, s * (w + 1)) * s)), (w, -sp.oo, sp.oo), conds="none"
+        )
 
-    sf = integrate_a(reward(a) * score * pi_s)                       # SF form, by integration
-    mean_action = integrate_a(a * pi_s)                               # ā_θ = σ_θ
-    d_mean = sp.diff(mean_action, s) * ds                             # ∂ā/∂θ = σ'_θ
-    pd_eq10 = d_mean * integrate_a(sp.diff(reward(a), a) * pi_s)      # eq-10 form
+    sf = integrate_a(reward(a) * score * pi_s)  # SF form, by integration
+    mean_action = integrate_a(a * pi_s)  # ā_θ = σ_θ
+    d_mean = sp.diff(mean_action, s) * ds  # ∂ā/∂θ = σ'_θ
+    pd_eq10 = d_mean * integrate_a(sp.diff(reward(a), a) * pi_s)  # eq-10 form
     residual = simplify_residual(sf - pd_eq10)
     analogue = ds / s * integrate_a(a * sp.diff(reward(a), a) * pi_s)  # (σ'/σ) E[a r'(a)]
     back = {s: sig(theta), ds: sp.Derivative(sig(theta), theta)}
     return CheckResult(
         "eq-10 form under a SCALE family π_θ(a) = ν(a/σ_θ)/σ_θ, ν = N(1,1), r(a) = a² (negative control)",
-        sp.Eq(sf.subs(back), pd_eq10.subs(back), evaluate=False), residual.subs(back), residual == 0,
+        sp.Eq(sf.subs(back), pd_eq10.subs(back), evaluate=False),
+        residual.subs(back),
+        residual == 0,
         note="expected to fail: a scale family is not a shift family; "
-             "the correct analogue is (σ'/σ) E[a ∂r/∂a]",
+        "the correct analogue is (σ'/σ) E[a ∂r/∂a]",
         seconds=time.perf_counter() - t0,
-        details={"negative_control": True, "sf": sf.subs(back), "pd_eq10": pd_eq10.subs(back),
-                 "mean_action": mean_action.subs(back),
-                 "correct_analogue": analogue.subs(back),
-                 "correct_analogue_residual": simplify_residual(sf - analogue)})
+        details={
+            "negative_control": True,
+            "sf": sf.subs(back),
+            "pd_eq10": pd_eq10.subs(back),
+            "mean_action": mean_action.subs(back),
+            "correct_analogue": analogue.subs(back),
+            "correct_analogue_residual": simplify_residual(sf - analogue),
+        },
+    )
 
 
 def lemma1_checks() -> list[CheckResult]:
     """All Lemma 1 checks, in the order the book prints them. The last one is meant to fail."""
-    return [check_shift_family("gaussian"), check_shift_family("logistic"),
-            check_shift_family("student_t5"), check_general_density(), control_scale_family()]
+    return [
+        check_shift_family("gaussian"),
+        check_shift_family("logistic"),
+        check_shift_family("student_t5"),
+        check_general_density(),
+        control_scale_family(),
+    ]

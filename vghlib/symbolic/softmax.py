@@ -43,8 +43,12 @@ def check_softmax_jacobian(vocab_size: int = 3) -> CheckResult:
     p = sp.Matrix([ei / sum(e) for ei in e])
     jac = p.jacobian(z)
     rhs = (sp.diag(*p) - p * p.T) / tau
-    return identity(f"softmax Jacobian, |V| = {vocab_size}", jac, rhs,
-                    note="d softmax(z/tau)/dz = (diag(p) - p p^T)/tau")
+    return identity(
+        f"softmax Jacobian, |V| = {vocab_size}",
+        jac,
+        rhs,
+        note="d softmax(z/tau)/dz = (diag(p) - p p^T)/tau",
+    )
 
 
 def check_categorical_covariance(vocab_size: int = 3) -> CheckResult:
@@ -57,10 +61,14 @@ def check_categorical_covariance(vocab_size: int = 3) -> CheckResult:
     eye = sp.eye(vocab_size)
     cov = sp.zeros(vocab_size, vocab_size)
     for k in range(vocab_size):
-        d = eye[:, k] - pv                      # e_k - E[X]
+        d = eye[:, k] - pv  # e_k - E[X]
         cov += p[k] * d * d.T
-    return identity(f"diag(p) - p p^T is the one-hot covariance, |V| = {vocab_size}",
-                    sp.diag(*p) - pv * pv.T, cov, note="E[X] = p, E[X X^T] = diag(p)")
+    return identity(
+        f"diag(p) - p p^T is the one-hot covariance, |V| = {vocab_size}",
+        sp.diag(*p) - pv * pv.T,
+        cov,
+        note="E[X] = p, E[X X^T] = diag(p)",
+    )
 
 
 def check_psd_sum_of_squares(vocab_size: int = 3) -> CheckResult:
@@ -72,9 +80,12 @@ def check_psd_sum_of_squares(vocab_size: int = 3) -> CheckResult:
     quad = (xv.T * (sp.diag(*p) - pv * pv.T) * xv)[0, 0]
     xbar = sum(pk * xk for pk, xk in zip(p, x))
     sos = sum(pk * (xk - xbar) ** 2 for pk, xk in zip(p, x))
-    res = identity(f"x^T M x = Var(x_o) as a weighted sum of squares, |V| = {vocab_size}",
-                   quad, sos,
-                   note="each term p_k (x_k - xbar)^2 is >= 0 because p_k >= 0, so M is PSD")
+    res = identity(
+        f"x^T M x = Var(x_o) as a weighted sum of squares, |V| = {vocab_size}",
+        quad,
+        sos,
+        note="each term p_k (x_k - xbar)^2 is >= 0 because p_k >= 0, so M is PSD",
+    )
     return res
 
 
@@ -84,13 +95,16 @@ def check_trace(vocab_size: int = 3) -> CheckResult:
     p, _ = _simplex(vocab_size)
     pv = sp.Matrix(p)
     m = sp.diag(*p) - pv * pv.T
-    res = identity(f"trace of the softmax covariance, |V| = {vocab_size}", m.trace(),
-                   1 - sum(pk**2 for pk in p),
-                   note="PSD => every eigenvalue >= 0 => largest eigenvalue <= sum = trace")
+    res = identity(
+        f"trace of the softmax covariance, |V| = {vocab_size}",
+        m.trace(),
+        1 - sum(pk**2 for pk in p),
+        note="PSD => every eigenvalue >= 0 => largest eigenvalue <= sum = trace",
+    )
     rng = np.random.default_rng(0)
-    q = rng.dirichlet(np.full(vocab_size, 0.5), size=2000)              # (2000, |V|)
+    q = rng.dirichlet(np.full(vocab_size, 0.5), size=2000)  # (2000, |V|)
     mats = np.einsum("bi,ij->bij", q, np.eye(vocab_size)) - np.einsum("bi,bj->bij", q, q)
-    eig = np.linalg.eigvalsh(mats)                                      # (2000, |V|)
+    eig = np.linalg.eigvalsh(mats)  # (2000, |V|)
     worst = float((eig[:, -1] - np.trace(mats, axis1=1, axis2=2)).max())
     res.details.update(min_eigenvalue=float(eig.min()), max_opnorm_minus_trace=worst)
     res.passed = bool(res.passed and eig.min() > -1e-12 and worst <= 1e-12)
@@ -110,10 +124,14 @@ def check_pmax_chain() -> CheckResult:
     m = sp.Symbol("p_max", nonnegative=True)
     gap2 = 2 * (1 - m) - (1 - m**2)
     r2 = simplify_residual(gap2 - (1 - m) ** 2)
-    return CheckResult("1 - ||p||^2 <= 1 - p_max^2 <= 2(1 - p_max)",
-                       (sp.Eq(gap1, sum(pk**2 for pk in p[1:])), sp.Eq(gap2, (1 - m) ** 2)),
-                       sp.Matrix([r1, r2]), bool(r1 == 0 and r2 == 0),
-                       "both gaps are sums of squares", time.perf_counter() - t0)
+    return CheckResult(
+        "1 - ||p||^2 <= 1 - p_max^2 <= 2(1 - p_max)",
+        (sp.Eq(gap1, sum(pk**2 for pk in p[1:])), sp.Eq(gap2, (1 - m) ** 2)),
+        sp.Matrix([r1, r2]),
+        bool(r1 == 0 and r2 == 0),
+        "both gaps are sums of squares",
+        time.perf_counter() - t0,
+    )
 
 
 def check_neg_log_bound() -> CheckResult:
@@ -126,9 +144,14 @@ def check_neg_log_bound() -> CheckResult:
     at0 = simplify_residual(g.subs(w, 0))
     dg = simplify_residual(sp.diff(g, w) - w / (1 + w) ** 2)
     nonneg = bool((w / (1 + w) ** 2).is_nonnegative)
-    return CheckResult("-log x >= 1 - x on (0, 1]", sp.Ge(-sp.log(x), 1 - x), sp.Matrix([at0, dg]),
-                       bool(at0 == 0 and dg == 0 and nonneg),
-                       "g(0) = 0 and g' = w/(1+w)^2 >= 0", time.perf_counter() - t0)
+    return CheckResult(
+        "-log x >= 1 - x on (0, 1]",
+        sp.Ge(-sp.log(x), 1 - x),
+        sp.Matrix([at0, dg]),
+        bool(at0 == 0 and dg == 0 and nonneg),
+        "g(0) = 0 and g' = w/(1+w)^2 >= 0",
+        time.perf_counter() - t0,
+    )
 
 
 def check_min_entropy_le_shannon(vocab_size: int = 4) -> CheckResult:
@@ -144,14 +167,20 @@ def check_min_entropy_le_shannon(vocab_size: int = 4) -> CheckResult:
     terms = [pk * (sp.log(p1) - sp.log(pk)) for pk in rest]
     resid = simplify_residual(sp.expand(h + sp.log(p1) - sum(terms)))
     w, pm = sp.Symbol("w", nonnegative=True), sp.Symbol("p_max", positive=True)
-    term = (pm / (1 + w)) * sp.log(1 + w)          # p_k log(p_1/p_k) with p_k = p_1/(1+w)
+    term = (pm / (1 + w)) * sp.log(1 + w)  # p_k log(p_1/p_k) with p_k = p_1/(1+w)
     nonneg = bool(term.is_nonnegative)
-    return CheckResult(f"min-entropy <= Shannon entropy, |V| = {vocab_size}",
-                       sp.Eq(h + sp.log(p1), sum(terms)), resid, bool(resid == 0 and nonneg),
-                       "H - (-log p_max) = sum_k p_k log(p_max/p_k) >= 0", time.perf_counter() - t0)
+    return CheckResult(
+        f"min-entropy <= Shannon entropy, |V| = {vocab_size}",
+        sp.Eq(h + sp.log(p1), sum(terms)),
+        resid,
+        bool(resid == 0 and nonneg),
+        "H - (-log p_max) = sum_k p_k log(p_max/p_k) >= 0",
+        time.perf_counter() - t0,
+    )
 
 
 # ---- negative controls: each is a tempting variant that is false -------------------------------
+
 
 def control_opnorm_le_gap() -> CheckResult:
     """FALSE: ||diag(p) - p p^T|| <= 1 - p_max. For p = (1 - e, e) the norm is 2 e (1 - e) > e when
@@ -161,12 +190,17 @@ def control_opnorm_le_gap() -> CheckResult:
     p = sp.Matrix([1 - e, e])
     eigenvalues = sp.Matrix(sp.diag(*p) - p * p.T).eigenvals()
     lam = max(eigenvalues, key=lambda v: v.subs(e, sp.Rational(1, 10)))
-    excess = sp.factor(lam - e)                    # norm minus (1 - p_max)
+    excess = sp.factor(lam - e)  # norm minus (1 - p_max)
     at = excess.subs(e, sp.Rational(1, 10))
-    return CheckResult("control: ||diag(p) - p p^T|| <= 1 - p_max", sp.Le(lam, e), at,
-                       bool(at <= 0),
-                       f"norm - (1 - p_max) = {excess}; at p = (9/10, 1/10) it is {at} > 0",
-                       time.perf_counter() - t0, {"excess": excess})
+    return CheckResult(
+        "control: ||diag(p) - p p^T|| <= 1 - p_max",
+        sp.Le(lam, e),
+        at,
+        bool(at <= 0),
+        f"norm - (1 - p_max) = {excess}; at p = (9/10, 1/10) it is {at} > 0",
+        time.perf_counter() - t0,
+        {"excess": excess},
+    )
 
 
 def control_gap_le_normalised_entropy(vocab_size: int = 5) -> CheckResult:
@@ -177,11 +211,14 @@ def control_gap_le_normalised_entropy(vocab_size: int = 5) -> CheckResult:
     t0 = time.perf_counter()
     lhs, rhs = sp.Rational(1, 2), sp.log(2) / sp.log(vocab_size)
     excess = sp.nsimplify(lhs - rhs)
-    return CheckResult(f"control: 1 - p_max <= H/log|V|, |V| = {vocab_size}",
-                       sp.Le(lhs, rhs), excess,
-                       bool(sp.N(excess) <= 0),
-                       f"at p = (1/2, 1/2, 0, ...): 1/2 vs log2/log{vocab_size} = {float(rhs):.4f}",
-                       time.perf_counter() - t0)
+    return CheckResult(
+        f"control: 1 - p_max <= H/log|V|, |V| = {vocab_size}",
+        sp.Le(lhs, rhs),
+        excess,
+        bool(sp.N(excess) <= 0),
+        f"at p = (1/2, 1/2, 0, ...): 1/2 vs log2/log{vocab_size} = {float(rhs):.4f}",
+        time.perf_counter() - t0,
+    )
 
 
 def control_vocab_free_constant(vocab_size: int = 32) -> CheckResult:
@@ -192,13 +229,18 @@ def control_vocab_free_constant(vocab_size: int = 32) -> CheckResult:
     lhs = sp.Rational(1, 2)
     rhs = sp.sqrt(sp.simplify(sp.log(2) / sp.log(vocab_size)))
     excess = sp.simplify(lhs - rhs)
-    return CheckResult(f"control: 1 - p_max <= sqrt(H/log|V|), |V| = {vocab_size}", sp.Le(lhs, rhs),
-                       excess, bool(sp.N(excess) <= 0),
-                       f"at p = (1/2, 1/2, 0, ...): 1/2 vs {sp.nsimplify(rhs)} = {float(rhs):.4f}",
-                       time.perf_counter() - t0)
+    return CheckResult(
+        f"control: 1 - p_max <= sqrt(H/log|V|), |V| = {vocab_size}",
+        sp.Le(lhs, rhs),
+        excess,
+        bool(sp.N(excess) <= 0),
+        f"at p = (1/2, 1/2, 0, ...): 1/2 vs {sp.nsimplify(rhs)} = {float(rhs):.4f}",
+        time.perf_counter() - t0,
+    )
 
 
 # ---- registered zero-argument versions (for the benchmark and the tests) ----------------------
+
 
 @register
 def check_softmax_jacobian_v3() -> CheckResult:

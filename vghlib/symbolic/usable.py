@@ -42,8 +42,12 @@ def check_lagrange_identity(dim: int = 3) -> CheckResult:
     w, v = _vec("w", dim), _vec("v", dim)
     lhs = (w.T * w)[0, 0] * (v.T * v)[0, 0] - (w.T * v)[0, 0] ** 2
     rhs = sum((w[i] * v[j] - w[j] * v[i]) ** 2 for i in range(dim) for j in range(i + 1, dim))
-    return identity(f"Lagrange identity (Cauchy-Schwarz), d = {dim}", lhs, rhs,
-                    note="a sum of squares, so <w,v>^2 <= ||w||^2 ||v||^2")
+    return identity(
+        f"Lagrange identity (Cauchy-Schwarz), d = {dim}",
+        lhs,
+        rhs,
+        note="a sum of squares, so <w,v>^2 <= ||w||^2 ||v||^2",
+    )
 
 
 def check_usable_pointwise(dim: int = 3) -> CheckResult:
@@ -59,10 +63,14 @@ def check_usable_pointwise(dim: int = 3) -> CheckResult:
     nd = sp.sqrt(((u - v).T * (u - v))[0, 0])
     lhs = (u.T * v)[0, 0] - ((v.T * v)[0, 0] - nv * nd)
     rhs = ((u - v).T * v)[0, 0] + nv * nd
-    res = identity(f"usable-signal gap decomposition, d = {dim}", lhs, rhs,
-                   note="<u,v> = ||v||^2 + <u-v,v>; Cauchy-Schwarz: <u-v,v> >= -||v|| ||u-v||")
+    res = identity(
+        f"usable-signal gap decomposition, d = {dim}",
+        lhs,
+        rhs,
+        note="<u,v> = ||v||^2 + <u-v,v>; Cauchy-Schwarz: <u-v,v> >= -||v|| ||u-v||",
+    )
     rng = np.random.default_rng(0)
-    un, vn = rng.normal(size=(2, 20_000, dim))                      # (20000, d) each
+    un, vn = rng.normal(size=(2, 20_000, dim))  # (20000, d) each
     nv, nd = np.linalg.norm(vn, axis=1), np.linalg.norm(un - vn, axis=1)  # (20000,) each
     gap = (un * vn).sum(1) - ((vn**2).sum(1) - nv * nd)
     res.details["min_gap"] = float(gap.min())
@@ -75,15 +83,24 @@ def check_usable_expectation(n: int = 5000, dim: int = 4, seed: int = 0) -> Chec
     pointwise inequality, so it holds exactly for any sample)."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    g = rng.normal(size=(n, dim))                                    # (N, d)
+    g = rng.normal(size=(n, dim))  # (N, d)
     u = 0.7 * g + rng.normal(scale=0.8, size=(n, dim))  # noisy, shrunk conditional means
     align, sigma_energy, lam = usable_terms(u, g)
     margin = align - (sigma_energy - lam)
-    return CheckResult("E<u,G> >= Sigma - Lambda (empirical distribution)",
-                       sp.Ge(sp.Float(align, 6), sp.Float(sigma_energy - lam, 6)), sp.Float(margin, 6),
-                       bool(margin >= 0), "expectation of the pointwise bound",
-                       time.perf_counter() - t0,
-                       {"alignment": align, "sigma_energy": sigma_energy, "lam_gap": lam, "usable": sigma_energy - lam})
+    return CheckResult(
+        "E<u,G> >= Sigma - Lambda (empirical distribution)",
+        sp.Ge(sp.Float(align, 6), sp.Float(sigma_energy - lam, 6)),
+        sp.Float(margin, 6),
+        bool(margin >= 0),
+        "expectation of the pointwise bound",
+        time.perf_counter() - t0,
+        {
+            "alignment": align,
+            "sigma_energy": sigma_energy,
+            "lam_gap": lam,
+            "usable": sigma_energy - lam,
+        },
+    )
 
 
 def check_single_sample_lambda_bias(dim: int = 1) -> CheckResult:
@@ -97,18 +114,24 @@ def check_single_sample_lambda_bias(dim: int = 1) -> CheckResult:
     t0 = time.perf_counter()
     r, s, gnorm = sp.symbols("r s g", positive=True)
     d = sp.Integer(dim)
-    chi_pdf = r ** (d - 1) * sp.exp(-r**2 / 2) / (2 ** (d / 2 - 1) * sp.gamma(d / 2))
+    chi_pdf = r ** (d - 1) * sp.exp(-(r**2) / 2) / (2 ** (d / 2 - 1) * sp.gamma(d / 2))
     mean_norm = sp.integrate(r * chi_pdf, (r, 0, sp.oo))
     closed = sp.sqrt(2) * sp.gamma((d + 1) / 2) / sp.gamma(d / 2)
     resid = simplify_residual(mean_norm - closed)
     lam_single = gnorm * s * mean_norm
-    return CheckResult(f"single-sample Lambda of an unbiased costate, d = {dim}",
-                       sp.Eq(sp.Symbol("Lambda_single"), lam_single), resid, bool(resid == 0),
-                       f"true Lambda = 0; single-sample estimate = {sp.simplify(lam_single)} > 0",
-                       time.perf_counter() - t0, {"lam_single": sp.simplify(lam_single)})
+    return CheckResult(
+        f"single-sample Lambda of an unbiased costate, d = {dim}",
+        sp.Eq(sp.Symbol("Lambda_single"), lam_single),
+        resid,
+        bool(resid == 0),
+        f"true Lambda = 0; single-sample estimate = {sp.simplify(lam_single)} > 0",
+        time.perf_counter() - t0,
+        {"lam_single": sp.simplify(lam_single)},
+    )
 
 
 # ---- negative controls ------------------------------------------------------------------------
+
 
 def control_reversed_bound() -> CheckResult:
     """FALSE: <u, v> <= ||v||^2 - ||v|| ||u - v|| (the bound reversed).
@@ -120,9 +143,14 @@ def control_reversed_bound() -> CheckResult:
     u = 2 * v
     lhs = (u.T * v)[0, 0]
     rhs = (v.T * v)[0, 0] - v.norm() * (u - v).norm()
-    return CheckResult("control: <u,v> <= ||v||^2 - ||v|| ||u-v||", sp.Le(lhs, rhs), lhs - rhs,
-                       bool(lhs <= rhs), f"u = 2v: left {lhs}, right {rhs}",
-                       time.perf_counter() - t0)
+    return CheckResult(
+        "control: <u,v> <= ||v||^2 - ||v|| ||u-v||",
+        sp.Le(lhs, rhs),
+        lhs - rhs,
+        bool(lhs <= rhs),
+        f"u = 2v: left {lhs}, right {rhs}",
+        time.perf_counter() - t0,
+    )
 
 
 def control_usable_is_nonnegative() -> CheckResult:
@@ -136,15 +164,20 @@ def control_usable_is_nonnegative() -> CheckResult:
     sigma_energy = (v.T * v)[0, 0]
     lam = v.norm() * (u - v).norm()
     align = (u.T * v)[0, 0]
-    return CheckResult("control: S = Sigma - Lambda >= 0", sp.Ge(sigma_energy - lam, 0), sigma_energy - lam,
-                       bool(sigma_energy - lam >= 0),
-                       f"u = 3v: alignment {align} > 0 yet S = {sigma_energy - lam} < 0 "
-                       "(the bound still holds)", time.perf_counter() - t0,
-                       {"alignment": align, "sigma_energy": sigma_energy, "lam_gap": lam})
+    return CheckResult(
+        "control: S = Sigma - Lambda >= 0",
+        sp.Ge(sigma_energy - lam, 0),
+        sigma_energy - lam,
+        bool(sigma_energy - lam >= 0),
+        f"u = 3v: alignment {align} > 0 yet S = {sigma_energy - lam} < 0 (the bound still holds)",
+        time.perf_counter() - t0,
+        {"alignment": align, "sigma_energy": sigma_energy, "lam_gap": lam},
+    )
 
 
-def control_single_sample_lambda(n_states: int = 2000, n_samples: int = 256, noise: float = 1.0,
-                                 dim: int = 4, seed: int = 0) -> CheckResult:
+def control_single_sample_lambda(
+    n_states: int = 2000, n_samples: int = 256, noise: float = 1.0, dim: int = 4, seed: int = 0
+) -> CheckResult:
     """FALSE: Lambda estimated from single samples equals Lambda (Monte Carlo, unbiased costates).
 
     G ~ N(0, I_d) per state; costate_hat = G + noise * eps. Lambda from conditional means
@@ -153,19 +186,28 @@ def control_single_sample_lambda(n_states: int = 2000, n_samples: int = 256, noi
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    g = rng.normal(size=(n_states, dim))                                    # (S, d)
+    g = rng.normal(size=(n_states, dim))  # (S, d)
     lam_hat = g[:, None, :] + noise * rng.normal(size=(n_states, n_samples, dim))  # (S, M, d)
     _, sigma_energy, lam_cond = usable_terms(lam_hat.mean(1), g)
     ng = np.linalg.norm(g, axis=1)
     lam_single = float((ng[:, None] * np.linalg.norm(lam_hat - g[:, None, :], axis=2)).mean())
     diff = lam_single - lam_cond
-    return CheckResult("control: single-sample Lambda == conditional-mean Lambda",
-                       sp.Eq(sp.Float(lam_single, 4), sp.Float(lam_cond, 4)), sp.Float(diff, 4),
-                       bool(abs(diff) < 0.05),
-                       f"Sigma {sigma_energy:.3f}; Lambda from conditional means {lam_cond:.3f}, "
-                       f"from single samples {lam_single:.3f}", time.perf_counter() - t0,
-                       {"sigma_energy": sigma_energy, "lam_cond": lam_cond, "lam_single": lam_single,
-                        "usable_cond": sigma_energy - lam_cond, "usable_single": sigma_energy - lam_single})
+    return CheckResult(
+        "control: single-sample Lambda == conditional-mean Lambda",
+        sp.Eq(sp.Float(lam_single, 4), sp.Float(lam_cond, 4)),
+        sp.Float(diff, 4),
+        bool(abs(diff) < 0.05),
+        f"Sigma {sigma_energy:.3f}; Lambda from conditional means {lam_cond:.3f}, "
+        f"from single samples {lam_single:.3f}",
+        time.perf_counter() - t0,
+        {
+            "sigma_energy": sigma_energy,
+            "lam_cond": lam_cond,
+            "lam_single": lam_single,
+            "usable_cond": sigma_energy - lam_cond,
+            "usable_single": sigma_energy - lam_single,
+        },
+    )
 
 
 @register
