@@ -19,9 +19,10 @@ import time
 
 import torch
 
-from vghlib.token_costates import completion_logp, costate_hat, costate_hat_loop
 from vghlib.models import HFCausalLM, tiny_olmo2
+from vghlib.token_costates import completion_logp, costate_hat, costate_hat_loop
 
+CPU = torch.device("cpu")
 
 SIZES = {
     "tiny": dict(vocab_size=128, hidden_size=64, n_layers=4, n_heads=4, intermediate_size=256),
@@ -29,7 +30,7 @@ SIZES = {
 }
 
 
-def median_times(fns, repeats: int, device=torch.device("cpu")) -> list:
+def median_times(fns, repeats: int, device=CPU) -> list:
     """Median wall time of each function, the calls interleaved so that load changes hit all alike."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for fn in fns:

@@ -27,12 +27,14 @@ import tempfile
 import time
 
 import torch
+import transformers
+from transformers import TrainerCallback
+
+from vghlib import checkpoints, tasks
+from vghlib.train import GRPOConfig, train_grpo
 
 
 def vghlib_steps(path, n_steps, dtype):
-    from vghlib import checkpoints, tasks
-    from vghlib.train import GRPOConfig, train_grpo
-
     model, tok = checkpoints.load(path, dtype=dtype)
     task = tasks.LabelCopyTask()
     ev, tr = task.batch(tok, 16, seed=1), task.batch(tok, 512, seed=2)
@@ -51,11 +53,10 @@ def vghlib_steps(path, n_steps, dtype):
 
 
 def trl_steps(path, n_steps, dtype):
-    from datasets import Dataset
-    from transformers import TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
-
-    from vghlib import checkpoints, tasks
+    # TRL and datasets are not requirements of the book (see the module docstring).
+    from datasets import Dataset  # noqa: PLC0415  (optional: installed beside the venv)
+    from trl import GRPOConfig as TRLGRPOConfig  # noqa: PLC0415  (optional: as above)
+    from trl import GRPOTrainer  # noqa: PLC0415  (optional: as above)
 
     model, tok = checkpoints.load(path, dtype=dtype)
     task = tasks.LabelCopyTask()
@@ -77,7 +78,7 @@ def trl_steps(path, n_steps, dtype):
             stamps.append(time.perf_counter())
 
     with tempfile.TemporaryDirectory() as out:
-        args = GRPOConfig(
+        args = TRLGRPOConfig(
             output_dir=out,
             per_device_train_batch_size=128,
             num_generations=8,
@@ -122,10 +123,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     a = ap.parse_args()
-    import transformers
-
-    from vghlib import checkpoints
-
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     torch.set_num_threads(a.threads)

@@ -5,6 +5,7 @@ With no argument it runs every notebook listed in _toc.yml, in order.
 """
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -18,8 +19,6 @@ DEFAULT_BUDGET_S = 90.0
 
 
 def toc_notebooks() -> list[Path]:
-    import re
-
     files = re.findall(r"file:\s*(\S+)", (ROOT / "_toc.yml").read_text())
     files.insert(0, re.search(r"root:\s*(\S+)", (ROOT / "_toc.yml").read_text()).group(1))
     return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]

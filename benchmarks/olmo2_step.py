@@ -73,6 +73,12 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+import transformers  # noqa: E402
+from transformers import Olmo2Config, Olmo2ForCausalLM  # noqa: E402
+
+from vghlib import grpo, pretrain, scoring, tasks  # noqa: E402
+from vghlib.results import SweepConfig  # noqa: E402
+from vghlib.train import GRPOConfig, answer_logprobs, train_grpo  # noqa: E402
 
 SIZES = {
     # OLMo-2-0425-1B's config.json (allenai/OLMo-2-0425-1B), ids of its tokenizer for pad/bos/eos
@@ -113,8 +119,6 @@ N_CHECKPOINTS = 20
 
 
 def build_model(size: str, device: torch.device):
-    from transformers import Olmo2Config, Olmo2ForCausalLM
-
     cfg = Olmo2Config(
         vocab_size=100352,
         rms_norm_eps=1e-6,
@@ -186,8 +190,6 @@ def timed(fn, device, repeats: int) -> tuple[float, int]:
 
 def grpo_times(model, tr, ev, config, updates: int, device, amp) -> tuple[float, float, int]:
     """(median s per update over updates 2..U, s of the first update, peak memory) of one run."""
-    from vghlib.train import train_grpo
-
     stamps = []
     with Section(device) as sec, amp():
         train_grpo(model, tr, ev, config, 1, seed=0, record_at=())  # warm-up: kernels, allocator
@@ -205,9 +207,6 @@ def grpo_times(model, tr, ev, config, updates: int, device, amp) -> tuple[float,
 
 def host_sampling_time(P: int, V: int, tr, config, device, logits_dtype, repeats: int) -> float:
     """Seconds of the CPU float64 part of one update (train_grpo's sampling block), alone."""
-    from vghlib import grpo, tasks
-    from vghlib.train import answer_logprobs
-
     sub = tr.rows(torch.arange(P))
     z = torch.randn(P, V, device=device, dtype=logits_dtype)
     g = torch.Generator().manual_seed(0)
@@ -297,12 +296,6 @@ def main(argv=None) -> int:
     )
     a = ap.parse_args(argv)
 
-    import transformers
-
-    from vghlib import pretrain, scoring, tasks
-    from vghlib.results import SweepConfig
-    from vghlib.train import GRPOConfig, train_grpo
-
     transformers.utils.logging.set_verbosity_error()
     if a.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("--device cuda asked for, but torch.cuda.is_available() is False")
@@ -337,7 +330,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     try:
-        with Section(device) as s_build:
+        with Section(device):
             model = build_model(size, device)
     except torch.OutOfMemoryError:
         raise SystemExit(

@@ -65,10 +65,51 @@ def test_runs_are_deterministic_and_clipping_acts_with_several_iterations(setup)
     assert c.r_exact != a.r_exact
 
 
-def test_dr_grpo_and_kl_variants_run(setup):
+def test_dr_grpo_and_kl_variants_run(setup, monkeypatch):
+    import math
+
+    # k3 by hand: log pi = (log 1/2, log 1/4), log pi_ref = (log 1/4, log 1/2), so
+    # d = log pi_ref - log pi = (-ln 2, ln 2) and e^d - d - 1 = (ln 2 - 1/2, 1 - ln 2), mean 1/4.
+    ln2 = math.log(2)
+    logp = torch.tensor([[math.log(0.5), math.log(0.25)]], dtype=torch.float64)
+    ref_logp = torch.tensor([[math.log(0.25), math.log(0.5)]], dtype=torch.float64)
+    by_hand = torch.tensor([[ln2 - 0.5, 1 - ln2]], dtype=torch.float64)
+    assert torch.allclose(grpo.k3_kl(logp, ref_logp), by_hand, rtol=0, atol=1e-15)
+    # controls: the arguments swapped, and the k1 estimator log pi - log pi_ref, differ
+    assert not torch.allclose(grpo.k3_kl(ref_logp, logp), by_hand, rtol=0, atol=1e-3)
+    assert not torch.allclose(logp - ref_logp, by_hand, rtol=0, atol=1e-3)
+    # in the loss: with advantage 0 and ratio 1 only beta * KL is left, 0.1 * 1/4 per token
+    no_adv, ones = torch.zeros(1, dtype=torch.float64), torch.ones_like(logp)
+    for loss_type in ("grpo", "dr_grpo"):
+        loss, info = grpo.grpo_loss(logp, logp, no_adv, ones, kl_coef=0.1, ref_logp=ref_logp,
+                                    loss_type=loss_type, max_completion_length=2)
+        assert info["kl"] == pytest.approx(0.25, abs=1e-15)
+        assert float(loss) == pytest.approx(0.025, abs=1e-15)
+    _, info = grpo.grpo_loss(logp, logp, no_adv, torch.tensor([[1.0, 0.0]], dtype=torch.float64),
+                             ref_logp=ref_logp)
+    assert info["kl"] == pytest.approx(ln2 - 0.5, abs=1e-15)  # the masked token does not count
+
+    # a run records the k3 KL of the log-probs its loss saw, against the starting policy
+    seen = []
+
+    def spy(logp, old_logp, adv, mask, **kw):
+        seen.append((logp.detach().double(), kw["ref_logp"].detach().double(), mask.double()))
+        return real(logp, old_logp, adv, mask, **kw)
+
+    real = grpo.grpo_loss
+    monkeypatch.setattr(grpo, "grpo_loss", spy)
     model, train, ev = setup
-    rec = train_grpo(model, train, ev, GRPOConfig(adv_kind="mean", loss_type="dr_grpo", kl_coef=0.1), 2)
-    assert len(rec.kl) == 2 and rec.kl[0] >= 0
+    config = GRPOConfig(adv_kind="mean", loss_type="dr_grpo", kl_coef=0.1)
+    rec = train_grpo(model, train, ev, config, 2)
+    assert len(seen) == len(rec.kl) == 2  # one inner iteration, one chunk per update
+    (logp0, ref0, _), (logp1, ref1, mask1) = seen
+    assert torch.allclose(logp0, ref0, rtol=0, atol=1e-6)
+    assert rec.kl[0] == pytest.approx(0, abs=1e-9)
+    d = ref1 - logp1
+    kl1 = float(((d.exp() - d - 1) * mask1).sum() / mask1.sum())
+    k1 = float((-d * mask1).sum() / mask1.sum())
+    assert kl1 > 1e-5 and rec.kl[1] == pytest.approx(kl1, rel=1e-3)
+    assert rec.kl[1] != pytest.approx(k1, rel=1e-1)  # control: the k1 estimate is another number
 
 
 def test_bad_settings_are_refused_with_the_reason(setup):

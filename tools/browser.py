@@ -199,8 +199,10 @@ def find_browser() -> tuple[str, str]:
 
 
 def open_browser(width: int = 1280, height: int = 1000):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    # Local: only a browser run needs selenium; the page list, the offline-build helpers and
+    # their tests import this module without it.
+    from selenium import webdriver  # noqa: PLC0415  (optional: the browser run only)
+    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415  (optional: as above)
 
     chromium, driver = find_browser()
     opts = webdriver.ChromeOptions()

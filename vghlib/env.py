@@ -37,7 +37,9 @@ def numerics() -> dict:
 
 def device_summary() -> str:
     """Which accelerator torch sees: a CUDA device name, or 'none (CPU only)'."""
-    import torch
+    # Local: the requirements check (tools.requirements) imports this module, and it must run,
+    # and report torch as missing, in an environment without torch.
+    import torch  # noqa: PLC0415  (optional here: env imports without torch)
 
     if torch.cuda.is_available():
         names = {torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())}

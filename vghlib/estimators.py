@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from scipy.optimize import brentq
 
 from vghlib.grpo import advantages
 from vghlib.stats import Estimate, summarize
@@ -427,8 +428,6 @@ def cosine_variances(omega, sigma: float = 1.0):
 
 def cosine_crossover(sigma: float = 1.0) -> float:
     """The frequency ω* > 0 above which PD has the larger per-sample variance (cosine, μ = 0)."""
-    from scipy.optimize import brentq
-
     s = _positive("sigma", sigma)
 
     def pd_minus_sf(w):

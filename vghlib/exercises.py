@@ -10,11 +10,15 @@ other way round.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import sympy as sp
+import torch
+
+from vghlib.systems import lq_objective, lq_policy_value, lq_value_grad, scalar_lq
 
 NO_ANSWER = "no answer yet: set your answer variable and run the cell again"
 
@@ -123,8 +127,6 @@ def _ref(module: str, function: str, *args, index: int | None = None) -> Callabl
     """A reference computed on demand by ``module.function(*args)`` (optionally its ``[index]``)."""
 
     def ref():
-        import importlib
-
         out = getattr(importlib.import_module(module), function)(*args)
         return out if index is None else out[index]
 
@@ -218,10 +220,6 @@ check_sfpd_cross = _numeric(
 
 
 def _riccati_value_grad():
-    import torch
-
-    from vghlib.systems import lq_policy_value, lq_value_grad, scalar_lq
-
     sys_, K, sigma = scalar_lq()
     P, _ = lq_policy_value(sys_, K, sigma)
     return float(lq_value_grad(P, torch.tensor([[2.0]], dtype=torch.float64), 0)[0, 0])
@@ -255,10 +253,6 @@ check_ctrl_factor = _numeric(
 
 
 def _lq_policy_gradient():
-    import torch
-
-    from vghlib.systems import lq_objective, scalar_lq
-
     sys_, K, sigma = scalar_lq()
     K1 = K.clone().requires_grad_(True)
     s1 = torch.tensor([2.0], dtype=torch.float64)

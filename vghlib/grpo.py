@@ -10,6 +10,7 @@ this library keeps for the value gradient); ξ_num is ``std_eps``; ε is ``clip_
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 ADVANTAGE_KINDS = ("grpo", "mean", "loo", "baseline", "none")
@@ -80,8 +81,6 @@ def zero_advantage_probability(p, group_size: int):
     and "mean" advantages (eq 1) a group of equal rewards contributes no gradient at all, so this
     is the fraction of prompts an update wastes.
     """
-    import numpy as np
-
     n = int(group_size)
     if n < 1:
         raise ValueError("group_size must be >= 1")

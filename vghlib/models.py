@@ -31,11 +31,11 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import Olmo2Config, Olmo2ForCausalLM
 
 
 @dataclass
@@ -405,8 +405,6 @@ def tiny_olmo2(
     QK-norm and post-attention/post-MLP norms as in OLMo-2. ``init_std`` is the weight init std
     (Hugging Face default 0.02; larger values give sharper, lower-entropy next-token laws).
     """
-    from transformers import Olmo2Config, Olmo2ForCausalLM
-
     if vocab_size < 3:
         raise ValueError("vocab_size must be at least 3 (pad, bos and eos ids are 0, 1, 2)")
     cfg = Olmo2Config(

@@ -54,6 +54,7 @@ import hashlib
 import json
 import math
 import os
+import platform
 import re
 import shutil
 import sys
@@ -61,9 +62,16 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import tokenizers
 import torch
 import torch.nn.functional as F
+import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tqdm.auto import tqdm
+from transformers import Olmo2Config, Olmo2ForCausalLM, PreTrainedTokenizerFast
+from transformers.utils import logging as hf_logging
 
+from vghlib.env import numerics
 from vghlib.tasks import LabelCopyTask, TaskBatch, encode, r_before
 
 CODE_VERSION = 1  # bump when training code changes what a config produces (invalidates caches)
@@ -123,8 +131,6 @@ def config_dict(config: PretrainConfig) -> dict:
 
 def config_hash(config: PretrainConfig) -> str:
     """sha256 of the config (and CODE_VERSION), first 16 hex digits."""
-    from vghlib.env import numerics
-
     blob = json.dumps(
         {"code_version": CODE_VERSION, "numerics": numerics(), **config_dict(config)},
         sort_keys=True,
@@ -227,9 +233,6 @@ def build_tokenizer(config: PretrainConfig = PretrainConfig()):
     tokenizer adds [BOS] when called with special tokens (the task and the corpus add it
     explicitly). Raises if some corpus word is missing from the trained vocabulary.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
     g = torch.Generator().manual_seed(config.seed * 1_000_003 + 29)
     docs = corpus_texts(config.tokenizer_docs, config, markov_transitions(config), g)
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
@@ -265,8 +268,6 @@ def build_model(config: PretrainConfig, tokenizer):
     std, a uniform law so the draws are exact); RMSNorm weights 1 (QK-norm, post-attention and
     post-MLP norms, final norm: OLMo-2's layout). Untied LM head.
     """
-    from transformers import Olmo2Config, Olmo2ForCausalLM
-
     cfg = Olmo2Config(
         vocab_size=len(tokenizer),
         hidden_size=config.hidden_size,
@@ -327,8 +328,6 @@ def train(config: PretrainConfig, tokenizer, on_checkpoint=None, progress: bool 
 
 
 def _train(config, tokenizer, on_checkpoint, progress, model):
-    from tqdm.auto import tqdm
-
     model = build_model(config, tokenizer) if model is None else model
     trans = markov_transitions(config)
     g = torch.Generator().manual_seed(config.seed * 1_000_003 + 41)  # the training data stream
@@ -462,8 +461,6 @@ def build_trajectory(
         if all((c.path / "config.json").is_file() for c in cps):
             return Trajectory(out, config, cps, 0, time.perf_counter() - t0, cached=True)
     if m is not None and m.get("config_hash") != h and not force:
-        from vghlib.env import numerics
-
         diff = "; ".join(_config_diff(m.get("config", {}), cdict))
         if not diff and m.get("numerics") != numerics():
             diff = (
@@ -485,7 +482,6 @@ def build_trajectory(
     _clean(out, m)
 
     tokenizer = build_tokenizer(config)
-    from vghlib.env import numerics
 
     manifest = {
         "format": "vghlib.pretrain",
@@ -534,8 +530,6 @@ def build_trajectory(
 @contextlib.contextmanager
 def _quiet_transformers():
     """No "Writing model shards" bar per checkpoint (restores the caller's setting)."""
-    from transformers.utils import logging as hf_logging
-
     was = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
@@ -555,11 +549,6 @@ def weights_sha256(model) -> str:
 
 
 def _versions() -> dict:
-    import platform
-
-    import tokenizers
-    import transformers
-
     return {
         "torch": torch.__version__,
         "transformers": transformers.__version__,

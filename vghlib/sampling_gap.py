@@ -41,7 +41,8 @@ import torch
 from scipy.optimize import minimize_scalar
 from scipy.special import entr
 
-from vghlib.token_costates import check_layers, position_jacobian
+from vghlib.models import sample
+from vghlib.token_costates import check_layers, costate_relaxed, position_jacobian, value_grad_exact
 
 __all__ = [
     "entropy",
@@ -588,9 +589,6 @@ def theorem1_sides(
     which favours the theorem. Draws the relaxed rollouts and then the sequences from
     ``generator``, in that order.
     """
-    from vghlib.models import sample
-    from vghlib.token_costates import costate_relaxed, value_grad_exact
-
     layers = check_layers(policy, layers)
     T = int(horizon)
     _, G = value_grad_exact(policy, prefix, T, reward_fn, layers)

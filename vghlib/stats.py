@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.stats import bootstrap, permutation_test, rankdata
 
 __all__ = [
     "Estimate",
@@ -124,8 +125,6 @@ def _rho(x, y, axis: int = -1):
 
     A constant column has no ranks to correlate: its ρ is reported as 0.
     """
-    from scipy.stats import rankdata
-
     rx, ry = rankdata(x, axis=axis), rankdata(y, axis=axis)
     rx = rx - rx.mean(axis=axis, keepdims=True)
     ry = ry - ry.mean(axis=axis, keepdims=True)
@@ -143,8 +142,6 @@ def spearman(x, y, n_resamples: int = 2000, level: float = 0.95, seed: int = 0) 
     ``scipy.stats.permutation_test`` with ``permutation_type="pairings"``, both seeded by ``seed``
     so that a rerun prints the same numbers.
     """
-    from scipy.stats import bootstrap, permutation_test
-
     x, y = _pairs(x, y)
     vec = lambda a, b, axis=-1: np.asarray(_rho(a, b, axis))  # noqa: E731  (scipy wants arrays)
     boot = bootstrap(
@@ -183,8 +180,6 @@ def partial_spearman(x, y, control) -> float:
     Ranks of all three, then the Pearson correlation of the residuals of rank(x) and rank(y)
     on rank(control) (linear least squares): does x say anything about y beyond ``control``?
     """
-    from scipy.stats import rankdata
-
     x, y = _pairs(x, y)
     c = _pairs(control, x)[0]
     rx, ry, rc = rankdata(x), rankdata(y), rankdata(c)
@@ -224,8 +219,6 @@ def spearman_difference(
     The same resampled checkpoints serve both correlations, so the interval is that of the
     difference, not of two separate estimates.
     """
-    from scipy.stats import bootstrap
-
     x1, y = _pairs(x1, y)
     x2 = _pairs(x2, y)[0]
     stat = lambda a, b, c, axis=-1: np.asarray(_rho(a, c, axis) - _rho(b, c, axis))  # noqa: E731

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from vghlib.grpo import advantages
+from vghlib.models import sample
 
 MAX_ENUM = 2**16  # largest |V|^m that value_grad_exact enumerates by default
 
@@ -382,8 +383,6 @@ def costate_hat_samples(
     ``(rewards (n,), {l: (n, d)})``. With ``adv_kind="baseline"`` (or "none", or "loo") the mean
     over samples is an unbiased estimate of G (Part III); "mean" shrinks it by (1 − 1/n) in expectation.
     """
-    from vghlib.models import sample
-
     layers = check_layers(policy, layers)
     prefix = torch.as_tensor(prefix, dtype=torch.long, device=_device(policy))
     P = prefix.numel()

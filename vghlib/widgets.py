@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+import ipywidgets as w
 import matplotlib.pyplot as plt
+from IPython.display import display
 
 
 def explorer(draw: Callable[..., "plt.Figure"], **controls):
@@ -20,9 +22,6 @@ def explorer(draw: Callable[..., "plt.Figure"], **controls):
     cell's stored outputs are the static figure and the (unrendered) control panel only.
     Returns the panel widget.
     """
-    import ipywidgets as w
-    from IPython.display import display
-
     fig = draw(**{k: c.value for k, c in controls.items()})
     plt.show()
     plt.close(fig)

@@ -16,8 +16,10 @@ Submodules, one statement each: ``lemma1`` (Lemma 1, eq 10), ``adjoint`` (Prop 1
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 import textwrap
-
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -146,7 +148,6 @@ def register_control(fn: Callable[[], CheckResult]) -> Callable[[], CheckResult]
     The result is marked ``details["negative_control"] = True``, so that the benchmark and the
     tests read ``passed=False`` as the right verdict for it.
     """
-    import functools
 
     @functools.wraps(fn)
     def wrapped() -> CheckResult:
@@ -159,9 +160,6 @@ def register_control(fn: Callable[[], CheckResult]) -> Callable[[], CheckResult]
 
 def all_checks() -> dict[str, Callable[[], CheckResult]]:
     """Every registered check, after importing the submodules that define them."""
-    import importlib
-    import pkgutil
-
     for mod in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{mod.name}")
     return dict(_REGISTRY)
