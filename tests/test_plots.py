@@ -1,30 +1,105 @@
-"""vghlib.plots: the Part II explorer draws its two panels."""
+"""vghlib.plots: the Part II explorer draws the gradients and the value field it says it draws."""
 
+import importlib.util
 
 import matplotlib
+import matplotlib as mpl
+import matplotlib.image as mpimg
+import numpy as np
 import pytest
+
+from vghlib import plots
+from vghlib.env import REPO_ROOT
+from vghlib.plots import draw_control_explorer
 
 matplotlib.use("Agg")
 
 
-def test_explorer_draws_two_panels():
-    from vghlib.plots import draw_control_explorer
-    fig = draw_control_explorer(horizon=5, sigma=0.5, group_size=4, n_groups=20)
-    assert len(fig.axes) == 2
+def _expected_return(gain, start, sigma, horizon):
+    """E[R_1] on Part II's double integrator (A = [[1, .1], [0, 1]], B = [[0], [.1]], Q =
+    diag(1, .1), R = .01, W = .01 I, gamma = .95) under a = K s + sigma xi, computed forward: the
+    state's mean and covariance propagated step by step, no Riccati recursion."""
+    A, B = np.array([[1.0, 0.1], [0.0, 1.0]]), np.array([[0.0], [0.1]])
+    Q, R, W, gamma = np.diag([1.0, 0.1]), np.array([[0.01]]), 0.01 * np.eye(2), 0.95
+    mean, cov, total = np.asarray(start, dtype=float), np.zeros((2, 2)), 0.0
+    for t in range(horizon):
+        action_mean, action_cov = gain @ mean, gain @ cov @ gain.T + sigma**2 * np.eye(1)
+        reward = (
+            mean @ Q @ mean
+            + np.trace(Q @ cov)
+            + action_mean @ R @ action_mean
+            + np.trace(R @ action_cov)
+        )
+        total -= gamma**t * reward
+        F = A + B @ gain
+        mean, cov = F @ mean, F @ cov @ F.T + sigma**2 * B @ B.T + W
+    return total
+
+
+def _gradient(f, x, h=1e-5):
+    """Central differences, exact up to rounding for the quadratics here."""
+    x = np.asarray(x, dtype=float)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+def test_the_explorer_plots_the_exact_gradient_the_value_field_and_estimates_around_them():
+    T, sigma, n, groups = 5, 0.5, 8, 200
+    fig = draw_control_explorer(horizon=T, sigma=sigma, group_size=n, n_groups=groups)
+    top, bottom = fig.axes
+    assert top.get_title() == "Gradient estimates per group (T = 5, σ = 0.5, n = 8)"
+    gain, start = np.array([[-1.0, -1.5]]), np.array([1.0, -0.5])
+    exact = _gradient(lambda k: _expected_return(k, start, sigma, T), gain).ravel()
+    lines = {ln.get_label(): np.r_[ln.get_xdata(), ln.get_ydata()] for ln in top.lines}
+    assert np.allclose(lines["exact ∂J/∂K"], exact, rtol=1e-7, atol=0)
+    other = _gradient(lambda k: _expected_return(k, start, sigma, T), gain + 0.5).ravel()
+    assert not np.allclose(lines["exact ∂J/∂K"], other, rtol=1e-2, atol=0)  # control
+
+    # each cloud holds one estimate per group; its mean is drawn, within 3 s.e. of the exact one
+    for cloud, name in zip(top.collections, ("SF", "PD")):
+        points = np.asarray(cloud.get_offsets())
+        mean, se = points.mean(0), points.std(0, ddof=1) / np.sqrt(groups)
+        assert points.shape == (groups, 2)
+        assert np.allclose(lines[f"{name}, mean of {groups} groups"], mean, rtol=1e-12, atol=0)
+        assert np.all(np.abs(mean - exact) < 3 * se), name
+        if name == "PD":  # control: the gradient at another gain is many s.e. away
+            assert np.all(np.abs(mean - other) > 10 * se)
+
+    # the field: G_1(s) = dE[R_1 | s_1 = s]/ds on the 9 x 9 grid over [-2, 2]^2
+    field, costates = bottom.collections
+    grid = np.column_stack([field.X, field.Y])
+    ticks = np.linspace(-2, 2, 9)
+    assert sorted(map(tuple, grid.round(12))) == sorted((x, y) for x in ticks for y in ticks)
+    value_grad = lambda s: _gradient(lambda x: _expected_return(gain, x, sigma, T), s)  # noqa: E731
+    drawn, by_hand = np.column_stack([field.U, field.V]), np.array([value_grad(s) for s in grid])
+    assert np.allclose(drawn, by_hand, rtol=1e-6, atol=1e-8)
+    assert field.scale == pytest.approx(np.linalg.norm(by_hand, axis=1).max() / 0.45, rel=1e-6)
+    swapped = np.array([value_grad(s[::-1]) for s in grid])
+    assert not np.allclose(drawn, swapped, rtol=1e-2, atol=1e-2)  # control: x and y exchanged
+
+    # eq 9: the mean BPTT costate of 300 rollouts from each of five states is G_1 there, within
+    # 5% (Monte Carlo error); against G_1 at the other states it is far off
+    states = np.column_stack([costates.X, costates.Y])
+    mean_costate = np.column_stack([costates.U, costates.V])
+    at_states = np.array([value_grad(s) for s in states])
+    rel = np.linalg.norm(mean_costate - at_states, axis=1) / np.linalg.norm(at_states, axis=1)
+    assert len(states) == 5 and rel.max() < 0.05, rel
+    rolled = np.roll(at_states, 1, axis=0)
+    rel = np.linalg.norm(mean_costate - rolled, axis=1) / np.linalg.norm(rolled, axis=1)
+    assert rel.min() > 0.2, rel
+
     with pytest.raises(ValueError):
         draw_control_explorer(group_size=1)
 
 
-
 def test_the_course_figure_is_what_its_script_draws(tmp_path):
-    import importlib.util
-
-    import matplotlib.image as mpimg
-    import numpy as np
-
-    from vghlib.env import REPO_ROOT
-
-    spec = importlib.util.spec_from_file_location("gradient_flow", REPO_ROOT / "book/figures/gradient_flow.py")
+    spec = importlib.util.spec_from_file_location(
+        "gradient_flow", REPO_ROOT / "book/figures/gradient_flow.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     new = mpimg.imread(mod.draw(tmp_path / "g.png"))
@@ -33,10 +108,6 @@ def test_the_course_figure_is_what_its_script_draws(tmp_path):
 
 
 def test_use_style_sets_the_book_style():
-    import matplotlib as mpl
-
-    from vghlib import plots
-
     with mpl.rc_context():
         plots.use_style()
         assert tuple(mpl.rcParams["figure.figsize"]) == (6.4, 3.6)

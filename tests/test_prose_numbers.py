@@ -79,8 +79,12 @@ def test_a_typed_in_number_is_caught():
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("print(f'{2/3:.4f}')")
     cell.outputs = [nbformat.v4.new_output("stream", text="0.6667\n")]
-    nb.cells = [cell, nbformat.v4.new_markdown_cell("The estimate is 0.6667, not 0.6676.\n\n"
-                                                    "```{solution} x\nA hidden 0.1234.\n```")]
+    nb.cells = [
+        cell,
+        nbformat.v4.new_markdown_cell(
+            "The estimate is 0.6667, not 0.6676.\n\n```{solution} x\nA hidden 0.1234.\n```"
+        ),
+    ]
     assert unquoted_numbers(nb) == ["0.6676"]
 
 
@@ -105,7 +109,9 @@ NUMERAL = re.compile(r"\d+(?:[.,]\d+)*(?:[eE][-+]?\d+)?")
 NAMING = re.compile(
     r"\b(?:eqs?|equations?|props?|propositions?|theorems?|thm|corollar(?:y|ies)|cor|lemmas?|"
     r"definitions?|sections?|sec|appendix|parts?|figures?|fig|chapters?|layers?|positions?|"
-    r"arxiv:?)\s*$", re.I)
+    r"arxiv:?)\s*$",
+    re.I,
+)
 LISTED = re.compile(r"\s*(?:,|and|or|to|–)\s*")
 # A number the text attributes to the paper is the paper's result, not one of the book's.
 PAPER = re.compile(r"\bthe paper(?:'s| reports| gives| finds)\s*$", re.I)
@@ -227,8 +233,9 @@ def printed_lines(rel: str, anchor: str | None) -> tuple[str, ...] | None:
 
 @lru_cache(maxsize=None)
 def printed_numbers(rel: str, anchor: str | None) -> tuple[tuple[str, ...], ...]:
-    return tuple(tuple(m.group(0) for m in NUMBER.finditer(ln))
-                 for ln in printed_lines(rel, anchor) or ())
+    return tuple(
+        tuple(m.group(0) for m in NUMBER.finditer(ln)) for ln in printed_lines(rel, anchor) or ()
+    )
 
 
 def _blank(text: str, spans) -> str:
@@ -265,8 +272,10 @@ def _links(rel: str, block: str):
             target = re.search(r"<([^>]+)>\s*$", m.group(2))
             target = (target.group(1) if target else m.group(2)).strip()
             base = ROOT / target[1:] if target.startswith("/") else here / target
-            page = next((base.with_suffix(s) for s in (".ipynb", ".md")
-                         if base.with_suffix(s).is_file()), base)
+            page = next(
+                (base.with_suffix(s) for s in (".ipynb", ".md") if base.with_suffix(s).is_file()),
+                base,
+            )
             yield m.start(), (_rel(page), None)
     for m in LINK.finditer(block):
         path, _, anchor = m.group(2).partition("#")
@@ -278,8 +287,15 @@ def _links(rel: str, block: str):
 def _read_block(rel: str, off: int, block: str, row_sources: tuple) -> Page:
     spans: list[tuple[int, int]] = []  # blanked before numbers are read
     reasons: list[tuple[int, int, str]] = []
-    for rx, why in ((ROLE, "link"), (LINK, "link"), (TARGET_LABEL, "markup"), (HTML, "markup"),
-                    (LIST_MARKER, "markup"), (CODE, "output"), (MATH, "formula")):
+    for rx, why in (
+        (ROLE, "link"),
+        (LINK, "link"),
+        (TARGET_LABEL, "markup"),
+        (HTML, "markup"),
+        (LIST_MARKER, "markup"),
+        (CODE, "output"),
+        (MATH, "formula"),
+    ):
         for m in rx.finditer(_blank(block, spans)):
             spans.append(m.span())
             reasons.append((*m.span(), why))
@@ -290,14 +306,18 @@ def _read_block(rel: str, off: int, block: str, row_sources: tuple) -> Page:
                 s = side.group(0).strip()
                 if NUMBER.fullmatch(s) and re.search(r"[.eE]", s):
                     at = a + side.start() + side.group(0).index(s)
-                    text = text[:at] + s + text[at + len(s):]
-    outputs = [(a + 1, block[a + 1:b - 1]) for a, b, why in reasons
-               if why == "output" and re.search(r"\d", block[a:b])]
+                    text = text[:at] + s + text[at + len(s) :]
+    outputs = [
+        (a + 1, block[a + 1 : b - 1])
+        for a, b, why in reasons
+        if why == "output" and re.search(r"\d", block[a:b])
+    ]
 
     cuts = [0, *(m.end() for m in SENTENCE_END.finditer(block)), len(block)]
     links = list(_links(rel, block))
-    per_sentence = [tuple(dict.fromkeys(s for p, s in links if a <= p < b))
-                    for a, b in zip(cuts, cuts[1:])]
+    per_sentence = [
+        tuple(dict.fromkeys(s for p, s in links if a <= p < b)) for a, b in zip(cuts, cuts[1:])
+    ]
 
     def sources(at: int) -> tuple:
         i = max(j for j in range(len(per_sentence)) if cuts[j] <= at)
@@ -306,10 +326,12 @@ def _read_block(rel: str, off: int, block: str, row_sources: tuple) -> Page:
 
     excluded, found, named_until = [], [], -1
     for m in NUMBER.finditer(text):
-        before, tok = text[:m.start()], m.group(0)
+        before, tok = text[: m.start()], m.group(0)
         if NAMING.search(before[-30:]) or (
-                named_until >= 0 and LISTED.fullmatch(text[named_until:m.start()])
-                and re.fullmatch(r"\d+", tok)):
+            named_until >= 0
+            and LISTED.fullmatch(text[named_until : m.start()])
+            and re.fullmatch(r"\d+", tok)
+        ):
             why = "name"
         elif PAPER.search(before[-40:]):
             why = "paper"
@@ -329,15 +351,19 @@ def _read_block(rel: str, off: int, block: str, row_sources: tuple) -> Page:
     for at, tok in found:
         if groups:
             g = groups[-1]
-            gap = text[g[-1][0] + len(g[-1][1]):at]
-            if ((len(g) == 1 and (WITH_ERROR.fullmatch(gap) or INTERVAL[0].fullmatch(gap)))
-                    or (len(g) == 2 and INTERVAL[1].fullmatch(gap)
-                        and INTERVAL[0].fullmatch(text[g[0][0] + len(g[0][1]):g[1][0]]))):
+            gap = text[g[-1][0] + len(g[-1][1]) : at]
+            if (len(g) == 1 and (WITH_ERROR.fullmatch(gap) or INTERVAL[0].fullmatch(gap))) or (
+                len(g) == 2
+                and INTERVAL[1].fullmatch(gap)
+                and INTERVAL[0].fullmatch(text[g[0][0] + len(g[0][1]) : g[1][0]])
+            ):
                 g.append((at, tok))
                 continue
         groups.append([(at, tok)])
-    quotes = [Quote(tuple(off + a for a, _ in g), tuple(t for _, t in g), "number",
-                    sources(g[0][0])) for g in groups]
+    quotes = [
+        Quote(tuple(off + a for a, _ in g), tuple(t for _, t in g), "number", sources(g[0][0]))
+        for g in groups
+    ]
     quotes += [Quote((off + a,), (s,), "output", sources(a)) for a, s in outputs]
 
     taken = [(a - off, a - off + len(t)) for q in quotes for a, t in zip(q.starts, q.texts)]
@@ -346,8 +372,9 @@ def _read_block(rel: str, off: int, block: str, row_sources: tuple) -> Page:
         if any(a <= m.start() < b for a, b in taken):
             continue
         why = next((r for a, b, r in reasons if a <= m.start() < b), None)
-        if why is None and (GLUED[0].search(block[:m.start()])
-                            or GLUED[1].search(block[m.end():])):
+        if why is None and (
+            GLUED[0].search(block[: m.start()]) or GLUED[1].search(block[m.end() :])
+        ):
             why = "name"
         excluded.append((why or "unaccounted", m.group(0), off + m.start()))
     return Page(tuple(quotes), tuple(excluded))
@@ -375,7 +402,8 @@ def read_page(rel: str, text: str) -> Page:
     for _, block in blocks:
         if block.lstrip().startswith("|"):
             rows[block.strip().strip("|").split("|")[0].strip()] = tuple(
-                dict.fromkeys(s for _, s in _links(rel, block)))
+                dict.fromkeys(s for _, s in _links(rel, block))
+            )
     quotes, excluded = [], []
     for off, block in blocks:
         note = NOTE_ID.match(block)
@@ -407,9 +435,12 @@ def problem(quote: Quote, label: str | None = None) -> str | None:
         ok = any(matches(m.group(1), quote.texts[0]) for m in re.finditer(hole, joined, re.M))
     else:
         n = len(quote.texts)
-        ok = any(all(matches(toks[i + k], quote.texts[k]) for k in range(n))
-                 for s in quote.sources for toks in printed_numbers(*s)
-                 for i in range(len(toks) - n + 1))
+        ok = any(
+            all(matches(toks[i + k], quote.texts[k]) for k in range(n))
+            for s in quote.sources
+            for toks in printed_numbers(*s)
+            for i in range(len(toks) - n + 1)
+        )
     where = " or ".join(f"{p}#{a}" if a else p for p, a in quote.sources)
     if ok:
         return None
@@ -427,18 +458,31 @@ def page_problems(rel: str, text: str, labels=None) -> list[tuple[tuple[int, ...
         hits = tuple(m.start(1) for m in _piece(piece).finditer(text))
         label_at.update(dict.fromkeys(hits, regex))
         if len(hits) != 1 or hits[0] not in starts:
-            found.append((hits, piece, f"the label piece matches {len(hits)} times, "
-                          "not once at a quoted number"))
-    found += [(q.starts, " ".join(q.texts), why) for q in page.quotes
-              if (why := problem(q, label_at.get(q.starts[0])))]
-    found += [((a,), t, "a numeral the reader cannot account for")
-              for why, t, a in page.excluded if why == "unaccounted"]
+            found.append(
+                (
+                    hits,
+                    piece,
+                    f"the label piece matches {len(hits)} times, not once at a quoted number",
+                )
+            )
+    found += [
+        (q.starts, " ".join(q.texts), why)
+        for q in page.quotes
+        if (why := problem(q, label_at.get(q.starts[0])))
+    ]
+    found += [
+        ((a,), t, "a numeral the reader cannot account for")
+        for why, t, a in page.excluded
+        if why == "unaccounted"
+    ]
     return found
 
 
 def _describe(text: str, problems) -> str:
-    return "\n".join(f"  line {text.count(chr(10), 0, a[0]) + 1 if a else '?'}: {t!r}: {why}"
-                     for a, t, why in problems)
+    return "\n".join(
+        f"  line {text.count(chr(10), 0, a[0]) + 1 if a else '?'}: {t!r}: {why}"
+        for a, t, why in problems
+    )
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -469,8 +513,11 @@ def perturbations(token: str) -> list[str]:
 def last_digit_changed(text: str) -> list[str]:
     """A quoted output with its last digit one up and one down."""
     i = max(i for i, ch in enumerate(text) if ch.isdigit())
-    return [text[:i] + str(int(text[i]) + s) + text[i + 1:] for s in (1, -1)
-            if 0 <= int(text[i]) + s <= 9]
+    return [
+        text[:i] + str(int(text[i]) + s) + text[i + 1 :]
+        for s in (1, -1)
+        if 0 <= int(text[i]) + s <= 9
+    ]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -481,7 +528,7 @@ def test_control_each_quoted_number_changed_by_one_in_its_last_place_is_caught(p
         for at, tok in zip(q.starts, q.texts):
             for new in last_digit_changed(tok) if q.kind == "output" else perturbations(tok):
                 tried += 1
-                changed = text[:at] + new + text[at + len(tok):]
+                changed = text[:at] + new + text[at + len(tok) :]
                 if not any(at in starts for starts, _, _ in page_problems(page, changed)):
                     escaped.append(f"line {text.count(chr(10), 0, at) + 1}: {tok} -> {new}")
     assert not escaped, f"{page}: not caught:\n  " + "\n  ".join(escaped)
@@ -514,18 +561,26 @@ task with a 0/1 reward; the paper's 0.60 and arXiv 2605.21654, from 2026, aside,
 def test_what_counts_as_a_quoted_number():
     page = read_page("book/start/sample.md", SAMPLE)
     assert [q.texts for q in page.quotes if q.kind == "number"] == [
-        ("0.9534", "0.0412"), ("0.60",), ("8",), ("0.2056",), ("2,026",),
-        ("+0.65", "+0.32", "+0.82"), ("3.557",), ("64,000",)]
+        ("0.9534", "0.0412"),
+        ("0.60",),
+        ("8",),
+        ("0.2056",),
+        ("2,026",),
+        ("+0.65", "+0.32", "+0.82"),
+        ("3.557",),
+        ("64,000",),
+    ]
     assert [q.texts for q in page.quotes if q.kind == "output"] == [("Matrix([[0]])",)]
     assert {q.sources for q in page.quotes} == {
-        (("book/part1/costates.ipynb", "costates-are-value-gradients-in-expectation"),)}
+        (("book/part1/costates.ipynb", "costates-are-value-gradients-in-expectation"),)
+    }
     reasons: dict[str, list[str]] = {}
     for why, numeral, _ in page.excluded:
         reasons.setdefault(why, []).append(numeral)
     assert {why: sorted(n) for why, n in reasons.items()} == {
         "markup": ["1"],  # the list marker
-        "name": sorted(["8", "2",  # the heading
-                        "8", "8", "9", "2", "5", "0", "1", "2", "2", "0", "1", "2605.21654", "8"]),
+        # the heading's two, then the paragraph's
+        "name": sorted("8 2 8 8 9 2 5 0 1 2 2 0 1 2605.21654 8".split()),
         "paper": ["0.60"],
         "year": ["2026"],
         "definition": ["1"],
@@ -545,25 +600,30 @@ def test_a_number_is_checked_against_the_section_its_sentence_links():
     assert _one(f"It is -10.3877 ({{doc}}`{costates[:-6]}`).") == []
     assert _one(f"It is -10.3877 ({{doc}}`Part I <{costates[:-6]}>`).") == []
     # printed in the same notebook, another section; in another notebook; nowhere
-    assert _one(f"It is -10.3877 ([there]({costates}#the-setting-a-differentiable-rollout)).") \
-        == [f"not printed in book/{costates}#the-setting-a-differentiable-rollout"]
-    assert _one("It is -10.3877 ([there](part1/sf_vs_pd.ipynb)).") \
-        == ["not printed in book/part1/sf_vs_pd.ipynb"]
+    assert _one(f"It is -10.3877 ([there]({costates}#the-setting-a-differentiable-rollout)).") == [
+        f"not printed in book/{costates}#the-setting-a-differentiable-rollout"
+    ]
+    assert _one("It is -10.3877 ([there](part1/sf_vs_pd.ipynb)).") == [
+        "not printed in book/part1/sf_vs_pd.ipynb"
+    ]
     # in the notebook's code only: the code is not what it printed
-    assert _one("It is 0.99 ([there](part1/costates.ipynb)).") \
-        == ["not printed in book/part1/costates.ipynb"]
-    assert _one(f"It is -10.3877 ([there]({costates}#no-such-heading)).") \
-        == [f"the link book/{costates}#no-such-heading leads nowhere"]
+    assert _one("It is 0.99 ([there](part1/costates.ipynb)).") == [
+        "not printed in book/part1/costates.ipynb"
+    ]
+    assert _one(f"It is -10.3877 ([there]({costates}#no-such-heading)).") == [
+        f"the link book/{costates}#no-such-heading leads nowhere"
+    ]
     assert _one("It is -10.3877.") == ["its sentence, paragraph and row link no page"]
     # a sentence without a link takes the next linked sentence of its paragraph
-    assert _one(f"A is 0.2056. B is -10.3877 ([there]({section}))." ) \
-        == [f"not printed in book/{section}"]
-    assert _one(f"A is 0.2056 ([a](appendix/proofs.ipynb)). B is -10.3877 ([b]({section}))." ) \
-        == []
+    assert _one(f"A is 0.2056. B is -10.3877 ([there]({section})).") == [
+        f"not printed in book/{section}"
+    ]
+    assert _one(f"A is 0.2056 ([a](appendix/proofs.ipynb)). B is -10.3877 ([b]({section})).") == []
     # x ± y is printed side by side on one line
     assert _one(f"It is -10.3877 ± 0.0061 ([there]({section})).") == []
-    assert _one(f"It is -10.3877 ± 0.0246 ([there]({section})).") \
-        == [f"not printed in book/{section}"]
+    assert _one(f"It is -10.3877 ± 0.0246 ([there]({section})).") == [
+        f"not printed in book/{section}"
+    ]
 
 
 def test_a_note_under_the_scorecard_takes_the_links_of_its_row():
@@ -572,8 +632,9 @@ def test_a_note_under_the_scorecard_takes_the_links_of_its_row():
     text = f"| id | claim | checked in | verdict |\n|---|---|---|---|\n{row}\n\n"
     assert _one(text + "- **C1.** With 64,000 rollouts ({ref}`elsewhere`).\n") == []
     assert _one(text + "- **C1.** With 64,001 rollouts.\n") != []
-    assert _one(text + "- **C2.** With 64,000 rollouts.\n") \
-        == ["its sentence, paragraph and row link no page"]
+    assert _one(text + "- **C2.** With 64,000 rollouts.\n") == [
+        "its sentence, paragraph and row link no page"
+    ]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -66,13 +66,11 @@ def test_runs_are_deterministic_and_clipping_acts_with_several_iterations(setup)
 
 
 def test_dr_grpo_and_kl_variants_run(setup, monkeypatch):
-    import math
-
     # k3 by hand: log pi = (log 1/2, log 1/4), log pi_ref = (log 1/4, log 1/2), so
     # d = log pi_ref - log pi = (-ln 2, ln 2) and e^d - d - 1 = (ln 2 - 1/2, 1 - ln 2), mean 1/4.
-    ln2 = math.log(2)
-    logp = torch.tensor([[math.log(0.5), math.log(0.25)]], dtype=torch.float64)
-    ref_logp = torch.tensor([[math.log(0.25), math.log(0.5)]], dtype=torch.float64)
+    ln2 = 0.6931471805599453
+    logp = torch.tensor([[0.5, 0.25]], dtype=torch.float64).log()
+    ref_logp = torch.tensor([[0.25, 0.5]], dtype=torch.float64).log()
     by_hand = torch.tensor([[ln2 - 0.5, 1 - ln2]], dtype=torch.float64)
     assert torch.allclose(grpo.k3_kl(logp, ref_logp), by_hand, rtol=0, atol=1e-15)
     # controls: the arguments swapped, and the k1 estimator log pi - log pi_ref, differ
@@ -81,12 +79,21 @@ def test_dr_grpo_and_kl_variants_run(setup, monkeypatch):
     # in the loss: with advantage 0 and ratio 1 only beta * KL is left, 0.1 * 1/4 per token
     no_adv, ones = torch.zeros(1, dtype=torch.float64), torch.ones_like(logp)
     for loss_type in ("grpo", "dr_grpo"):
-        loss, info = grpo.grpo_loss(logp, logp, no_adv, ones, kl_coef=0.1, ref_logp=ref_logp,
-                                    loss_type=loss_type, max_completion_length=2)
+        loss, info = grpo.grpo_loss(
+            logp,
+            logp,
+            no_adv,
+            ones,
+            kl_coef=0.1,
+            ref_logp=ref_logp,
+            loss_type=loss_type,
+            max_completion_length=2,
+        )
         assert info["kl"] == pytest.approx(0.25, abs=1e-15)
         assert float(loss) == pytest.approx(0.025, abs=1e-15)
-    _, info = grpo.grpo_loss(logp, logp, no_adv, torch.tensor([[1.0, 0.0]], dtype=torch.float64),
-                             ref_logp=ref_logp)
+    _, info = grpo.grpo_loss(
+        logp, logp, no_adv, torch.tensor([[1.0, 0.0]], dtype=torch.float64), ref_logp=ref_logp
+    )
     assert info["kl"] == pytest.approx(ln2 - 0.5, abs=1e-15)  # the masked token does not count
 
     # a run records the k3 KL of the log-probs its loss saw, against the starting policy
