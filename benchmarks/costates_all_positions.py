@@ -1,10 +1,12 @@
-"""Time empirical costates at all positions against one forward+backward pass and a per-position loop.
+"""Time empirical costates at all positions against one forward+backward pass and a
+per-position loop.
 
 Reference: Asadulaev et al., arXiv 2605.21654, eq 14 (Definition 2). Because the model is causal,
-λ̂ at every position and every layer is one gradient of Σ_k Â_k ℓ_k (vghlib.token_costates.costate_hat);
-eq 14 read literally is one backward pass per position (costate_hat_loop). This script measures
-both against a plain training step (forward + backward into the parameters) on a tiny OLMo-2, for
-T = 64 and T = 512, median of several repeats, all three side by side in one run.
+λ̂ at every position and every layer is one gradient of Σ_k Â_k ℓ_k
+(vghlib.token_costates.costate_hat); eq 14 read literally is one backward pass per position
+(costate_hat_loop). This script measures both against a plain training step (forward + backward into
+the parameters) on a tiny OLMo-2, for T = 64 and T = 512, median of several repeats, all three side
+by side in one run.
 
     python benchmarks/costates_all_positions.py [--quick] [--device cuda] [--size tiny|small]
 
@@ -31,7 +33,8 @@ SIZES = {
 
 
 def median_times(fns, repeats: int, device=CPU) -> list:
-    """Median wall time of each function, the calls interleaved so that load changes hit all alike."""
+    """Median wall time of each function, the calls interleaved so that load changes hit all
+    alike."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for fn in fns:
         fn()  # warm-up
@@ -47,7 +50,8 @@ def median_times(fns, repeats: int, device=CPU) -> list:
 
 
 def loop_subset(policy, x, adv, layers, positions):
-    """eq 14 literally for the given positions only (one backward each); costate_hat_loop does all."""
+    """eq 14 literally for the given positions only (one backward each); costate_hat_loop does
+    all."""
     B, S = x.shape
     probes = {
         l: torch.zeros(B, S, policy.d_model, device=x.device, requires_grad=True) for l in layers
@@ -61,7 +65,7 @@ def loop_subset(policy, x, adv, layers, positions):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])  # the first paragraph
     ap.add_argument("--quick", action="store_true", help="T=64 only, fewer repeats (a smoke run)")
     ap.add_argument("--batch", type=int, default=4, help="completions per batch (a GRPO group)")
     ap.add_argument(
@@ -99,8 +103,9 @@ def main(argv=None):
         else f"CPU, {torch.get_num_threads()} threads"
     )
     print(
-        f"OLMo-2 ({args.size}): vocab {cfg['vocab_size']}, d_model {cfg['hidden_size']}, {cfg['n_layers']} layers, "
-        f"batch {args.batch}, float32, {where}, torch {torch.__version__}, median of {repeats}"
+        f"OLMo-2 ({args.size}): vocab {cfg['vocab_size']}, d_model {cfg['hidden_size']}, "
+        f"{cfg['n_layers']} layers, batch {args.batch}, float32, {where}, "
+        f"torch {torch.__version__}, median of {repeats}"
     )
     print(
         f"{'T':>5} {'fwd+bwd (s)':>12} {'all-pos (s)':>12} {'loop (s)':>10} {'all/fwdbwd':>11} "
@@ -132,8 +137,8 @@ def main(argv=None):
         t_loop *= T / k
         mark = "*" if k < T else " "
         print(
-            f"{T:5d} {t_fb:12.4f} {t_all:12.4f} {t_loop:9.3f}{mark} {t_all / t_fb:11.2f} {t_loop / t_fb:12.1f} "
-            f"{t_loop / t_all:9.1f}"
+            f"{T:5d} {t_fb:12.4f} {t_all:12.4f} {t_loop:9.3f}{mark} {t_all / t_fb:11.2f} "
+            f"{t_loop / t_fb:12.1f} {t_loop / t_all:9.1f}"
         )
     print("* loop time extrapolated from --loop-positions evenly spaced positions")
     # the two methods agree (checked in tests/test_costates.py too)

@@ -44,7 +44,8 @@ def main(argv: list[str]) -> int:
         b = budget(path)
         worst = max(worst, dt / b)
         print(
-            f"{path.relative_to(ROOT).as_posix():<42} {dt:8.1f} {b:7.0f}  {'ok' if dt < b else 'OVER'}"
+            f"{path.relative_to(ROOT).as_posix():<42} {dt:8.1f} {b:7.0f}  "
+            f"{'ok' if dt < b else 'OVER'}"
         )
     print(f"worst time/budget ratio: {worst:.2f}")
     return 0

@@ -250,7 +250,8 @@ def main(argv=None) -> int:
         "--size",
         choices=sorted(SIZES),
         default=None,
-        help="1b: OLMo-2-0425-1B's config; small: 4 layers, d 256 (default: 1b on cuda, small on cpu)",
+        help="1b: OLMo-2-0425-1B's config; small: 4 layers, d 256 "
+        "(default: 1b on cuda, small on cpu)",
     )
     ap.add_argument(
         "--n-eval",

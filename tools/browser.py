@@ -46,12 +46,14 @@ from tools import REPO_ROOT as ROOT
 from tools import sphinxext
 
 #: JavaScript run in the page after MathJax and the widgets have finished; returns the findings.
-PAGE_JS = r"""
+PAGE_JS = (
+    r"""
 const out = {math: [], images: [], outputs: [], widgets: [], refs: [], wide: [], warnings: []};
 const article = document.querySelector('article') || document.body;
 const short = s => (s || '').replace(/\s+/g, ' ').trim().slice(0, 120);
 // the screenshot tile (NN.png) that shows an element, so that a failure can be looked at
-const tile = el => ' [tile ' + String(1 + Math.floor((el.getBoundingClientRect().top + window.scrollY) / window.innerHeight)).padStart(2, '0') + ']';
+const tile = el => ' [tile ' + String(1 + Math.floor((el.getBoundingClientRect().top + """
+    r"""window.scrollY) / window.innerHeight)).padStart(2, '0') + ']';
 // math: typeset, no error, no undefined macro
 const mathEls = [...article.querySelectorAll('.math')];
 let typeset = 0;
@@ -68,13 +70,17 @@ if (window.MathJax && MathJax.startup && MathJax.startup.document && MathJax.sta
     try { mml = MathJax.startup.toMML(item.root); } catch (err) { continue; }
     const m = mml.match(/<mtext[^>]*mathcolor="red"[^>]*>([^<]*)</);
     if (m) out.math.push('undefined macro ' + m[1] + ' in ' + short(item.math));
-    if (/<merror/.test(mml) && !/data-mjx-error/.test(mml)) out.math.push('error in ' + short(item.math));
+    if (/<merror/.test(mml) && !/data-mjx-error/.test(mml)) out.math.push('error in ' + """
+    r"""short(item.math));
   }
 }
 const skip = 'pre, code, script, style, mjx-container, textarea, .highlight, .math';
-const tex = /\\(frac|tfrac|dfrac|mathbb|mathrm|mathcal|operatorname|sum|prod|int|begin|end|left|right|sqrt|nabla|partial|lambda|alpha|hat|bar|tilde|le|ge|cdot|times|costate|vgrad|groupsize|headroom)\b|\$[^$\s][^$\n]{0,80}\$|\\\(|\\\[/;
+const tex = /\\(frac|tfrac|dfrac|mathbb|mathrm|mathcal|operatorname|sum|prod|int|begin|end|left|"""
+    r"""right|sqrt|nabla|partial|lambda|alpha|hat|bar|tilde|le|ge|cdot|times|costate|vgrad|"""
+    r"""groupsize|headroom)\b|\$[^$\s][^$\n]{0,80}\$|\\\(|\\\[/;
 const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
-const widgetText = /\b(VBox|HBox|Box|IntSlider|FloatSlider|FloatLogSlider|Dropdown|Output|HTML|Button|Checkbox|interactive)\((children|value|layout|description|outputs)=/;
+const widgetText = /\b(VBox|HBox|Box|IntSlider|FloatSlider|FloatLogSlider|Dropdown|Output|HTML|"""
+    r"""Button|Checkbox|interactive)\((children|value|layout|description|outputs)=/;
 let node;
 while ((node = walker.nextNode())) {
   const t = node.textContent;
@@ -85,48 +91,60 @@ while ((node = walker.nextNode())) {
 }
 // images
 for (const img of article.querySelectorAll('img')) {
-  if (!(img.complete && img.naturalWidth > 0)) out.images.push('did not load' + tile(img) + ': ' + (img.getAttribute('src') || '').slice(0, 100));
+  if (!(img.complete && img.naturalWidth > 0)) out.images.push('did not load' + tile(img) + ': ' """
+    r"""+ (img.getAttribute('src') || '').slice(0, 100));
 }
 // cell outputs
 for (const e of article.querySelectorAll('.output.traceback, .output.error')) {
   out.outputs.push('error output' + tile(e) + ': ' + short(e.textContent));
 }
 for (const e of article.querySelectorAll('.output.stderr')) {
-  if (/Error|Traceback|Exception/.test(e.textContent)) out.outputs.push('stderr with an error: ' + short(e.textContent));
+  if (/Error|Traceback|Exception/.test(e.textContent)) out.outputs.push('stderr with an error: ' """
+    r"""+ short(e.textContent));
   else out.warnings.push('stderr output: ' + short(e.textContent));
 }
 // widgets
 const views = article.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
 for (const s of views) {
   const box = s.previousElementSibling;
-  const ok = box && box.classList.contains('widget-subarea') && box.offsetHeight > 10 && box.children.length > 0;
+  const ok = box && box.classList.contains('widget-subarea') && box.offsetHeight > 10 && """
+    r"""box.children.length > 0;
   if (!ok) out.widgets.push('widget view did not render (empty box)' + tile(s.parentElement));
 }
 // references with their number missing
-const bare = /^(Proposition|Lemma|Corollary|Theorem|Remark|Definition|Exercise|Solution to|Figure|Table|Equation|Fig\.|Eq\.)\s*$/;
+const bare = /^(Proposition|Lemma|Corollary|Theorem|Remark|Definition|Exercise|Solution to|"""
+    r"""Figure|Table|Equation|Fig\.|Eq\.)\s*$/;
 for (const a of article.querySelectorAll('a')) {
   const t = (a.textContent || '').replace(/\u00a0/g, ' ');
-  if (bare.test(t.trim()) || /\?\?/.test(t)) out.refs.push('reference without its number: "' + t.trim() + '" -> ' + (a.getAttribute('href') || ''));
+  if (bare.test(t.trim()) || /\?\?/.test(t)) out.refs.push('reference without its number: "' + """
+    r"""t.trim() + '" -> ' + (a.getAttribute('href') || ''));
 }
 // width: display equations and tables must fit the text column
 const column = (article.querySelector('section') || article).clientWidth;
 for (const c of article.querySelectorAll('mjx-container[display="true"]')) {
   const inner = c.firstElementChild;
   const w = Math.max(c.scrollWidth, inner ? inner.getBoundingClientRect().width : 0);
-  if (w > column + 2) out.wide.push('equation ' + Math.round(w) + ' px wide in a ' + column + ' px column' + tile(c) + ': ' + short(c.getAttribute('aria-label') || c.textContent));
+  if (w > column + 2) out.wide.push('equation ' + Math.round(w) + ' px wide in a ' + column + """
+    r"""' px column' + tile(c) + ': ' + short(c.getAttribute('aria-label') || c.textContent));
 }
 for (const t of article.querySelectorAll('table')) {
-  if (t.scrollWidth > column + 2) out.wide.push('table ' + t.scrollWidth + ' px wide in a ' + column + ' px column' + tile(t) + ': ' + short(t.querySelector('tr') && t.querySelector('tr').textContent));
+  if (t.scrollWidth > column + 2) out.wide.push('table ' + t.scrollWidth + ' px wide in a ' + """
+    r"""column + ' px column' + tile(t) + ': ' + short(t.querySelector('tr') && """
+    r"""t.querySelector('tr').textContent));
 }
 // printed outputs wider than the column scroll sideways: not cut off, but worth a look (a note)
-const scrolled = [...article.querySelectorAll('.cell_output pre, .output pre')].filter(e => e.scrollWidth > e.clientWidth + 2);
-if (scrolled.length) out.warnings.push(scrolled.length + ' printed outputs scroll sideways (widest ' +
+const scrolled = [...article.querySelectorAll('.cell_output pre, .output pre')].filter(e => """
+    r"""e.scrollWidth > e.clientWidth + 2);
+if (scrolled.length) out.warnings.push(scrolled.length + """
+    r"""' printed outputs scroll sideways (widest ' +
   Math.max(...scrolled.map(e => e.scrollWidth)) + ' px), first' + tile(scrolled[0]));
-out.counts = {math: mathEls.length, typeset: typeset, images: article.querySelectorAll('img').length,
+out.counts = {math: mathEls.length, typeset: typeset, images: """
+    r"""article.querySelectorAll('img').length,
               widgets: views.length, column: column};
 out.height = document.documentElement.scrollHeight;
 return out;
 """
+)
 
 #: Waits for MathJax's first typesetting pass (when the page loads MathJax at all).
 MATHJAX_WAIT_JS = r"""
@@ -491,14 +509,16 @@ def self_test(workdir: Path | None = None) -> list[str]:
 
 # --------------------------------------------------------------------------------------- JupyterLab
 
-LAB_JS = r"""
+LAB_JS = (
+    r"""
 // jupyterlab-myst renders markdown cells with KaTeX; a formula it cannot render, or a macro it does
 // not know, leaves TeX source in the cell's text, and a directive it does not know leaves MyST.
 const out = {problems: [], exercises: 0, math: 0};
 const cells = [...document.querySelectorAll('.jp-MarkdownCell')];
 out.cells = cells.length;
 out.math = document.querySelectorAll('.jp-MarkdownCell .katex').length;
-const tex = /\\(newcommand|def|frac|mathbb|mathrm|operatorname|costate|costatehat|vgrad|groupsize|headroom|ent|adv|norm|ip|pd|Var|E|R)\b/;
+const tex = /\\(newcommand|def|frac|mathbb|mathrm|operatorname|costate|costatehat|vgrad|"""
+    r"""groupsize|headroom|ent|adv|norm|ip|pd|Var|E|R)\b/;
 const skip = 'code, pre, .katex, .cm-editor, .jp-InputArea-editor, script, style';
 for (const cell of cells) {
   const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
@@ -507,17 +527,21 @@ for (const cell of cells) {
     const p = node.parentElement;
     if (!p || p.closest(skip) || !p.offsetParent) continue;
     const t = node.textContent;
-    if (tex.test(t)) out.problems.push('TeX left unrendered: ' + t.replace(/\s+/g, ' ').trim().slice(0, 100));
+    if (tex.test(t)) out.problems.push('TeX left unrendered: ' + t.replace(/\s+/g, """
+    r"""' ').trim().slice(0, 100));
     if (/```\{|:label:|\{(cite:[pt]|doc|prf:ref|ref|numref|exercise|solution)\}/.test(t))
       out.problems.push('MyST shown as raw text: ' + t.replace(/\s+/g, ' ').trim().slice(0, 100));
   }
-  for (const e of cell.querySelectorAll('.katex-error')) out.problems.push('KaTeX error: ' + (e.getAttribute('title') || e.textContent).slice(0, 120));
+  for (const e of cell.querySelectorAll('.katex-error')) out.problems.push('KaTeX error: ' + """
+    r"""(e.getAttribute('title') || e.textContent).slice(0, 120));
 }
 // an exercise renders as a box whose header reads "Exercise N"
 out.exercises = cells.filter(c => [...c.querySelectorAll('*')].some(e =>
-  e.children.length === 0 && /^Exercise\s+\d+/.test((e.parentElement || e).innerText || ''))).length;
+  e.children.length === 0 && /^Exercise\s+\d+/.test((e.parentElement || e).innerText || """
+    r"""''))).length;
 return out;
 """
+)
 
 #: JupyterLab settings for the check: every cell rendered at once (no windowing), no news pop-up.
 LAB_SETTINGS = {

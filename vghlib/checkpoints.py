@@ -221,7 +221,10 @@ def _hub_refs(repo_id, steps, stage, list_refs, cache_dir) -> list[CheckpointRef
         b = parse_branch(n)
         if b is not None and "-".join(filter(None, (b["stage"], b["part"]))) == stage:
             named.setdefault(b["step"], n)
-    where = f"{repo_id} ({'branches in the local cache' if origin == 'cache' else 'Hub branches'}, {stage})"
+    where = (
+        f"{repo_id} ({'branches in the local cache' if origin == 'cache' else 'Hub branches'}, "
+        f"{stage})"
+    )
     if not named:
         raise CheckpointError(
             f"{where}: no branch is named like {stage}-step<STEP>-tokens<N>B "

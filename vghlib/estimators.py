@@ -1,6 +1,7 @@
 """Score-function (SF) and pathwise (PD) gradient estimators of F(θ) = E[c(x)], and their variance.
 
-Reference: Asadulaev et al., arXiv 2605.21654, eq 2 (score function), eq 3 (pathwise), Lemma 1 / eq 10.
+Reference: Asadulaev et al., arXiv 2605.21654, eq 2 (score function), eq 3 (pathwise),
+Lemma 1 / eq 10.
 
 Let θ be ``theta`` (a vector of length p), c the cost ``cost`` and x ~ p(·; θ) a sample. The two
 estimators of ∂F/∂θ, one sample at a time, are
@@ -34,14 +35,14 @@ from vghlib.stats import Estimate, summarize
 DTYPE = torch.float64
 
 
-# --------------------------------------------------------------------------- noise laws
+# ------------------------------------------------------------------ noise laws
 @dataclass(frozen=True)
 class NoiseLaw:
     """A reparameterisable family x = x(z, θ) with z from a fixed base law.
 
     ``sample_base(n, generator)`` draws z, shape (n,); ``transform(z, theta)`` maps z and per-sample
-    parameters theta, shape (n, p), to x, shape (n,); ``log_prob(x, theta)`` is log p(x; θ), shape (n,).
-    ``shift`` is True for a shift family π_θ(a) = ν(a − ā_θ), the hypothesis of Lemma 1.
+    parameters theta, shape (n, p), to x, shape (n,); ``log_prob(x, theta)`` is log p(x; θ),
+    shape (n,). ``shift`` is True for a shift family π_θ(a) = ν(a − ā_θ), the hypothesis of Lemma 1.
     """
 
     name: str
@@ -115,7 +116,8 @@ def gaussian() -> NoiseLaw:
 
 
 def logistic_location(scale: float = 1.0) -> NoiseLaw:
-    """x = μ + s log(U/(1−U)), U ~ Uniform(0, 1); θ = (μ,). Shift family, ν(u) = e^{−u/s}/(s(1+e^{−u/s})²)."""
+    """x = μ + s log(U/(1−U)), U ~ Uniform(0, 1); θ = (μ,). Shift family,
+    ν(u) = e^{−u/s}/(s(1+e^{−u/s})²)."""
     s = _positive("scale", scale)
 
     def base(n, g):
@@ -138,7 +140,8 @@ def logistic_location(scale: float = 1.0) -> NoiseLaw:
 
 
 def exponential_scale() -> NoiseLaw:
-    """x = β E, E ~ Exp(1); θ = (β,), β > 0 the mean. A scale family: Lemma 1's shift form fails here."""
+    """x = β E, E ~ Exp(1); θ = (β,), β > 0 the mean. A scale family: Lemma 1's shift form fails
+    here."""
 
     def base(n, g):
         uni = torch.rand(n, generator=g, dtype=DTYPE).clamp_min(1e-300)
@@ -162,10 +165,11 @@ LAWS = {
 }
 
 
-# --------------------------------------------------------------------------- costs with closed forms
+# ------------------------------------------------------------------ costs with closed forms
 @dataclass(frozen=True)
 class Cost:
-    """A scalar cost c(x) (``fn``, elementwise on a tensor) and, where known, E[c(x)] in closed form.
+    """A scalar cost c(x) (``fn``, elementwise on a tensor) and, where known, E[c(x)] in closed
+    form.
 
     ``expectation(law, theta)`` returns E_θ[c(x)] as a differentiable torch scalar (θ a float64
     vector); :func:`exact_gradient` differentiates it. ``differentiable`` is False for a cost whose
@@ -228,7 +232,8 @@ def cosine(omega: float = 1.0) -> Cost:
 
 
 def step(threshold: float = 0.0) -> Cost:
-    """c(x) = 1[x > t]: not differentiable at t, slope 0 elsewhere, yet E[c] = P(x > t) moves with θ."""
+    """c(x) = 1[x > t]: not differentiable at t, slope 0 elsewhere, yet E[c] = P(x > t) moves with
+    θ."""
     t0 = float(threshold)
 
     def expect(law, th):
@@ -256,7 +261,7 @@ def exact_expectation(cost: Cost, law: NoiseLaw, theta) -> float:
     return float(cost.expectation(law, law.check_theta(theta)))
 
 
-# --------------------------------------------------------------------------- per-sample estimators
+# ------------------------------------------------------------------ per-sample estimators
 def _check_n(n_samples) -> int:
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
         raise ValueError(
@@ -346,7 +351,7 @@ def pd_samples(cost, law: NoiseLaw, theta, n_samples: int, seed=0) -> torch.Tens
     return grad
 
 
-# --------------------------------------------------------------------------- summaries (vghlib.stats)
+# ------------------------------------------------------------------ summaries (vghlib.stats)
 def estimate(
     kind: str, cost, law: NoiseLaw, theta, n_samples: int, seed=0, baseline=None
 ) -> Estimate:
@@ -413,7 +418,7 @@ def add_costs(*costs: Cost) -> Cost:
     )
 
 
-# --------------------------------------------------------------------------- the cosine crossover (Part I)
+# ------------------------------------------------------------------ the cosine crossover (Part I)
 def cosine_variances(omega, sigma: float = 1.0):
     """Exact per-sample variances of SF and PD for ∂_μ E[cos ωx], x ~ N(0, σ²) (at μ = 0).
 

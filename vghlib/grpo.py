@@ -22,7 +22,8 @@ def advantages(
     std_eps: float = 1e-4,
     baseline: torch.Tensor | float | None = None,
 ) -> torch.Tensor:
-    """Per-completion advantages Â_i of eq 1 from rewards of shape ``(..., n)``, group on the last axis.
+    """Per-completion advantages Â_i of eq 1 from rewards of shape ``(..., n)``, group on the last
+    axis.
 
     kind:
       * ``"grpo"``: (r_i − mean(r)) / (std(r) + ξ_num) with the unbiased (n − 1) std, as in TRL.
@@ -65,8 +66,8 @@ def group_mean_scale(group_size: int) -> float:
 
     Write Â_i = (1 − 1/n) r_i − (1/n) Σ_{j≠i} r_j: the other samples are independent of sample i,
     so their share has zero expected score, and the estimator is (1 − 1/n) times REINFORCE. The
-    same factor scales E[λ̂] / G for token costates (Part III, "The empirical costate is an unbiased value gradient") and the LQ policy gradient
-    of Part II.
+    same factor scales E[λ̂] / G for token costates (Part III, "The empirical costate is an unbiased
+    value gradient") and the LQ policy gradient of Part II.
     """
     n = int(group_size)
     if n < 2:
@@ -94,7 +95,8 @@ def zero_advantage_probability(p, group_size: int):
 def token_logprobs(
     logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0
 ) -> torch.Tensor:
-    """ℓ_t = log π(o_t | s_t) of eq 13 for each position: logits ``(B, T, V)``, tokens ``(B, T)`` -> ``(B, T)``.
+    """ℓ_t = log π(o_t | s_t) of eq 13 for each position: logits ``(B, T, V)``, tokens ``(B, T)`` ->
+    ``(B, T)``.
 
     As in TRL, logits are divided by the sampling temperature before the log-softmax.
     """

@@ -64,8 +64,9 @@ def grpo_costate_scale(p, group_size: int, kind: str = "grpo", std_eps: float = 
 
     because Σ_a ∂π(a)/∂h = 0. The conditional-mean costate is parallel to the value gradient; the
     advantage only rescales it. ``kind``: ``"grpo"`` ((r − mean)/(std + ξ), unbiased std, as in
-    :func:`vghlib.grpo.advantages`; c depends on p and stays finite as p → 0 or 1, where G → 0), ``"mean"`` (c = 1 − 1/n,
-    :func:`vghlib.grpo.group_mean_scale`), ``"loo"`` and ``"none"`` (c = 1). ``p`` may be an array.
+    :func:`vghlib.grpo.advantages`; c depends on p and stays finite as p → 0 or 1, where G → 0),
+    ``"mean"`` (c = 1 − 1/n, :func:`vghlib.grpo.group_mean_scale`), ``"loo"`` and ``"none"``
+    (c = 1). ``p`` may be an array.
     """
     n = int(group_size)
     if n < 2:
@@ -128,7 +129,8 @@ def headroom(rewards, alpha: float, axis: int = -1):
     """Monte Carlo headroom from sampled returns along ``axis`` (one prompt per remaining index).
 
     H_α = (1/α) log mean exp(α r) − mean r (eq 28), with ``scipy.special.logsumexp``. Rejects NaN
-    or infinite rewards with a message, because one bad reward would silently turn the whole score into NaN.
+    or infinite rewards with a message, because one bad reward would silently turn the whole score
+    into NaN.
     """
     alpha = check_alpha(alpha)
     r = np.asarray(rewards, dtype=float)

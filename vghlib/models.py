@@ -400,10 +400,11 @@ def tiny_olmo2(
 
     pad/bos/eos ids are 0/1/2, inside the small vocabulary; the pad row of the embedding is
     re-drawn like the others (Hugging Face zeroes it, and a zero embedding makes the first RMSNorm
-    singular, which the relaxed costates of the book would hit whenever token 0 is sampled). ``head_dim`` may be set so that
-    n_heads * head_dim < hidden_size (Olmo2Attention reads ``config.head_dim``). Untied head,
-    QK-norm and post-attention/post-MLP norms as in OLMo-2. ``init_std`` is the weight init std
-    (Hugging Face default 0.02; larger values give sharper, lower-entropy next-token laws).
+    singular, which the relaxed costates of the book would hit whenever token 0 is sampled).
+    ``head_dim`` may be set so that n_heads * head_dim < hidden_size (Olmo2Attention reads
+    ``config.head_dim``). Untied head, QK-norm and post-attention/post-MLP norms as in OLMo-2.
+    ``init_std`` is the weight init std (Hugging Face default 0.02; larger values give sharper,
+    lower-entropy next-token laws).
     """
     if vocab_size < 3:
         raise ValueError("vocab_size must be at least 3 (pad, bos and eos ids are 0, 1, 2)")
@@ -441,7 +442,8 @@ def sample(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Sample ``n`` continuations of ``n_new`` tokens after ``prefix`` ``(P,)``: returns ``(n, P+n_new)``.
+    """Sample ``n`` continuations of ``n_new`` tokens after ``prefix`` ``(P,)``: returns
+    ``(n, P+n_new)``.
 
     Recomputes the full forward at each step (no cache): meant for the short horizons of the book.
     """

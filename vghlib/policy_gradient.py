@@ -1,4 +1,5 @@
-"""Corollary 1 measured: score-function (GRPO-style) and pathwise (BPTT) policy gradients on rollouts.
+"""Corollary 1 measured: score-function (GRPO-style) and pathwise (BPTT) policy gradients on
+rollouts.
 
 Reference: Asadulaev et al., arXiv 2605.21654, eq 1 (group advantages), eq 2–3, eq 7 and
 Corollary 1 in the corrected form of the book's appendix (Lemma 1 applied to Q_t, not to r).

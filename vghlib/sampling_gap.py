@@ -506,7 +506,8 @@ def prop3_bound(n_layers: int, n_heads: int, d_head: int) -> int:
 
 
 def attention_jacobian(policy, tokens: torch.Tensor, src: tuple, dst: tuple) -> torch.Tensor:
-    """∂h^{(l_dst)}_{t}/∂h^{(l_src)}_{t'} with tokens fixed (t' < t: the cross-position, attention path)."""
+    """∂h^{(l_dst)}_{t}/∂h^{(l_src)}_{t'} with tokens fixed (t' < t: the cross-position, attention
+    path)."""
     tokens = torch.as_tensor(tokens, dtype=torch.long)
     if src[1] >= dst[1]:
         raise ValueError(
@@ -545,8 +546,8 @@ class Theorem1Sides:
     """Both sides of Theorem 1 (eq 23) at step t = 1, for each measured layer.
 
     ``lhs[l]`` = ‖G − E[λ^τ_1]‖ (the Monte Carlo mean of ``n_relaxed`` relaxed costates; the exact
-    value gradient G stands for E[λ̂ | h], which it equals for a discrete policy: Part III, "The empirical costate is an unbiased value
-    gradient"),
+    value gradient G stands for E[λ̂ | h], which it equals for a discrete policy: Part III, "The
+    empirical costate is an unbiased value gradient"),
     ``se[l]`` its standard error (the norm of the per-coordinate standard errors), ``rhs[l]`` the
     right side from :func:`theorem1_rhs`, ``value_grad_norm[l]`` = ‖G‖. ``entropy`` is the mean
     next-token entropy (nats) over the sampled sequences. ``jacobian_samples`` lists

@@ -70,11 +70,13 @@ def checkpoint_score(
     * n = ``group_size`` answers a_i ~ π(·|q), rewards r_i = 1[a_i = y*], advantages Â_i of kind
       ``adv_kind`` (:func:`vghlib.grpo.advantages`), and the single-sample empirical costates
       λ̂_i = Â_i ∂ log π(a_i|q)/∂h (eq 14 for a one-token answer);
-    * the conditional mean E[λ̂ | h] = c(p, n) G_q in closed form (:func:`vghlib.impact.grpo_costate_scale`).
+    * the conditional mean E[λ̂ | h] = c(p, n) G_q in closed form
+      (:func:`vghlib.impact.grpo_costate_scale`).
 
     Returns a dict of floats: ``r_before`` = E_q p; ``sigma_energy`` Σ = E‖G‖² (eq 26);
     ``lam_single`` Λ with single samples in place of E[λ̂ | h] (the paper's plug-in estimate,
-    biased upward by Jensen's inequality: findings page, "Λ from single samples") and ``lam_cond`` Λ with the exact conditional mean;
+    biased upward by Jensen's inequality: findings page, "Λ from single samples") and ``lam_cond`` Λ
+    with the exact conditional mean;
     ``usable_single``, ``usable_cond`` the matching S = Σ − Λ (eq 27); ``alignment`` E⟨E[λ̂|h], G⟩
     (eq 24); ``headroom`` H_α = E_q[bernoulli_headroom(p_q, α)] (eq 28, exact for the 0/1 reward)
     and ``headroom_mc`` its Monte Carlo estimate from the sampled groups; ``p_gap_single``,

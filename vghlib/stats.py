@@ -1,4 +1,5 @@
-"""Estimates with their uncertainty: means with standard errors, and rank correlations over checkpoints.
+"""Estimates with their uncertainty: means with standard errors, and rank correlations over
+checkpoints.
 
 Reference: the book reports every estimate of the paper's quantities (eq 2–3, 9, Corollary 1,
 eq 24–31) with an interval; Section 6's Spearman correlations get the bootstrap intervals,
@@ -191,8 +192,8 @@ def partial_spearman(x, y, control) -> float:
 
 
 def leave_one_out_predictions(features, y) -> np.ndarray:
-    """Out-of-sample predictions of ``y`` from an affine fit on ``features``, one checkpoint held out
-    at a time.
+    """Out-of-sample predictions of ``y`` from an affine fit on ``features``, one checkpoint held
+    out at a time.
 
     ``features`` is (n,) or (n, k). For each i the least-squares fit y ≈ a + Fb uses every
     checkpoint but i, and predicts y_i. Returns the n held-out predictions.

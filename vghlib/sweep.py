@@ -232,8 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     d, g = SweepConfig(), GRPOConfig()
     ap = argparse.ArgumentParser(
         prog="python -m vghlib sweep",
-        description="Score each checkpoint (Σ, Λ, H_α, P_gap) and run GRPO from it for every budget "
-        "and seed; results are appended to a resumable JSON-lines file. Under torchrun "
+        description="Score each checkpoint (Σ, Λ, H_α, P_gap) and run GRPO from it for every "
+        "budget and seed; results are appended to a resumable JSON-lines file. Under torchrun "
         "(or with --shard i/n) the checkpoints are split between processes.",
     )
     src = ap.add_mutually_exclusive_group(required=True)

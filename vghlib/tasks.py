@@ -1,7 +1,7 @@
 """The label-copying task: prompts for any Hugging Face tokenizer, exact and per-sample rewards.
 
-Reference: Asadulaev et al., arXiv 2605.21654, Section 6 ("Closed-form RL task"): R(θ; q) = p_θ(y*|q)
-and R_before = E_q p_θ(y*|q); Part IV, "GRPO on a label-copying task",
+Reference: Asadulaev et al., arXiv 2605.21654, Section 6 ("Closed-form RL task"):
+R(θ; q) = p_θ(y*|q) and R_before = E_q p_θ(y*|q); Part IV, "GRPO on a label-copying task",
 section "A reward per sample" (why GRPO needs one).
 
 A prompt hides the target label y* ∈ {A, B, C, D} after the marker word ``label``, among filler
@@ -14,9 +14,10 @@ A model that only learns "the answer is some label" scores R = 1/4; one that cop
 sees scores about E[1/(1 + #distractors)]; only one that finds the token *after* ``label`` scores 1.
 
 Names (book notation): ``target`` = index of y* in ``labels``, ``target_ids`` = its token id,
-``label_ids`` = the 4 candidate answer tokens, ``group_size`` = n (the paper writes G, which the book keeps for the value gradient), ``answers`` = the
-sampled answer tokens a_i. Everything here works from the logits of the answer position: the
-exact reward is a softmax entry, never a sampled estimate.
+``label_ids`` = the 4 candidate answer tokens, ``group_size`` = n (the paper writes G, which the
+book keeps for the value gradient), ``answers`` = the sampled answer tokens a_i. Everything here
+works from the logits of the answer position: the exact reward is a softmax entry, never a sampled
+estimate.
 """
 
 from __future__ import annotations
@@ -62,9 +63,10 @@ class LabelCopyTask:
     """How label-copying prompts are drawn (a text format, independent of any tokenizer).
 
     A prompt is ``n_filler`` filler slots with the pair ``label_word y*`` inserted at a uniform
-    position (0..n_filler), then ``answer_word``. Of the filler slots, k ~ Uniform{0..max_distractors}
-    are replaced by labels other than y* (uniform, with replacement): they make "copy any label in
-    the prompt" score less than 1, so that copying has to find the label after the marker.
+    position (0..n_filler), then ``answer_word``. Of the filler slots,
+    k ~ Uniform{0..max_distractors} are replaced by labels other than y* (uniform, with
+    replacement): they make "copy any label in the prompt" score less than 1, so that copying has to
+    find the label after the marker.
     """
 
     n_filler: int = 10  # filler slots; with the 3 marker/label words a prompt has 13 words
@@ -87,7 +89,8 @@ class LabelCopyTask:
             raise ValueError(f"filler words must not be labels or marker words: {sorted(clash)}")
 
     def texts(self, n: int, generator: torch.Generator) -> tuple[list[str], torch.Tensor]:
-        """Draw ``n`` prompt strings and the index of their target label: ``(texts, target (n,))``."""
+        """Draw ``n`` prompt strings and the index of their target label:
+        ``(texts, target (n,))``."""
         g, nf, nl = generator, self.n_filler, len(self.labels)
         target = torch.randint(0, nl, (n,), generator=g)  # (n,)
         fill = torch.randint(0, len(self.filler_words), (n, nf), generator=g)  # (n, nf) word index
@@ -107,7 +110,8 @@ class LabelCopyTask:
         return out, target
 
     def batch(self, tokenizer, n: int, seed: int, add_bos: bool | None = None) -> "TaskBatch":
-        """``n`` tokenized prompts drawn with ``seed`` (same seed, same prompts, for any tokenizer)."""
+        """``n`` tokenized prompts drawn with ``seed`` (same seed, same prompts, for any
+        tokenizer)."""
         texts, target = self.texts(n, torch.Generator().manual_seed(seed))
         return make_batch(tokenizer, texts, target, self, add_bos=add_bos)
 
@@ -158,7 +162,8 @@ class TaskBatch:
         )
 
     def chunks(self, micro_batch: int | None) -> list[torch.Tensor]:
-        """Row indices in consecutive chunks of at most ``micro_batch`` prompts (None: one chunk)."""
+        """Row indices in consecutive chunks of at most ``micro_batch`` prompts (None: one
+        chunk)."""
         if micro_batch is not None and (not isinstance(micro_batch, int) or micro_batch < 1):
             raise ValueError(f"micro_batch must be a positive int or None, got {micro_batch!r}")
         idx = torch.arange(len(self))
@@ -363,7 +368,8 @@ def sample_answers(
     temperature: float = 1.0,
     checkpoint=None,
 ) -> torch.Tensor:
-    """Sample n = ``group_size`` answer tokens a_i ~ softmax(z / temperature) per prompt: ``(N, n)``.
+    """Sample n = ``group_size`` answer tokens a_i ~ softmax(z / temperature) per prompt:
+    ``(N, n)``.
 
     The policy is the whole next-token distribution (any vocabulary token may be sampled, which is
     how a model at R ≈ 0 gets no reward). n >= 2 is required: the GRPO advantage

@@ -88,7 +88,8 @@ def _dtype(policy):
 
 
 def completion_logp(logits: torch.Tensor, tokens: torch.Tensor, prompt_len: int) -> torch.Tensor:
-    """ℓ_k = log π(o_k | s_k) of each completion token: logits ``(B, S, V)`` -> ``(B, S - prompt_len)``."""
+    """ℓ_k = log π(o_k | s_k) of each completion token: logits ``(B, S, V)`` ->
+    ``(B, S - prompt_len)``."""
     if not 1 <= prompt_len < tokens.shape[1]:
         raise ValueError(
             f"prompt_len must be in 1..S-1 = {tokens.shape[1] - 1} (at least a BOS token)"
@@ -131,12 +132,14 @@ def costate_hat(policy, tokens: torch.Tensor, adv, layers=None, prompt_len: int 
 
 
 def costate_split(policy, tokens: torch.Tensor, adv, layers=None, prompt_len: int = 1) -> dict:
-    """Split λ̂ into its immediate and future parts, per layer (reference; one backward per position).
+    """Split λ̂ into its immediate and future parts, per layer (reference; one backward per
+    position).
 
     immediate_j = Â_k ∂ℓ_k/∂h_j for the token k emitted at position j (eq 15's first term);
     future_j = λ̂_j − immediate_j = Σ_{k' > k} Â_{k'} ∂ℓ_{k'}/∂h_j (credit arriving from later
     positions). Returns ``{l: (total, immediate, future)}``, each ``(B, S, d)``; positions before
-    ``prompt_len - 1`` have immediate = 0. At l = L the future part is exactly zero (findings page, "Eqs 14–15").
+    ``prompt_len - 1`` have immediate = 0. At l = L the future part is exactly zero (findings page,
+    "Eqs 14–15").
     """
     layers = check_layers(policy, layers)
     B, S = tokens.shape
@@ -381,7 +384,8 @@ def costate_hat_samples(
     Advantages come from ``vghlib.grpo.advantages(rewards, kind=adv_kind, baseline=baseline)``
     over groups of ``group_size`` consecutive samples (default: all n in one group). Returns
     ``(rewards (n,), {l: (n, d)})``. With ``adv_kind="baseline"`` (or "none", or "loo") the mean
-    over samples is an unbiased estimate of G (Part III); "mean" shrinks it by (1 − 1/n) in expectation.
+    over samples is an unbiased estimate of G (Part III); "mean" shrinks it by (1 − 1/n) in
+    expectation.
     """
     layers = check_layers(policy, layers)
     prefix = torch.as_tensor(prefix, dtype=torch.long, device=_device(policy))
@@ -473,7 +477,8 @@ def costate_relaxed(
     prompt_len: int = 1,
     generator=None,
 ) -> tuple:
-    """Relaxed BPTT costates λ^τ = ∂R/∂h along ``n`` rollouts of :func:`relaxed_rollout`, noise fixed.
+    """Relaxed BPTT costates λ^τ = ∂R/∂h along ``n`` rollouts of :func:`relaxed_rollout`, noise
+    fixed.
 
     Returns ``(rewards (n,), {l: (n, S, d)})`` with S = P + m − 1: λ^τ at every position of the
     rollout; ``[:, P - 1]`` is the costate at the prefix's last state, comparable with G there.

@@ -43,10 +43,10 @@ class GRPOConfig:
     128 samples per update is small enough for a laptop. ``num_iterations`` μ: optimizer steps
     per sampled batch (TRL default 1). ``learning_rate``: Adam; 3e-4 moves the laptop trajectory's
     middle checkpoints within K = 10..30 updates, while 1e-3 already makes the first Adam step
-    (about lr per weight, whatever the gradient's size) drop R on the later checkpoints. ``clip_eps`` ε (TRL
-    ``epsilon``) and ``clip_eps_high`` (TRL ``epsilon_high``; None: symmetric). ``kl_coef`` β (TRL
-    ``beta``, default 0.0 as in TRL). ``adv_kind``, ``loss_type``: see :mod:`vghlib.grpo`.
-    ``reward_kind``: see :func:`vghlib.tasks.per_sample_rewards`.
+    (about lr per weight, whatever the gradient's size) drop R on the later checkpoints.
+    ``clip_eps`` ε (TRL ``epsilon``) and ``clip_eps_high`` (TRL ``epsilon_high``; None:
+    symmetric). ``kl_coef`` β (TRL ``beta``, default 0.0 as in TRL). ``adv_kind``, ``loss_type``:
+    see :mod:`vghlib.grpo`. ``reward_kind``: see :func:`vghlib.tasks.per_sample_rewards`.
     """
 
     group_size: int = 8

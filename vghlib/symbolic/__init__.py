@@ -81,7 +81,8 @@ class CheckResult:
         return s + (f"  \n_{self.note}_" if self.note else "")
 
     def __str__(self) -> str:
-        """The verdict, name, residual and note, wrapped to the book's text column (78 characters)."""
+        """The verdict, name, residual and note, wrapped to the book's text column
+        (78 characters)."""
         text = f"[{self.verdict}] {self.name}; residual = {self.residual}" + (
             f" ({self.note})" if self.note else ""
         )

@@ -228,8 +228,8 @@ def per_step_terms(horizon: int = 3, reward_kind: str = "outcome") -> list[dict]
 
 
 def check_corrected_corollary(horizon: int = 2, reward_kind: str = "dense") -> CheckResult:
-    """Corollary 1, corrected: SF gradient with a state baseline == sum_t E[s_t dQ_t/da] == E[dR_1/dtheta]
-    == dJ/dtheta."""
+    """Corollary 1, corrected: SF gradient with a state baseline == sum_t E[s_t dQ_t/da]
+    == E[dR_1/dtheta] == dJ/dtheta."""
     t0 = time.perf_counter()
     ro = lq_rollout(horizon, reward_kind)
     b0, b1, b2 = sp.symbols("b0 b1 b2", real=True)
@@ -293,8 +293,8 @@ def check_constant_advantage_term(horizon: int = 2) -> CheckResult:
 
 
 def check_eq8_value_recursion(horizon: int = 3) -> CheckResult:
-    """eq 8: dV_t/ds == E[Dr + gamma Df G_{t+1}(s_{t+1}) | s_t = s] for t = 1..T (G_{T+1} = 0), dense
-    reward."""
+    """eq 8: dV_t/ds == E[Dr + gamma Df G_{t+1}(s_{t+1}) | s_t = s] for t = 1..T (G_{T+1} = 0),
+    dense reward."""
     ro = lq_rollout(horizon, "dense")
     s, a, xi = ro.s_sym, ro.a_sym, sp.Symbol("xi_", real=True)
     lhs, rhs = [], []

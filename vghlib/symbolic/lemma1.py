@@ -63,7 +63,8 @@ def _integrate_real_line(expr: sp.Expr) -> sp.Expr:
 
 
 def _integrate_logistic(expr: sp.Expr) -> sp.Expr:
-    """∫_R expr du for logistic integrands, via t = σ(u) ∈ (0, 1) (u = log(t/(1 − t)), du = dt/(t(1 − t)))."""
+    """∫_R expr du for logistic integrands, via t = σ(u) ∈ (0, 1) (u = log(t/(1 − t)),
+    du = dt/(t(1 − t)))."""
     t = sp.Symbol("t", positive=True)
     u_of_t = sp.log(t) - sp.log(1 - t)
     integrand = sp.expand(sp.simplify(expr.subs(u, u_of_t) * sp.diff(u_of_t, t)))
@@ -85,7 +86,8 @@ def _sf_pd_forms(nu: sp.Expr, reward, integrate):
 
 @register
 def check_shift_family(family: str = "gaussian", reward=None) -> CheckResult:
-    """Lemma 1 (eq 10) for π_θ(a) = ν(a − ā_θ) with a concrete ν, both sides computed by integration.
+    """Lemma 1 (eq 10) for π_θ(a) = ν(a − ā_θ) with a concrete ν, both sides computed by
+    integration.
 
     ``family``: "gaussian", "logistic" or "student_t5" (Student-t, 5 degrees of freedom: heavy
     tails, moments up to order 4, so a cubic reward still has vanishing boundary terms).
@@ -108,8 +110,8 @@ def check_shift_family(family: str = "gaussian", reward=None) -> CheckResult:
         sp.Eq(sf.subs(back), pd.subs(back), evaluate=False),
         residual,
         residual == 0 and boundary_limit == 0,
-        note="both sides integrated over the real line; ā_θ is an arbitrary differentiable function; "
-        f"boundary term r(ā+L)ν(L) − r(ā−L)ν(−L) → {boundary_limit} as L → ∞",
+        note="both sides integrated over the real line; ā_θ is an arbitrary differentiable "
+        f"function; boundary term r(ā+L)ν(L) − r(ā−L)ν(−L) → {boundary_limit} as L → ∞",
         seconds=time.perf_counter() - t0,
         details={
             "sf": sf.subs(back),
@@ -245,7 +247,8 @@ def control_scale_family() -> CheckResult:
     analogue = ds / s * integrate_a(a * sp.diff(reward(a), a) * pi_s)  # (σ'/σ) E[a r'(a)]
     back = {s: sig(theta), ds: sp.Derivative(sig(theta), theta)}
     return CheckResult(
-        "eq-10 form under a SCALE family π_θ(a) = ν(a/σ_θ)/σ_θ, ν = N(1,1), r(a) = a² (negative control)",
+        "eq-10 form under a SCALE family π_θ(a) = ν(a/σ_θ)/σ_θ, ν = N(1,1), r(a) = a² "
+        "(negative control)",
         sp.Eq(sf.subs(back), pd_eq10.subs(back), evaluate=False),
         residual.subs(back),
         residual == 0,

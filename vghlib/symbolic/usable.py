@@ -51,8 +51,8 @@ def check_lagrange_identity(dim: int = 3) -> CheckResult:
 
 
 def check_usable_pointwise(dim: int = 3) -> CheckResult:
-    """A.10, pointwise: <u, v> - (||v||^2 - ||v|| ||u - v||) == <u - v, v> + ||v|| ||u - v||, which is >= 0 by
-    Cauchy-Schwarz.
+    """A.10, pointwise: <u, v> - (||v||^2 - ||v|| ||u - v||) == <u - v, v> + ||v|| ||u - v||, which
+    is >= 0 by Cauchy-Schwarz.
 
     The identity is checked symbolically; the sign of the right side follows from
     :func:`check_lagrange_identity` with ``w = u - v``. As a further check the gap is evaluated on
