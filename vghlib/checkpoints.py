@@ -345,6 +345,17 @@ def _where(source) -> tuple[str, str | None]:
     return str(source.path if isinstance(source, Checkpoint) else source), None
 
 
+def _source_kwargs(revision, cache_dir) -> dict:
+    """Where ``from_pretrained`` reads: a Hub revision (through ``cache_dir``), or a folder alone
+    (``local_files_only``: a folder never reaches the Hub); never with remote code."""
+    return dict(
+        revision=revision,
+        cache_dir=cache_dir,
+        local_files_only=revision is None,
+        trust_remote_code=False,
+    )
+
+
 def load_model(source, dtype=torch.float64, *, device_map=None, cache_dir=None):
     """The causal LM of a checkpoint, in eval mode, weights in ``dtype`` (no tokenizer needed).
 
@@ -370,13 +381,10 @@ def load_model(source, dtype=torch.float64, *, device_map=None, cache_dir=None):
     try:
         model = AutoModelForCausalLM.from_pretrained(
             location,
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=revision is None,
             use_safetensors=True,
-            trust_remote_code=False,
             dtype=dtype,
             device_map=device_map,
+            **_source_kwargs(revision, cache_dir),
         )
     except OSError as err:
         raise _hub_error(location, revision, err) from None
@@ -407,13 +415,7 @@ def load(source, dtype=torch.float64, *, device_map=None, cache_dir=None):
             )
     model = load_model(source, dtype, device_map=device_map, cache_dir=cache_dir)
     try:
-        tok = AutoTokenizer.from_pretrained(
-            location,
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=revision is None,
-            trust_remote_code=False,
-        )
+        tok = AutoTokenizer.from_pretrained(location, **_source_kwargs(revision, cache_dir))
     except OSError as err:
         raise _hub_error(location, revision, err) from None
     return model, tok
