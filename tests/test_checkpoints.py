@@ -118,6 +118,7 @@ def test_offline_without_a_local_copy_says_how_to_download(tmp_path):
     assert lr.calls == []                                        # offline: the Hub is not asked
 
 
+@pytest.mark.slow
 def test_the_unreachable_hub_falls_back_to_the_cache(online, tmp_path, traj, add_to_hub_cache):
     def unreachable(repo_id, **kw):
         raise ConnectionError("Name or service not known")
@@ -134,6 +135,7 @@ def _logits(model, tok):
         return tasks.answer_logits(model, b)
 
 
+@pytest.mark.slow
 def test_every_source_loads_the_same_model(tmp_path, traj, add_to_hub_cache):
     """Logits through each source equal those of the same model built in memory."""
     from safetensors.torch import load_file
@@ -162,6 +164,7 @@ def test_every_source_loads_the_same_model(tmp_path, traj, add_to_hub_cache):
     assert not torch.allclose(_logits(other, tok), want)
 
 
+@pytest.mark.slow
 def test_a_missing_revision_offline_says_how_to_download(tmp_path, traj, add_to_hub_cache):
     add_to_hub_cache(tmp_path, REPO, "stage1-step200-tokens1B", traj.checkpoints[-1].path)
     (ref,) = C.resolve(REPO, "200", cache_dir=tmp_path)
@@ -171,6 +174,7 @@ def test_a_missing_revision_offline_says_how_to_download(tmp_path, traj, add_to_
         C.load(ref, torch.float64, cache_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_folders_without_checkpoints_or_with_pickles_are_refused(tmp_path, traj):
     with pytest.raises(C.CheckpointError, match="holds no checkpoints"):
         C.resolve(str(tmp_path))
@@ -182,6 +186,7 @@ def test_folders_without_checkpoints_or_with_pickles_are_refused(tmp_path, traj)
         C.resolve(str(tmp_path / "p"))
 
 
+@pytest.mark.slow
 def test_device_map_auto_places_the_model_through_accelerate(tmp_path, traj):
     """device_map="auto" (how a 7B or 13B model is spread over GPUs) gives the same logits; on a
     machine without GPUs accelerate places every layer on the CPU. (Spreading over several GPUs
@@ -193,6 +198,7 @@ def test_device_map_auto_places_the_model_through_accelerate(tmp_path, traj):
     assert torch.equal(_logits(placed, tok), _logits(plain, tok))
 
 
+@pytest.mark.slow
 def test_laptop_names_part_fours_trajectory_in_the_book_cache(tmp_path, traj, monkeypatch):
     monkeypatch.setenv("VGHLIB_CACHE", str(tmp_path))
     shutil.copytree(traj.folder, tmp_path / "laptop-trajectory")     # as `pretrain` left it
