@@ -34,6 +34,7 @@ def _values(rows):
     return {r["key"]: {k: v for k, v in r.items() if k != "seconds"} for r in rows}
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_with_sigkill_resumes_with_no_lost_and_no_duplicated_rows(traj, tmp_path):
     seeds = ["--seeds", "0,1,2,3,4,5"]
     killed = tmp_path / "killed.jsonl"
@@ -60,6 +61,7 @@ def test_a_sweep_killed_with_sigkill_resumes_with_no_lost_and_no_duplicated_rows
     assert _values(got) == _values(want)                             # and the same numbers
 
 
+@pytest.mark.slow
 def test_a_torn_last_line_is_cut_off_and_recomputed(traj, tmp_path):
     out = tmp_path / "r.jsonl"
     assert main(["--checkpoints", str(traj), "--out", str(out), *ARGS, "--seeds", "0"]) == 0
@@ -70,6 +72,7 @@ def test_a_torn_last_line_is_cut_off_and_recomputed(traj, tmp_path):
     assert _values(_rows(out)) == _values([json.loads(x) for x in full.splitlines()])
 
 
+@pytest.mark.slow
 def test_a_results_file_of_another_configuration_is_refused_and_left_alone(traj, tmp_path, capsys):
     out = tmp_path / "r.jsonl"
     assert main(["--checkpoints", str(traj), "--out", str(out), *ARGS, "--seeds", "0"]) == 0
@@ -99,12 +102,14 @@ def test_bad_checkpoint_folders_get_a_clear_error(tmp_path, capsys):
         main(["--checkpoints", str(empty), "--out", "x", "--budgets", "a,b"])
 
 
+@pytest.mark.slow
 def test_group_size_one_is_rejected_with_the_reason(traj, tmp_path, capsys):
     assert main(["--checkpoints", str(traj), "--out", str(tmp_path / "r.jsonl"), "--group-size", "1",
                  "--quiet"]) == 2
     assert "a group of one has advantage 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_summarise_reads_budgets_seeds_and_scores(traj, tmp_path):
     out = tmp_path / "r.jsonl"
     assert main(["--checkpoints", str(traj), "--out", str(out), *ARGS, "--seeds", "0,1"]) == 0
@@ -143,6 +148,7 @@ def _hub_cmd(hub_cache, out, *extra):
             *ARGS, "--seeds", "0,1", *extra]
 
 
+@pytest.mark.slow
 def test_torchrun_with_two_processes_equals_one_process(traj, hub_cache, tmp_path):
     """The full CLI path: Hub branches (offline cache) -> torchrun, 2 CPU ranks over gloo."""
     one = tmp_path / "one.jsonl"                  # both through `python -m vghlib`, which pins
@@ -164,6 +170,7 @@ def test_torchrun_with_two_processes_equals_one_process(traj, hub_cache, tmp_pat
         f"stage1-step{s}-tokens{s}B" for s in [c.step for c in checkpoints.list_checkpoints(traj)]}
 
 
+@pytest.mark.slow
 def test_job_array_shards_merge_into_the_unsharded_results(hub_cache, tmp_path, capsys):
     one = tmp_path / "one.jsonl"
     assert main(_hub_cmd(hub_cache, one)) == 0
@@ -188,6 +195,7 @@ def test_job_array_shards_merge_into_the_unsharded_results(hub_cache, tmp_path, 
     assert "0 <= I < N" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_hub_model_needs_explicit_steps_and_unknown_steps_name_the_nearest(hub_cache, tmp_path,
                                                                               capsys):
     assert main(["--model", REPO, "--cache-dir", str(hub_cache), "--out", str(tmp_path / "r.jsonl"),
@@ -201,6 +209,7 @@ def test_a_hub_model_needs_explicit_steps_and_unknown_steps_name_the_nearest(hub
     assert not (tmp_path / "r.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_micro_batches_change_memory_not_results(traj, tmp_path):
     """Scores and GRPO with 3 prompts per pass equal one pass over all prompts (to rounding)."""
     whole, parts = tmp_path / "whole.jsonl", tmp_path / "parts.jsonl"
@@ -222,6 +231,7 @@ def test_micro_batches_change_memory_not_results(traj, tmp_path):
             assert b[k]["r_after"] != {kk: v + 1e-3 for kk, v in a[k]["r_after"].items()}
 
 
+@pytest.mark.slow
 def test_bfloat16_mixed_precision_runs_and_stays_close_to_float64(traj, tmp_path):
     f64, bf = tmp_path / "f64.jsonl", tmp_path / "bf16.jsonl"
     assert main(["--model", str(traj), "--out", str(f64), *ARGS, "--seeds", "0"]) == 0
@@ -234,6 +244,7 @@ def test_bfloat16_mixed_precision_runs_and_stays_close_to_float64(traj, tmp_path
     assert all(b[k]["sigma_energy"] == pytest.approx(a[k]["sigma_energy"], rel=0.1) for k in score)
 
 
+@pytest.mark.slow
 def test_out_of_memory_gets_a_message_and_keeps_the_finished_rows(traj, tmp_path, monkeypatch,
                                                                  capsys):
     out = tmp_path / "r.jsonl"
@@ -257,6 +268,7 @@ def test_out_of_memory_gets_a_message_and_keeps_the_finished_rows(traj, tmp_path
     assert len(_rows(out)) == 1 + 3 * 2
 
 
+@pytest.mark.slow
 def test_prop2_rows_hold_both_sides_of_the_bound_at_every_position(traj, tmp_path):
     out = tmp_path / "r.jsonl"
     assert main(["--model", str(traj), "--out", str(out), *ARGS, "--seeds", "0",
