@@ -33,6 +33,7 @@ def test_a_tooling_command_says_where_it_runs_now(name, capsys):
     assert importlib.util.find_spec(MOVED[name]) is not None   # and that module is there
 
 
+@pytest.mark.slow
 def test_pretrain_runs_through_the_dispatcher():
     out = subprocess.run([sys.executable, "-m", "vghlib", "pretrain", "--help"],
                          capture_output=True, text=True)
