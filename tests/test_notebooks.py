@@ -79,6 +79,7 @@ def test_a_sync_rewrites_only_the_stale_head_cell(tmp_path):
     assert "git+https://x/y" in code.source
 
 
+@pytest.mark.slow
 def test_the_install_cell_installs_the_library_into_a_fresh_venv(tmp_path):
     """The launch-button cell, run in a fresh venv against a local clone (no network for code)."""
     clone = tmp_path / "clone"
