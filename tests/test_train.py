@@ -20,6 +20,7 @@ def setup(ckpt):
     return model, task.batch(tok, 128, seed=5), task.batch(tok, 64, seed=6)
 
 
+@pytest.mark.slow
 def test_first_update_equals_reinforce_with_the_same_advantages(setup):
     # At theta = theta_old the ratio is 1 and the clipped loss has the REINFORCE gradient.
     model, train, ev = setup
@@ -38,6 +39,7 @@ def test_first_update_equals_reinforce_with_the_same_advantages(setup):
     assert not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g1, g3))  # control: no advantages
 
 
+@pytest.mark.slow
 def test_a_short_run_raises_the_reward_and_its_controls_do_not(setup):
     model, train, ev = setup
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -51,6 +53,7 @@ def test_a_short_run_raises_the_reward_and_its_controls_do_not(setup):
     assert frozen.r_exact == [frozen.r_exact[0]] * 4
 
 
+@pytest.mark.slow
 def test_runs_are_deterministic_and_clipping_acts_with_several_iterations(setup):
     model, train, ev = setup
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -65,6 +68,7 @@ def test_runs_are_deterministic_and_clipping_acts_with_several_iterations(setup)
     assert c.r_exact != a.r_exact
 
 
+@pytest.mark.slow
 def test_dr_grpo_and_kl_variants_run(setup, monkeypatch):
     # k3 by hand: log pi = (log 1/2, log 1/4), log pi_ref = (log 1/4, log 1/2), so
     # d = log pi_ref - log pi = (-ln 2, ln 2) and e^d - d - 1 = (ln 2 - 1/2, 1 - ln 2), mean 1/4.
@@ -119,6 +123,7 @@ def test_dr_grpo_and_kl_variants_run(setup, monkeypatch):
     assert rec.kl[1] != pytest.approx(k1, rel=1e-1)  # control: the k1 estimate is another number
 
 
+@pytest.mark.slow
 def test_bad_settings_are_refused_with_the_reason(setup):
     model, train, ev = setup
     with pytest.raises(ValueError, match="a group of one has advantage 0"):
@@ -131,6 +136,7 @@ def test_bad_settings_are_refused_with_the_reason(setup):
         train_grpo(model, train, ev, GRPOConfig(), 1).r_after(5)
 
 
+@pytest.mark.slow
 def test_bfloat16_autocast_around_a_whole_run_sees_every_update(setup, monkeypatch):
     """torch.autocast caches each weight's bfloat16 copy until its outermost context exits; a run
     inside one context must still train the weights its forward passes read."""
