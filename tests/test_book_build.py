@@ -45,12 +45,14 @@ def build(book: Path) -> subprocess.CompletedProcess:
 GOOD_PAGE = "# Mini book\n\nA citation {cite:p}`asadulaev2026vgh`.\n\n```{bibliography}\n```\n"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not JB.exists(), reason="jupyter-book is not installed in this environment")
 def test_control_book_builds(tmp_path):
     res = build(make_book(tmp_path, "print(1 + 1)", GOOD_PAGE))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not JB.exists(), reason="jupyter-book is not installed in this environment")
 def test_a_failing_cell_fails_the_build(tmp_path):
     book = make_book(tmp_path, "raise RuntimeError('deliberate failure')", GOOD_PAGE)
@@ -61,6 +63,7 @@ def test_a_failing_cell_fails_the_build(tmp_path):
     assert "deliberate failure" in log.read_text()  # and the report names the cell's error
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not JB.exists(), reason="jupyter-book is not installed in this environment")
 def test_a_sphinx_warning_fails_the_build(tmp_path):
     res = build(make_book(tmp_path, "print(1 + 1)", GOOD_PAGE + "\nSee {doc}`no-such-page`.\n"))
@@ -68,6 +71,7 @@ def test_a_sphinx_warning_fails_the_build(tmp_path):
     assert "no-such-page" in res.stdout + res.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not JB.exists(), reason="jupyter-book is not installed in this environment")
 def test_a_plain_copy_of_the_config_does_not_find_the_extension(tmp_path):
     # control for make_book: _config.yml names the extension's folder relative to itself (./), so a
