@@ -26,12 +26,14 @@ def run_nbval(tmp_path: Path, fixture: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
 
 
+@pytest.mark.slow
 def test_nbval_rejects_a_wrong_stored_output(tmp_path):
     res = run_nbval(tmp_path, "wrong_output.ipynb")
     assert res.returncode == 1, res.stdout + res.stderr
     assert "sum = 5" in res.stdout and "sum = 4" in res.stdout  # the diff names both values
 
 
+@pytest.mark.slow
 def test_nbval_accepts_the_corrected_notebook(tmp_path):
     # Positive control: the same notebook with the right stored output passes,
     # so the failure above is about the output and not about the harness.
