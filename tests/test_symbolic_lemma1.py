@@ -29,6 +29,7 @@ def test_perturbed_shift_statements_are_rejected(family):
     assert simplify_residual(sf - wrong_pd) != 0
 
 
+@pytest.mark.slow
 def test_logistic_with_an_exponential_reward_and_its_sign_flip():
     nu = L1._density("logistic")
     reward = lambda a: sp.exp(a / 3)  # noqa: E731  (finite: |1/3| < 1)
@@ -61,6 +62,7 @@ def test_scale_family_negative_control_fails_with_the_stated_residual():
     assert simplify_residual(res.details["mean_action"] - sig) == 0
 
 
+@pytest.mark.slow
 def test_lemma1_checks_list_and_registry():
     results = L1.lemma1_checks()
     assert [r.passed for r in results] == [True, True, True, True, False]
