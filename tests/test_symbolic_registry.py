@@ -4,11 +4,13 @@ Positive statements must hold; negative controls (registered with ``register_con
 rejected. Together this is the whole symbolic layer of the book in one test.
 """
 
+import pytest
 import sympy as sp
 
 from vghlib.symbolic import CheckResult, all_checks, identity, register_control
 
 
+@pytest.mark.slow  # about 10 s: every check of the book
 def test_every_registered_check_gives_its_expected_verdict():
     checks = all_checks()
     assert len(checks) >= 30
