@@ -19,6 +19,7 @@ help:
 	@echo "make book   build the HTML book into _build/html (executes every notebook)"
 	@echo "make book-offline  the same book, serving MathJax and the widget embedder itself (needs npm)"
 	@echo "make test   ruff, unit tests, and every notebook under nbval"
+	@echo "make test-fast  the unit tests only: no notebooks, no tests marked slow (about a minute)"
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make test-browser  the offline book opened in headless Chromium, page by page, with screenshots (python -m tools.browser)"
 	@echo "make lab    JupyterLab with the book's kernel"
@@ -51,6 +52,12 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(TEST_CMD)
+
+# The unit tests without those marked slow (subprocesses, pretraining, book builds, > ~5 s) and
+# without the notebooks: a check to run while editing, not a replacement for `make test`.
+.PHONY: test-fast
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -m "not slow" -p no:cacheprovider
 
 # The offline book: pinned MathJax, ipywidgets embedder and RequireJS from npm (offline/package.json),
 # laid out in one folder that tools/sphinxext.py adds to the build.
