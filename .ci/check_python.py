@@ -7,6 +7,7 @@ REQUIRED = (3, 11)
 if sys.version_info[:2] < REQUIRED:
     found = ".".join(map(str, sys.version_info[:3]))
     sys.exit(
-        f"vgh-book needs Python {REQUIRED[0]}.{REQUIRED[1]} or newer; `{sys.executable}` is {found}.\n"
-        f"Install Python 3.11 and run again, or point make at it: make PYTHON=python3.11 test"
+        f"vgh-book needs Python {REQUIRED[0]}.{REQUIRED[1]} or newer; "
+        f"`{sys.executable}` is {found}.\n"
+        "Install Python 3.11 and run again, or point make at it: make PYTHON=python3.11 test"
     )

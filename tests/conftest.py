@@ -17,8 +17,9 @@ TINY = pretrain.PretrainConfig(steps=200, n_checkpoints=3, eval_prompts=64, toke
 def tiny_trajectory(tmp_path_factory) -> pretrain.Trajectory:
     """A tiny OLMo-2 pretrained on the label-copying corpus, saved as Part IV's trajectory is
     (``step<N>/`` folders with safetensors, tokenizer and manifest), built once per test run."""
-    return pretrain.build_trajectory(tmp_path_factory.mktemp("tiny-trajectory"), TINY,
-                                     progress=False)
+    return pretrain.build_trajectory(
+        tmp_path_factory.mktemp("tiny-trajectory"), TINY, progress=False
+    )
 
 
 def put_in_hub_cache(cache: Path, repo_id: str, revision: str, folder: Path) -> None:

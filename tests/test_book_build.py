@@ -26,20 +26,31 @@ def make_book(tmp_path: Path, code: str, page_text: str) -> Path:
     (book / "_config.yml").write_text(sphinxext.config_for_copy(ROOT / "_config.yml"))
     shutil.copy(ROOT / "book" / "references.bib", book / "book" / "references.bib")
     (book / "_toc.yml").write_text(
-        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/nb\n")
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/nb\n"
+    )
     (book / "book" / "intro.md").write_text(page_text)
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# A notebook\n\nWith $\\E[x]$ from the macros."),
-                nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
-                                 "name": "python3"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A notebook\n\nWith $\\E[x]$ from the macros."),
+        nbformat.v4.new_code_cell(code),
+    ]
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
     nbformat.write(nb, book / "book" / "nb.ipynb")
     return book
 
 
 def build(book: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(JB), "build", ".", "--warningiserror", "--keep-going"], cwd=book,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(JB), "build", ".", "--warningiserror", "--keep-going"],
+        cwd=book,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 GOOD_PAGE = "# Mini book\n\nA citation {cite:p}`asadulaev2026vgh`.\n\n```{bibliography}\n```\n"

@@ -3,9 +3,9 @@
 their own self-test (`python -m tools.browser --self-test`, run by `make test-browser`): a book
 with one planted defect per check."""
 
-
 import pytest
 import yaml
+from sphinx.builders.html._assets import _JavaScript as JS
 
 from tools import REPO_ROOT, browser, sphinxext
 
@@ -40,7 +40,7 @@ def test_a_copy_of_the_config_elsewhere_still_finds_the_extension(tmp_path):
     assert copied["sphinx"]["local_extensions"] == {"tools.sphinxext": REPO_ROOT.as_posix()}
     original = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
     del copied["sphinx"]["local_extensions"], original["sphinx"]["local_extensions"]
-    assert copied == original                       # nothing else changes
+    assert copied == original  # nothing else changes
     # control: a config whose extension line cannot be found is refused, not copied as it is
     odd = tmp_path / "_config.yml"
     odd.write_text("sphinx:\n  local_extensions: {tools.sphinxext: ./}\n")
@@ -49,15 +49,23 @@ def test_a_copy_of_the_config_elsewhere_still_finds_the_extension(tmp_path):
 
 
 def test_a_script_included_twice_is_kept_once():
-    from sphinx.builders.html._assets import _JavaScript as JS
-
     thebe = 'const THEBE_JS_URL = "x"'
-    scripts = [JS("_static/a.js"), JS(None, body=thebe), JS("_static/b.js", **{"async": "async"}),
-               JS("", body=thebe), JS("_static/a.js"), JS("", body="const other = 1")]
+    scripts = [
+        JS("_static/a.js"),
+        JS(None, body=thebe),
+        JS("_static/b.js", **{"async": "async"}),
+        JS("", body=thebe),
+        JS("_static/a.js"),
+        JS("", body="const other = 1"),
+    ]
     context = {"script_files": scripts}
     sphinxext._unique_scripts(None, "page", "page.html", context, None)
     assert [(js.filename, js.attributes.get("body")) for js in context["script_files"]] == [
-        ("_static/a.js", None), (None, thebe), ("_static/b.js", None), ("", "const other = 1")]
+        ("_static/a.js", None),
+        (None, thebe),
+        ("_static/b.js", None),
+        ("", "const other = 1"),
+    ]
 
 
 def test_every_page_of_the_table_of_contents_is_checked():
@@ -65,8 +73,9 @@ def test_every_page_of_the_table_of_contents_is_checked():
     toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
     files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
     assert pages == files and len(pages) >= 15
-    assert all((REPO_ROOT / f"{p}.ipynb").exists() or (REPO_ROOT / f"{p}.md").exists()
-               for p in pages)
+    assert all(
+        (REPO_ROOT / f"{p}.ipynb").exists() or (REPO_ROOT / f"{p}.md").exists() for p in pages
+    )
 
 
 def test_a_missing_browser_says_how_to_install_it(monkeypatch):

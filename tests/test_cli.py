@@ -13,6 +13,9 @@ def test_a_command_runs_in_a_new_process_and_returns_what_it_printed():
 @pytest.mark.slow
 def test_a_failing_command_raises_with_its_stderr():
     # control for the test above: a command that fails is an error that shows its message
-    with pytest.raises(cli.CommandFailed, match=r"(?s)`vghlib sweep --quiet` exited with code 2"
-                                                r".*required.*--out"):
+    with pytest.raises(
+        cli.CommandFailed,
+        match=r"(?s)`vghlib sweep --quiet` exited with code 2"
+        r".*required.*--out",
+    ):
         cli.run("sweep")

@@ -2,6 +2,7 @@
 
 Each numeric check has a negative control that must be rejected.
 """
+
 import math
 
 import pytest
@@ -14,6 +15,7 @@ D = torch.float64
 t = lambda x: torch.tensor(x, dtype=D)  # noqa: E731
 K0 = t([[-1.0, -1.5]])
 S1 = t([1.0, -0.5])
+
 
 def _pendulum(seed=0, n_hidden=6):
     g = torch.Generator().manual_seed(seed)
@@ -50,7 +52,6 @@ def _lq(horizon=12, process=True, gamma=0.95):
     return SY.double_integrator(horizon, gamma=gamma, process_var=0.01 if process else None)
 
 
-
 def test_autograd_costates_match_the_adjoint_recursion(pend):
     f, pi, r, params, s1, xi = pend
     roll, lam = C.costates_autograd(f, pi, r, s1, xi, 0.97)
@@ -77,14 +78,14 @@ def test_autograd_costates_match_differentiating_R_t_directly(pend):
     (g,) = torch.autograd.grad(sub.ret.sum(), s8)
     assert torch.allclose(g, lam[:, 7], rtol=1e-10, atol=1e-12)
     # negative control: the δ-gradient of R_1 without dividing by γ^{t−1} is not λ_t
-    assert _rel(lam[:, 30] * 0.97 ** 30, ref[:, 2]) > 0.1
+    assert _rel(lam[:, 30] * 0.97**30, ref[:, 2]) > 0.1
 
 
 def test_rollout_returns_to_go(pend):
     f, pi, r, params, s1, xi = pend
     roll = C.rollout(f, pi, r, s1, xi, 0.9)
     k = torch.arange(roll.horizon, dtype=D)
-    assert torch.allclose(roll.ret, (roll.rewards * 0.9 ** k).sum(1))
+    assert torch.allclose(roll.ret, (roll.rewards * 0.9**k).sum(1))
     assert torch.allclose(roll.returns[:, 10], (roll.rewards[:, 10:] * 0.9 ** k[:-10]).sum(1))
     assert roll.states.shape == (16, 61, 2) and roll.actions.shape == (16, 60, 1)
 
@@ -108,8 +109,9 @@ def test_per_rollout_gradients_sum_to_the_batch_gradient():
     pol = C.linear_gaussian_policy(Kb, sigma, per_rollout=True)
     s1 = torch.ones(B, 1, dtype=D)
     xi = C.standard_normal_noise(B, 3, 1, 0)
-    roll, lam = C.costates_autograd(sys_.dynamics, pol, sys_.reward, s1, xi, sys_.gamma,
-                                    retain_graph=True)
+    roll, lam = C.costates_autograd(
+        sys_.dynamics, pol, sys_.reward, s1, xi, sys_.gamma, retain_graph=True
+    )
     (per,) = C.pathwise_grad(sys_.dynamics, pol, sys_.reward, roll, lam, [Kb])
     (bp,) = C.bptt_grad(roll, [Kb])
     assert per.shape == (B, 1, 1) and torch.allclose(per, bp, rtol=1e-10)
@@ -128,10 +130,16 @@ def test_mean_costate_is_the_riccati_value_gradient_eq9():
     N = 40_000
     s = torch.tensor([[0.7, 0.4]], dtype=D).expand(N, 2)
     start = 3
-    _, lam = C.costates_autograd(sys_.dynamics, C.linear_gaussian_policy(K, 0.5), sys_.reward, s,
-                                 C.standard_normal_noise(N, sys_.horizon - start, 1, 5),
-                                 sys_.gamma, process_noise=sys_.process_noise(N, 6)[:, start:],
-                                 start_step=start)
+    _, lam = C.costates_autograd(
+        sys_.dynamics,
+        C.linear_gaussian_policy(K, 0.5),
+        sys_.reward,
+        s,
+        C.standard_normal_noise(N, sys_.horizon - start, 1, 5),
+        sys_.gamma,
+        process_noise=sys_.process_noise(N, 6)[:, start:],
+        start_step=start,
+    )
     mean, se = lam[:, 0].mean(0), lam[:, 0].std(0) / math.sqrt(N)
     G = SY.lq_value_grad(P, s[:1], start)[0]
     assert torch.all((mean - G).abs() < 4 * se + 1e-12)
@@ -162,8 +170,9 @@ def test_bad_inputs_raise(pend):
         C.pathwise_grad(f, pi, r, roll, lam, [params[0].detach()])
     t = lambda x: torch.tensor(x, dtype=D)  # noqa: E731
     with pytest.raises(ValueError, match="need A"):
-        SY.LQSystem(A=t([[1.0]]), B=t([[1.0, 0.0]]), Q=t([[1.0, 0], [0, 1.0]]), R=t([[1.0]]),
-                   horizon=3)
+        SY.LQSystem(
+            A=t([[1.0]]), B=t([[1.0, 0.0]]), Q=t([[1.0, 0], [0, 1.0]]), R=t([[1.0]]), horizon=3
+        )
     sys_ = _lq()
     with pytest.raises(ValueError, match="gain"):
         SY.lq_policy_value(sys_, torch.zeros(2, 1, dtype=D), 0.1)
@@ -194,12 +203,25 @@ def test_fd_value_gradient_matches_riccati_and_costates_on_the_pendulum():
     sys_ = _lq(8, process=False)
     P, _ = SY.lq_policy_value(sys_, K0, 0.5)
     G = SY.lq_value_grad(P, S1[None], 0)[0]
-    fd, se = C.value_grad_fd(sys_.dynamics, C.linear_gaussian_policy(K0, 0.5), sys_.reward, S1,
-                              C.standard_normal_noise(4000, 8, 1, 0), sys_.gamma, step=1e-4)
+    fd, se = C.value_grad_fd(
+        sys_.dynamics,
+        C.linear_gaussian_policy(K0, 0.5),
+        sys_.reward,
+        S1,
+        C.standard_normal_noise(4000, 8, 1, 0),
+        sys_.gamma,
+        step=1e-4,
+    )
     assert ((fd - G).abs() < 4 * se + 1e-6).all()
-    fd_bad, _ = C.value_grad_fd(sys_.dynamics, C.linear_gaussian_policy(K0, 0.5), sys_.reward,
-                                 S1 + 0.3, C.standard_normal_noise(4000, 8, 1, 0), sys_.gamma)
-    assert ((fd_bad - G).abs() > 4 * se + 1e-6).any()                  # negative control
+    fd_bad, _ = C.value_grad_fd(
+        sys_.dynamics,
+        C.linear_gaussian_policy(K0, 0.5),
+        sys_.reward,
+        S1 + 0.3,
+        C.standard_normal_noise(4000, 8, 1, 0),
+        sys_.gamma,
+    )
+    assert ((fd_bad - G).abs() > 4 * se + 1e-6).any()  # negative control
     # pendulum: with the same noise, FD of the sample mean = mean BPTT costate up to O(h²)
     pend, pol = SY.Pendulum(), SY.pendulum_policy()
     s, xi = t([1.0, 0.2]), C.standard_normal_noise(200, 30, 1, 1)
@@ -207,7 +229,6 @@ def test_fd_value_gradient_matches_riccati_and_costates_on_the_pendulum():
     _, lam = C.costates_autograd(pend.dynamics, pol, pend.reward, s[None].expand(200, 2), xi, 0.99)
     assert torch.allclose(fdp, lam[:, 0].mean(0), rtol=1e-5, atol=1e-6)
     fd_off, _ = C.value_grad_fd(pend.dynamics, pol, pend.reward, s + t([0.2, 0.0]), xi, 0.99)
-    assert not torch.allclose(fd_off, lam[:, 0].mean(0), rtol=1e-3)    # negative control
+    assert not torch.allclose(fd_off, lam[:, 0].mean(0), rtol=1e-3)  # negative control
     with pytest.raises(ValueError):
         C.value_grad_fd(pend.dynamics, pol, pend.reward, s, xi, 0.99, step=0.0)
-

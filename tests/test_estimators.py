@@ -1,4 +1,5 @@
-"""Tests of vghlib.estimators: SF (eq 2) and PD (eq 3) against closed forms, with negative controls."""
+"""Tests of vghlib.estimators: SF (eq 2) and PD (eq 3) against closed forms, with negative
+controls."""
 
 import math
 
@@ -10,8 +11,12 @@ from scipy import integrate, stats
 from vghlib import estimators as E
 from vghlib import exercises as X
 
-LAWS = [(E.gaussian_location(0.7), [0.3]), (E.gaussian(), [0.3, 0.8]),
-        (E.logistic_location(0.5), [0.3]), (E.exponential_scale(), [1.3])]
+LAWS = [
+    (E.gaussian_location(0.7), [0.3]),
+    (E.gaussian(), [0.3, 0.8]),
+    (E.logistic_location(0.5), [0.3]),
+    (E.exponential_scale(), [1.3]),
+]
 COSTS = [E.quadratic(2.0, 0.5), E.cosine(1.5), E.step(0.4)]
 DENSITY = {  # scipy densities, an independent reference for the closed forms
     "gaussian_location": lambda th: stats.norm(th[0], 0.7),
@@ -42,8 +47,11 @@ def test_sf_mean_matches_exact_gradient_and_rejects_a_wrong_one(law, theta, cost
     assert not np.any(est.covers(wrong, z=4.0))
 
 
-@pytest.mark.parametrize("law,theta,cost", [c for c in cases if c[2].differentiable],
-                         ids=[i for i, c in zip(ids, cases) if c[2].differentiable])
+@pytest.mark.parametrize(
+    "law,theta,cost",
+    [c for c in cases if c[2].differentiable],
+    ids=[i for i, c in zip(ids, cases) if c[2].differentiable],
+)
 def test_pd_mean_matches_exact_gradient_and_rejects_a_wrong_one(law, theta, cost):
     exact = E.exact_gradient(cost, law, theta)
     est = E.estimate("pd", cost, law, theta, 200_000, seed=2)
@@ -64,21 +72,22 @@ def test_sf_and_pd_agree_in_expectation_on_independent_samples():
     law, th, cost = E.gaussian(), [0.4, 1.2], E.cosine(0.8)
     sf = E.estimate("sf", cost, law, th, 200_000, seed=10)
     pd = E.estimate("pd", cost, law, th, 200_000, seed=11)
-    se = np.sqrt(sf.se ** 2 + pd.se ** 2)
+    se = np.sqrt(sf.se**2 + pd.se**2)
     assert np.all(np.abs(sf.mean - pd.mean) <= 4 * se)
     # negative control: the SF estimate under a different theta is clearly different
     other = E.estimate("sf", cost, law, [1.4, 1.2], 200_000, seed=12)
-    assert np.any(np.abs(other.mean - pd.mean) > 4 * np.sqrt(other.se ** 2 + pd.se ** 2))
+    assert np.any(np.abs(other.mean - pd.mean) > 4 * np.sqrt(other.se**2 + pd.se**2))
 
 
 def test_per_sample_variances_match_the_closed_forms_for_x_squared():
-    # c = x², x ~ N(μ, σ²): Var_PD = 4σ², Var_SF = μ⁴/σ² + 14μ² + 15σ² (sympy reference in vghlib.exercises)
+    # c = x², x ~ N(μ, σ²): Var_PD = 4σ², Var_SF = μ⁴/σ² + 14μ² + 15σ²
+    # (sympy reference in vghlib.exercises)
     mu, sigma = 0.5, 0.8
     law, cost = E.gaussian_location(sigma), E.quadratic(2.0, 0.0)
     var_pd = float(E.pd_samples(cost, law, [mu], 400_000, seed=4)[:, 0].var())
     var_sf = float(E.sf_samples(cost, law, [mu], 400_000, seed=4)[:, 0].var())
-    assert var_pd == pytest.approx(4 * sigma ** 2, rel=0.01)
-    assert var_sf == pytest.approx(mu ** 4 / sigma ** 2 + 14 * mu ** 2 + 15 * sigma ** 2, rel=0.03)
+    assert var_pd == pytest.approx(4 * sigma**2, rel=0.01)
+    assert var_sf == pytest.approx(mu**4 / sigma**2 + 14 * mu**2 + 15 * sigma**2, rel=0.03)
     assert var_pd < var_sf
     ref, (m, s) = X._sf_variance_quadratic()
     assert float(ref.subs({m: mu, s: sigma})) == pytest.approx(var_sf, rel=0.03)
@@ -113,7 +122,7 @@ def test_baselines_keep_sf_unbiased_and_the_loo_baseline_reduces_variance_here()
 
 def test_variance_of_the_mean_falls_like_one_over_n():
     law, th, cost = E.gaussian_location(1.0), [0.5], E.quadratic(2.0, 0.0)
-    for kind, per_sample in [("pd", 4.0), ("sf", 0.5 ** 4 + 14 * 0.25 + 15)]:
+    for kind, per_sample in [("pd", 4.0), ("sf", 0.5**4 + 14 * 0.25 + 15)]:
         v = E.variance_vs_samples(kind, cost, law, th, [4, 64], n_repeats=2000, seed=7)
         for n, var in v.items():
             assert var == pytest.approx(per_sample / n, rel=0.15), (kind, n)
@@ -148,7 +157,9 @@ def test_bad_input_gets_a_clear_error():
 def test_add_costs_sums_values_and_expectations():
     law, th = E.gaussian_location(0.6), [0.2]
     both = E.add_costs(E.quadratic(1.5, 1.0), E.cosine(2.0))
-    ref = E.exact_gradient(E.quadratic(1.5, 1.0), law, th) + E.exact_gradient(E.cosine(2.0), law, th)
+    ref = E.exact_gradient(E.quadratic(1.5, 1.0), law, th) + E.exact_gradient(
+        E.cosine(2.0), law, th
+    )
     assert E.exact_gradient(both, law, th) == pytest.approx(ref, rel=1e-12)
     assert E.estimate("pd", both, law, th, 100_000, seed=8).covers(ref, 4.0).all()
     assert not E.add_costs(E.quadratic(), E.step()).differentiable

@@ -2,6 +2,7 @@
 answers None with "no answer yet", and never shows the reference value."""
 
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -32,19 +33,22 @@ def test_every_checker_follows_the_scheme(exercise_id):
     right = check(ref)
     assert isinstance(right, X.Feedback) and right and right.exercise == exercise_id
     wrong = check(_wrong(ref))
-    assert isinstance(wrong, X.Feedback) and not wrong                    # the negative control
-    assert repr(wrong).startswith(f"[{exercise_id}] not yet: ")           # a verdict, with a hint
+    assert isinstance(wrong, X.Feedback) and not wrong  # the negative control
+    assert repr(wrong).startswith(f"[{exercise_id}] not yet: ")  # a verdict, with a hint
     if not isinstance(ref, sp.Expr):
         for shown in (f"{ref:.3g}", f"{ref:.4f}"):
             assert shown not in repr(wrong) and shown not in repr(right)  # never leak the answer
 
 
 def test_the_math_modules_do_not_import_the_exercises():
-    import pathlib
     root = pathlib.Path(X.__file__).parent
-    offenders = [p.name for p in root.rglob("*.py")
-                 if p.name != "exercises.py" and "vghlib.exercises" in p.read_text()
-                 and "import" in p.read_text().split("vghlib.exercises")[0][-40:]]
+    offenders = [
+        p.name
+        for p in root.rglob("*.py")
+        if p.name != "exercises.py"
+        and "vghlib.exercises" in p.read_text()
+        and "import" in p.read_text().split("vghlib.exercises")[0][-40:]
+    ]
     assert offenders == []
 
 
@@ -59,7 +63,7 @@ def test_sfpd_exercises():
     assert not X.check_sfpd_var("mu**4/sigma**2 + 12*mu**2 + 15*sigma**2")
     assert not X.check_sfpd_var("mu +* sigma")
     mu, sigma = sp.symbols("mu sigma")
-    assert X.check_sfpd_var(mu ** 4 / sigma ** 2 + 14 * mu ** 2 + 15 * sigma ** 2)
+    assert X.check_sfpd_var(mu**4 / sigma**2 + 14 * mu**2 + 15 * sigma**2)
     assert X.check_sfpd_cross(cosine_crossover(1.0) * 1.001)
     assert not X.check_sfpd_cross(1.0)
     assert not X.check_sfpd_cross("abc")
@@ -71,7 +75,7 @@ def test_costates_riccati():
     right = float(2 * P[0, 0, 0] * 2.0)
     assert X.check_costates_riccati(right)
     assert not X.check_costates_riccati(-right)
-    assert not X.check_costates_riccati(float(P[0, 0, 0] * 2.0))     # forgot the factor 2
+    assert not X.check_costates_riccati(float(P[0, 0, 0] * 2.0))  # forgot the factor 2
 
 
 def test_ctrl_exercises():
@@ -119,5 +123,5 @@ def test_check_numeric_verdicts():
 def test_check_symbolic_verdicts():
     x = sp.symbols("x")
     assert X.check_symbolic("e", sp.sin(x) ** 2, 1 - sp.cos(x) ** 2)
-    assert not X.check_symbolic("e", x ** 2, x ** 3)
+    assert not X.check_symbolic("e", x**2, x**3)
     assert not X.check_symbolic("e", "x +* 2", x)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from vghlib.grpo import advantages, grpo_loss, k3_kl, token_logprobs
+from vghlib.grpo import advantages, group_mean_scale, grpo_loss, k3_kl, token_logprobs
 
 
 def test_grpo_advantage_matches_a_hand_computation():
@@ -12,7 +12,9 @@ def test_grpo_advantage_matches_a_hand_computation():
     expected = torch.tensor([(x - mean) / (std + 1e-4) for x in [1, 0, 0, 1, 1]])
     assert torch.allclose(advantages(r), expected, atol=1e-12)
     # Negative control: the biased (n) std gives a different answer.
-    biased = torch.tensor([(x - mean) / (r.std(unbiased=False).item() + 1e-4) for x in [1, 0, 0, 1, 1]])
+    biased = torch.tensor(
+        [(x - mean) / (r.std(unbiased=False).item() + 1e-4) for x in [1, 0, 0, 1, 1]]
+    )
     assert not torch.allclose(advantages(r), biased, atol=1e-3)
 
 
@@ -73,7 +75,8 @@ def test_grpo_loss_matches_a_hand_computed_batch():
     old = torch.tensor([[math.log(0.4), math.log(0.3)], [math.log(0.6), 0.0]], **f64)
     adv = torch.tensor([1.0, -2.0], **f64)
     mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]], **f64)
-    # ratios: 1.25 (clipped to 1.2 for A>0: min(1.25, 1.2) = 1.2), 1.0, 1.5 (A<0: min(-3, -2.4) = -3)
+    # ratios: 1.25 (clipped to 1.2 for A>0: min(1.25, 1.2) = 1.2), 1.0,
+    # 1.5 (A<0: min(-3, -2.4) = -3)
     seq0 = -(1.2 * 1.0 + 1.0 * 1.0) / 2
     seq1 = -(1.5 * -2.0) / 1
     loss, info = grpo_loss(logp, old, adv, mask, clip_eps=0.2)
@@ -97,10 +100,37 @@ def test_grpo_loss_gradient_at_the_old_policy_is_the_score_function_gradient():
     assert torch.allclose(g, ref)
 
 
-def test_k3_is_nonnegative_and_zero_only_at_equality():
-    x = torch.linspace(-3, 3, 61, dtype=torch.float64)
-    assert (k3_kl(x, torch.zeros_like(x)) >= 0).all()
-    assert k3_kl(torch.tensor(0.7), torch.tensor(0.7)) == 0
+def test_k3_and_the_kl_term_of_the_loss_against_hand_values():
+    # k3 by hand: log pi = (log 1/2, log 1/4), log pi_ref = (log 1/4, log 1/2), so
+    # d = log pi_ref - log pi = (-ln 2, ln 2) and e^d - d - 1 = (ln 2 - 1/2, 1 - ln 2), mean 1/4.
+    ln2 = 0.6931471805599453
+    logp = torch.tensor([[0.5, 0.25]], dtype=torch.float64).log()
+    ref_logp = torch.tensor([[0.25, 0.5]], dtype=torch.float64).log()
+    by_hand = torch.tensor([[ln2 - 0.5, 1 - ln2]], dtype=torch.float64)
+    assert torch.allclose(k3_kl(logp, ref_logp), by_hand, rtol=0, atol=1e-15)
+    # controls: the arguments swapped, and the k1 estimator log pi - log pi_ref, differ
+    assert not torch.allclose(k3_kl(ref_logp, logp), by_hand, rtol=0, atol=1e-3)
+    assert not torch.allclose(logp - ref_logp, by_hand, rtol=0, atol=1e-3)
+    # in the loss: with advantage 0 and ratio 1 only beta * KL is left, 0.1 * 1/4 per token
+    no_adv, ones = torch.zeros(1, dtype=torch.float64), torch.ones_like(logp)
+    for loss_type in ("grpo", "dr_grpo"):
+        loss, info = grpo_loss(
+            logp,
+            logp,
+            no_adv,
+            ones,
+            kl_coef=0.1,
+            ref_logp=ref_logp,
+            loss_type=loss_type,
+            max_completion_length=2,
+        )
+        assert info["kl"] == pytest.approx(0.25, abs=1e-15)
+        assert float(loss) == pytest.approx(0.025, abs=1e-15)
+    _, info = grpo_loss(
+        logp, logp, no_adv, torch.tensor([[1.0, 0.0]], dtype=torch.float64), ref_logp=ref_logp
+    )
+    assert info["kl"] == pytest.approx(ln2 - 0.5, abs=1e-15)  # the masked token does not count
+    assert k3_kl(torch.tensor(0.7), torch.tensor(0.7)) == 0  # zero at equality
 
 
 def test_k3_expected_gradient_is_the_forward_kl_gradient():
@@ -121,7 +151,6 @@ def test_k3_expected_gradient_is_the_forward_kl_gradient():
 
 
 def test_group_mean_scale_is_one_minus_one_over_n_and_matches_the_mean_advantage():
-    from vghlib.grpo import group_mean_scale
     assert group_mean_scale(8) == 0.875
     with pytest.raises(ValueError, match="at least 2"):
         group_mean_scale(1)
@@ -141,18 +170,21 @@ def test_two_sided_clipping_and_the_loss_types_on_a_hand_computed_batch():
     old = torch.tensor([[math.log(0.4), math.log(0.3)], [math.log(0.6), math.log(0.1)]], **f64)
     adv = torch.tensor([1.0, -2.0], **f64)
     mask = torch.ones(2, 2, **f64)
-    tok = torch.tensor([[-1.25, -1.0], [3.0, 1.6]], **f64)   # -min(ρA, clip(ρ)A), by hand
+    tok = torch.tensor([[-1.25, -1.0], [3.0, 1.6]], **f64)  # -min(ρA, clip(ρ)A), by hand
     loss, info = grpo_loss(logp, old, adv, mask, clip_eps=0.2, clip_eps_high=0.3)
     assert loss.item() == pytest.approx(tok.mean(-1).mean().item(), abs=1e-12)
-    assert info["clip_frac"] == pytest.approx(2 / 4)          # ratios 1.5 and 0.7 lie outside
-    sym, sym_info = grpo_loss(logp, old, adv, mask, clip_eps=0.2)   # negative control: symmetric
-    assert sym.item() != pytest.approx(loss.item()) and sym_info["clip_frac"] == pytest.approx(3 / 4)
+    assert info["clip_frac"] == pytest.approx(2 / 4)  # ratios 1.5 and 0.7 lie outside
+    sym, sym_info = grpo_loss(logp, old, adv, mask, clip_eps=0.2)  # negative control: symmetric
+    assert sym.item() != pytest.approx(loss.item()) and sym_info["clip_frac"] == pytest.approx(
+        3 / 4
+    )
     bnpo, _ = grpo_loss(logp, old, adv, mask, 0.2, clip_eps_high=0.3, loss_type="bnpo")
     assert bnpo.item() == pytest.approx(tok.sum().item() / 4, abs=1e-12)
     # Dr. GRPO: sum over tokens / (B * max_completion_length), with a shorter second completion
     short = torch.tensor([[1.0, 1.0], [1.0, 0.0]], **f64)
-    dr, _ = grpo_loss(logp, old, adv, short, 0.2, clip_eps_high=0.3, loss_type="dr_grpo",
-                      max_completion_length=4)
+    dr, _ = grpo_loss(
+        logp, old, adv, short, 0.2, clip_eps_high=0.3, loss_type="dr_grpo", max_completion_length=4
+    )
     assert dr.item() == pytest.approx((-1.25 - 1.0 + 3.0) / (2 * 4), abs=1e-12)
     with pytest.raises(ValueError, match="max_completion_length"):
         grpo_loss(logp, old, adv, mask, loss_type="dr_grpo")

@@ -1,7 +1,17 @@
 import numpy as np
 import pytest
+import torch
 
-from vghlib.impact import bernoulli_headroom, headroom, usable_terms
+from vghlib import tasks
+from vghlib.grpo import advantages, group_mean_scale
+from vghlib.impact import (
+    bernoulli_headroom,
+    best_checkpoint,
+    grpo_costate_scale,
+    headroom,
+    usable_terms,
+)
+from vghlib.scoring import checkpoint_score
 
 
 def test_bernoulli_headroom_vanishes_at_the_ends_and_is_positive_between():
@@ -55,13 +65,7 @@ def test_usable_terms_shapes_and_values():
         usable_terms(g, g[:, :1])
 
 
-
 def test_grpo_costate_scale_matches_monte_carlo_groups_and_known_cases():
-    import torch
-
-    from vghlib.grpo import advantages, group_mean_scale
-    from vghlib.impact import grpo_costate_scale
-
     # E[Â_i (r_i − p)] / (p(1 − p)) is the factor c of E[λ̂|h] = c·G (the score of a 0/1 outcome
     # is proportional to r − p): a Monte Carlo estimate over many groups must match the closed form.
     g = torch.Generator().manual_seed(0)
@@ -69,11 +73,13 @@ def test_grpo_costate_scale_matches_monte_carlo_groups_and_known_cases():
         r = (torch.rand(200_000, n, generator=g, dtype=torch.float64) < p).double()
         mc = float((advantages(r, "grpo") * (r - p)).mean() / (p * (1 - p)))
         assert grpo_costate_scale(p, n, "grpo") == pytest.approx(mc, rel=0.02)
-        assert grpo_costate_scale(p, n, "grpo") != pytest.approx(1.0, rel=0.05)   # GRPO rescales
+        assert grpo_costate_scale(p, n, "grpo") != pytest.approx(1.0, rel=0.05)  # GRPO rescales
     assert grpo_costate_scale(0.4, 6, "mean") == pytest.approx(group_mean_scale(6))
     assert grpo_costate_scale(np.array([0.2, 0.9]), 5, "loo") == pytest.approx([1.0, 1.0])
     # p → 0: the only groups that matter hold one success, whose advantage is (1 − 1/n)/sqrt(1/n)
-    assert grpo_costate_scale(0.0, 8, "grpo") == pytest.approx((1 - 1 / 8) / (np.sqrt(1 / 8) + 1e-4))
+    assert grpo_costate_scale(0.0, 8, "grpo") == pytest.approx(
+        (1 - 1 / 8) / (np.sqrt(1 / 8) + 1e-4)
+    )
     with pytest.raises(ValueError, match="group_size"):
         grpo_costate_scale(0.5, 1)
 
@@ -81,11 +87,6 @@ def test_grpo_costate_scale_matches_monte_carlo_groups_and_known_cases():
 def test_checkpoint_score_against_a_hand_computed_model():
     # A one-layer "model" whose answer logits are W h with h the embedding of the last token:
     # G = Wᵀ ∂p/∂z can be written by hand, so Σ is checked exactly.
-    import torch
-
-    from vghlib import tasks
-    from vghlib.impact import bernoulli_headroom
-    from vghlib.scoring import checkpoint_score
 
     class Tiny(torch.nn.Module):
         def __init__(self):
@@ -95,7 +96,9 @@ def test_checkpoint_score_against_a_hand_computed_model():
             self.model.embed_tokens = torch.nn.Embedding(12, 5, dtype=torch.float64)
             self.model.layers = torch.nn.ModuleList()
             with torch.no_grad():
-                self.model.embed_tokens.weight.copy_(torch.randn(12, 5, generator=g, dtype=torch.float64))
+                self.model.embed_tokens.weight.copy_(
+                    torch.randn(12, 5, generator=g, dtype=torch.float64)
+                )
             self.W = torch.nn.Parameter(torch.randn(12, 5, generator=g, dtype=torch.float64))
 
         def forward(self, input_ids, **kw):
@@ -104,27 +107,32 @@ def test_checkpoint_score_against_a_hand_computed_model():
 
     m = Tiny()
     ids = torch.tensor([[3, 4], [5, 6], [7, 3]])
-    batch = tasks.TaskBatch(ids, torch.ones_like(ids), torch.zeros_like(ids), torch.tensor([0, 1, 2]),
-                            torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2, 8]), ["", "", ""])
+    batch = tasks.TaskBatch(
+        ids,
+        torch.ones_like(ids),
+        torch.zeros_like(ids),
+        torch.tensor([0, 1, 2]),
+        torch.tensor([0, 1, 2]),
+        torch.tensor([0, 1, 2, 8]),
+        ["", "", ""],
+    )
     s = checkpoint_score(m, batch, alpha=2.0, group_size=4, layer=0)
     with torch.no_grad():
         z = m(ids).logits[:, -1]
         pi = torch.softmax(z, -1)
         p = pi[torch.arange(3), torch.tensor([0, 1, 2])]
         dp = p[:, None] * (torch.nn.functional.one_hot(torch.tensor([0, 1, 2]), 12) - pi)
-        G = dp @ m.W                                                     # (3, 5)
-    assert s["sigma_energy"] == pytest.approx(float((G ** 2).sum(-1).mean()), rel=1e-10)
+        G = dp @ m.W  # (3, 5)
+    assert s["sigma_energy"] == pytest.approx(float((G**2).sum(-1).mean()), rel=1e-10)
     assert s["r_before"] == pytest.approx(float(p.mean()))
     assert s["headroom"] == pytest.approx(float(np.mean(bernoulli_headroom(p.numpy(), 2.0))))
-    assert s["lam_single"] > s["lam_cond"] >= 0          # Jensen: single samples overstate Λ
+    assert s["lam_single"] > s["lam_cond"] >= 0  # Jensen: single samples overstate Λ
     assert s["p_gap_cond"] == pytest.approx(s["usable_cond"] * s["headroom"])
     with pytest.raises(ValueError, match="out of range"):
         checkpoint_score(m, batch, alpha=2.0, group_size=4, layer=3)
 
 
 def test_best_checkpoint_is_the_argmax():
-    from vghlib.impact import best_checkpoint
-
     assert best_checkpoint([0.1, 0.5, 0.2], [10, 20, 30]) == 20
     with pytest.raises(ValueError, match="NaN"):
         best_checkpoint([0.1, float("nan")], [1, 2])

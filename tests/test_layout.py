@@ -26,11 +26,15 @@ def imported(source: str, package: str = "vghlib") -> set[str]:
             out |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             out.add(package if node.level else node.module.split(".")[0])
-        elif (isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute))
-              and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("import_module",
-                                                                                "__import__")
-              and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, (ast.Name, ast.Attribute))
+            and getattr(node.func, "attr", getattr(node.func, "id", ""))
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             out.add(node.args[0].value.split(".")[0])
     return out
 
@@ -42,19 +46,24 @@ def vghlib_sources() -> list[Path]:
 def test_vghlib_imports_no_tooling():
     paths = vghlib_sources()
     assert len(paths) >= 15
-    found = {p.relative_to(REPO_ROOT).as_posix(): sorted(imported(p.read_text()) & TOOLING)
-             for p in paths}
+    found = {
+        p.relative_to(REPO_ROOT).as_posix(): sorted(imported(p.read_text()) & TOOLING)
+        for p in paths
+    }
     assert {p: names for p, names in found.items() if names} == {}
 
 
-@pytest.mark.parametrize("source, name", [
-    ("import selenium.webdriver\n", "selenium"),
-    ("def f():\n    from sphinx.application import Sphinx\n", "sphinx"),
-    ("import numpy as np, nbformat\n", "nbformat"),
-    ("try:\n    import yaml\nexcept ImportError:\n    yaml = None\n", "yaml"),
-    ("from tools import notebooks\n", "tools"),
-    ("import importlib\nm = importlib.import_module('tools.browser')\n", "tools"),
-])
+@pytest.mark.parametrize(
+    "source, name",
+    [
+        ("import selenium.webdriver\n", "selenium"),
+        ("def f():\n    from sphinx.application import Sphinx\n", "sphinx"),
+        ("import numpy as np, nbformat\n", "nbformat"),
+        ("try:\n    import yaml\nexcept ImportError:\n    yaml = None\n", "yaml"),
+        ("from tools import notebooks\n", "tools"),
+        ("import importlib\nm = importlib.import_module('tools.browser')\n", "tools"),
+    ],
+)
 def test_a_planted_tooling_import_is_flagged(source, name):
     # negative control: each of these, planted in a module of vghlib, would fail the test above
     assert imported(source) & TOOLING == {name}
@@ -62,8 +71,9 @@ def test_a_planted_tooling_import_is_flagged(source, name):
 
 def test_the_library_imports_are_not_flagged():
     # control: imports of the library itself and of its dependencies are not tooling
-    src = ("from . import stats\nfrom vghlib.env import REPO_ROOT\n"
-           "import torch\nimport numpy as np\n")
+    src = (
+        "from . import stats\nfrom vghlib.env import REPO_ROOT\nimport torch\nimport numpy as np\n"
+    )
     assert imported(src) & TOOLING == set()
     assert imported(src) == {"vghlib", "torch", "numpy"}
 
@@ -88,13 +98,18 @@ def private_uses(source: str, project=("vghlib", "tools")) -> list[str]:
     Flags ``from vghlib.m import _x``, ``import vghlib.m as m`` (or ``from vghlib import m``)
     followed by ``m._x``, and ``vghlib.m._x``. Dunder names (``__version__``) are public.
     """
+
     def private(name: str) -> bool:
         return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
     aliases, out = set(), []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.module and not node.level \
-                and node.module.split(".")[0] in project:
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and not node.level
+            and node.module.split(".")[0] in project
+        ):
             for a in node.names:
                 if private(a.name):
                     out.append(f"{node.module}.{a.name}")
@@ -128,7 +143,9 @@ def project_sources() -> dict[str, str]:
     for p in sorted((REPO_ROOT / "book").rglob("*.ipynb")):
         cells = json.loads(p.read_text())["cells"]
         code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-        lines = [ln for c in code for ln in c.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+        lines = [
+            ln for c in code for ln in c.splitlines() if not ln.lstrip().startswith(("%", "!"))
+        ]
         out[p.relative_to(REPO_ROOT).as_posix()] = "\n".join(lines)
     return out
 
@@ -140,13 +157,21 @@ def test_no_module_uses_another_modules_private_names():
     assert found == {}
 
 
-@pytest.mark.parametrize("source, use", [
-    ("from vghlib.train import _rows\n", "vghlib.train._rows"),
-    ("from vghlib import train\nx = train._to(b, 'cpu')\n", "train._to"),
-    ("import vghlib.impact as I\nI._check_alpha(2.0)\n", "I._check_alpha"),
-    ("import vghlib.sweep\nvghlib.sweep._batches(t, c)\n", "vghlib.sweep._batches"),
-])
+@pytest.mark.parametrize(
+    "source, use",
+    [
+        ("from vghlib.train import _rows\n", "vghlib.train._rows"),
+        ("from vghlib import train\nx = train._to(b, 'cpu')\n", "train._to"),
+        ("import vghlib.impact as I\nI._check_alpha(2.0)\n", "I._check_alpha"),
+        ("import vghlib.sweep\nvghlib.sweep._batches(t, c)\n", "vghlib.sweep._batches"),
+    ],
+)
 def test_a_planted_private_use_is_flagged(source, use):
     # negative control: each line would fail the test above; a public name or a dunder would not
     assert private_uses(source) == [use]
-    assert private_uses("from vghlib import train\ntrain.train_grpo\nimport vghlib\nvghlib.__version__\n") == []
+    assert (
+        private_uses(
+            "from vghlib import train\ntrain.train_grpo\nimport vghlib\nvghlib.__version__\n"
+        )
+        == []
+    )

@@ -30,11 +30,12 @@ def test_a_tooling_command_says_where_it_runs_now(name, capsys):
     assert main([name, "--check"]) == 2
     err = capsys.readouterr().err
     assert f"python -m {MOVED[name]}" in err
-    assert importlib.util.find_spec(MOVED[name]) is not None   # and that module is there
+    assert importlib.util.find_spec(MOVED[name]) is not None  # and that module is there
 
 
 @pytest.mark.slow
 def test_pretrain_runs_through_the_dispatcher():
-    out = subprocess.run([sys.executable, "-m", "vghlib", "pretrain", "--help"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "vghlib", "pretrain", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "usage: python -m vghlib pretrain" in out.stdout, out.stderr

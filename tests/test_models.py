@@ -9,6 +9,7 @@ from vghlib.models import (
     HFCausalLM,
     MiniTransformer,
     RNNPolicy,
+    ScaledLogits,
     TokenOnlyPolicy,
     sample,
     tiny_olmo2,
@@ -22,8 +23,11 @@ def policies():
         "token": TokenOnlyPolicy(V, 8, init_scale=2.0),
         "rnn": RNNPolicy(V, 8, init_scale=2.0),
         "mini": MiniTransformer(V, 16, n_layers=2, n_heads=2, d_head=4),
-        "olmo": HFCausalLM(tiny_olmo2(vocab_size=V, hidden_size=16, n_layers=2, n_heads=2, head_dim=4,
-                                      init_std=0.3)),
+        "olmo": HFCausalLM(
+            tiny_olmo2(
+                vocab_size=V, hidden_size=16, n_layers=2, n_heads=2, head_dim=4, init_std=0.3
+            )
+        ),
     }
 
 
@@ -41,7 +45,9 @@ def test_one_interface_and_relaxed_inputs(pols):
         assert all(h.shape == (2, 5, p.d_model) for h in out.hidden)
         soft = p(F.one_hot(x, V).double())  # one-hot rows = the hard tokens
         torch.testing.assert_close(soft.logits, out.logits, rtol=1e-6, atol=1e-6)
-        y = torch.softmax(torch.randn(2, 5, V, dtype=torch.float64), -1)  # a genuinely relaxed input differs
+        y = torch.softmax(
+            torch.randn(2, 5, V, dtype=torch.float64), -1
+        )  # a genuinely relaxed input differs
         assert (p(y).logits - out.logits).abs().max() > 1e-3, name
 
 
@@ -64,7 +70,8 @@ def test_probes_respect_causality(pols):
 
 
 def test_hf_hidden_states_convention():
-    """transformers 5.x: hidden_states[l] (l < L) = residual stream after block l; [-1] is after the final norm."""
+    """transformers 5.x: hidden_states[l] (l < L) = residual stream after block l; [-1] is after
+    the final norm."""
     m = tiny_olmo2(vocab_size=V, hidden_size=16, n_layers=3, n_heads=2, init_std=0.3)
     p = HFCausalLM(m)
     x = torch.tensor([[1, 3, 4, 0, 2]])
@@ -100,7 +107,9 @@ def test_save_load_roundtrip_safetensors_only(tmp_path):
     x = torch.tensor([[1, 3, 4, 0, 2]])
     with torch.no_grad():
         torch.testing.assert_close(m2(x).logits, m(x).logits, rtol=0, atol=0)
-        other = tiny_olmo2(vocab_size=V, hidden_size=16, n_layers=2, n_heads=2, init_std=0.3, seed=4)
+        other = tiny_olmo2(
+            vocab_size=V, hidden_size=16, n_layers=2, n_heads=2, init_std=0.3, seed=4
+        )
         assert (other(x).logits - m(x).logits).abs().max() > 1e-3  # control: another seed differs
     pickled = tmp_path / "pickled"
     pickled.mkdir()
@@ -122,7 +131,6 @@ def test_sample_shapes_and_determinism(pols):
 
 
 def test_scaled_logits_and_pad_row():
-    from vghlib.models import ScaledLogits
     p = RNNPolicy(V, 8, init_scale=2.0)
     x = torch.tensor([[1, 3, 4]])
     torch.testing.assert_close(ScaledLogits(p, 2.5)(x).logits, 2.5 * p(x).logits)

@@ -1,4 +1,5 @@
-"""book/notation.md names one vghlib function per equation; each exists and its docstring cites it."""
+"""book/notation.md names one vghlib function per equation; each exists and its docstring cites
+it."""
 
 import importlib
 import inspect
@@ -37,14 +38,29 @@ def test_every_named_function_exists_and_cites_its_equation():
     rows = equation_rows(NOTATION.read_text())
     assert len(rows) >= 25
     cites = {c for c, _ in rows}
-    for needed in ("eq 1", "eq 2", "eq 3", "Lemma 1", "eq 5", "eq 6", "eq 7", "eq 9", "eq 14",
-                   "Prop 2", "Prop 3", "eq 23", "eq 28"):
+    for needed in (
+        "eq 1",
+        "eq 2",
+        "eq 3",
+        "Lemma 1",
+        "eq 5",
+        "eq 6",
+        "eq 7",
+        "eq 9",
+        "eq 14",
+        "Prop 2",
+        "Prop 3",
+        "eq 23",
+        "eq 28",
+    ):
         assert needed in cites, needed
     assert problems(rows) == []
 
 
 def test_the_check_catches_a_wrong_citation_and_a_missing_function():
     assert problems([("eq 28", "vghlib.grpo.advantages")]) == [
-        "vghlib.grpo.advantages: docstring does not cite 'eq 28'"]
+        "vghlib.grpo.advantages: docstring does not cite 'eq 28'"
+    ]
     assert problems([("eq 1", "vghlib.grpo.no_such_thing")]) == [
-        "vghlib.grpo.no_such_thing: no such function"]
+        "vghlib.grpo.no_such_thing: no such function"
+    ]

@@ -6,11 +6,9 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
-
 import yaml
 
 from tools import REPO_ROOT, student
@@ -29,10 +27,13 @@ def test_every_notebook_starts_with_the_generated_head_cells():
         # Agg in the environment (MPLBACKEND=Agg) must not stop the figures from being stored:
         # `%matplotlib inline` runs before the first cell that draws one
         code = [c for c in nb.cells if c.cell_type == "code"]
-        drawn = [i for i, c in enumerate(code)
-                 if any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+        drawn = [
+            i
+            for i, c in enumerate(code)
+            if any("image/png" in o.get("data", {}) for o in c.get("outputs", []))
+        ]
         if drawn:
-            assert any("%matplotlib inline" in c.source for c in code[:drawn[0] + 1]), p.name
+            assert any("%matplotlib inline" in c.source for c in code[: drawn[0] + 1]), p.name
 
 
 def test_the_head_cells_follow_the_config(tmp_path):
@@ -88,21 +89,25 @@ def test_the_install_cell_installs_the_library_into_a_fresh_venv(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
     cell = N.install_code(url=f"git+file://{clone}")
-    cell = cell.replace('"-q",', '"-q", "--no-deps",')       # torch & co. are the user's business
-    run = subprocess.run([str(py), "-c", cell], capture_output=True, text=True, timeout=600,
-                         cwd=tmp_path)                    # not the checkout: it would shadow vghlib
+    cell = cell.replace('"-q",', '"-q", "--no-deps",')  # torch & co. are the user's business
+    run = subprocess.run(
+        [str(py), "-c", cell], capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )  # not the checkout: it would shadow vghlib
     if run.returncode and "Could not find a version that satisfies" in run.stderr:
         pytest.skip("no package index for setuptools (the build backend)")
     assert run.returncode == 0, run.stderr[-2000:]
     # the library and its style sheet are installed; the book's tooling (tools/) is not
-    check = ("import importlib.util, pathlib, vghlib; d = pathlib.Path(vghlib.__file__).parent; "
-             "assert (d / 'book.mplstyle').is_file() and (d / 'env.py').is_file(); "
-             "assert importlib.util.find_spec('tools') is None; "
-             "assert not list(d.parent.glob('tools/browser.py')); print(d)")
+    check = (
+        "import importlib.util, pathlib, vghlib; d = pathlib.Path(vghlib.__file__).parent; "
+        "assert (d / 'book.mplstyle').is_file() and (d / 'env.py').is_file(); "
+        "assert importlib.util.find_spec('tools') is None; "
+        "assert not list(d.parent.glob('tools/browser.py')); print(d)"
+    )
     out = subprocess.run([str(py), "-c", check], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0 and "site-packages" in out.stdout, out.stderr
-    again = subprocess.run([str(py), "-c", cell], capture_output=True, text=True,
-                           cwd=tmp_path)                  # a no-op now
+    again = subprocess.run(
+        [str(py), "-c", cell], capture_output=True, text=True, cwd=tmp_path
+    )  # a no-op now
     assert again.returncode == 0 and again.stdout == again.stderr == ""
 
 
@@ -137,7 +142,7 @@ Do it.
 :class: dropdown
 Done.
 ````
-"""
+"""  # noqa: E501  (a MyST sample line as an author writes it)
 
 
 def test_plain_markdown_turns_myst_into_links_and_headings():
@@ -177,8 +182,10 @@ def test_no_reference_to_an_unnumbered_statement_lacks_its_text():
     assert N.unnumbered_refs(N.book_pages()) == []
     # Control: a bare reference to a :nonumber: box is found, one with its own text is not, and a
     # bare reference to a numbered box is allowed.
-    pages = {"a.md": "```{prf:lemma} Lemma 1 of the paper\n:label: x-lemma\n:nonumber:\n\n"
-                     "Text.\n```\n\n"
-                     "```{prf:lemma} A numbered one\n:label: y-lemma\n\nText.\n```\n",
-             "b.md": "See {prf:ref}`x-lemma`, {prf:ref}`Lemma 1 <x-lemma>` and {prf:ref}`y-lemma`."}
+    pages = {
+        "a.md": "```{prf:lemma} Lemma 1 of the paper\n:label: x-lemma\n:nonumber:\n\n"
+        "Text.\n```\n\n"
+        "```{prf:lemma} A numbered one\n:label: y-lemma\n\nText.\n```\n",
+        "b.md": "See {prf:ref}`x-lemma`, {prf:ref}`Lemma 1 <x-lemma>` and {prf:ref}`y-lemma`.",
+    }
     assert N.unnumbered_refs(pages) == [("b.md", "x-lemma")]

@@ -13,7 +13,9 @@ from vghlib import checkpoints as C
 from vghlib import pretrain as P
 from vghlib.tasks import answer_logits, label_token_ids, r_before
 
-SMALL = P.PretrainConfig(steps=12, n_checkpoints=3, batch_size=8, eval_prompts=32, tokenizer_docs=400)
+SMALL = P.PretrainConfig(
+    steps=12, n_checkpoints=3, batch_size=8, eval_prompts=32, tokenizer_docs=400
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,9 @@ def test_same_config_in_another_folder_gives_equal_weights(built, tmp_path):
     other = P.build_trajectory(tmp_path, SMALL, progress=False)
     assert torch.get_num_threads() == torch_threads  # train() restores the caller's threads
     assert other.r_before == built.r_before
-    sha = [json.loads((t.folder / "manifest.json").read_text())["checkpoints"] for t in (built, other)]
+    sha = [
+        json.loads((t.folder / "manifest.json").read_text())["checkpoints"] for t in (built, other)
+    ]
     assert [c["weights_sha256"] for c in sha[0]] == [c["weights_sha256"] for c in sha[1]]
     assert len({c["weights_sha256"] for c in sha[0]}) == len(sha[0])  # the weights change per step
     for a, b in zip(built.checkpoints, other.checkpoints):
@@ -88,17 +92,23 @@ def test_interrupted_build_never_looks_complete_and_is_rebuilt(tmp_path, monkeyp
             if step > 0:
                 raise KeyboardInterrupt  # killed after the first checkpoint
             on_checkpoint(step, model, r)
+
         return real_train(config, tokenizer, on_checkpoint=save, **kw)
 
     monkeypatch.setattr(P, "train", crashing_train)
     with pytest.raises(KeyboardInterrupt):
         P.build_trajectory(tmp_path, SMALL, progress=False)
     assert json.loads((tmp_path / "manifest.json").read_text())["complete"] is False
-    with pytest.raises(C.CheckpointError, match="unfinished build.*python -m vghlib pretrain --out"):
+    with pytest.raises(
+        C.CheckpointError, match="unfinished build.*python -m vghlib pretrain --out"
+    ):
         C.list_checkpoints(tmp_path)
     monkeypatch.setattr(P, "train", real_train)
     done = P.build_trajectory(tmp_path, SMALL, progress=False)  # same config: rebuilt, no --force
-    assert done.trained_steps == SMALL.steps and [c.step for c in C.list_checkpoints(tmp_path)] == done.steps
+    assert (
+        done.trained_steps == SMALL.steps
+        and [c.step for c in C.list_checkpoints(tmp_path)] == done.steps
+    )
 
 
 def test_half_written_checkpoint_is_not_listed(built, tmp_path):
@@ -111,7 +121,9 @@ def test_half_written_checkpoint_is_not_listed(built, tmp_path):
 
 def test_empty_or_model_less_folders_say_what_was_expected(tmp_path):
     for folder in (tmp_path / "missing", tmp_path):
-        with pytest.raises(C.CheckpointError, match=r"step000000/.*python -m vghlib pretrain --out"):
+        with pytest.raises(
+            C.CheckpointError, match=r"step000000/.*python -m vghlib pretrain --out"
+        ):
             C.list_checkpoints(folder)
     (tmp_path / "step000010").mkdir()
     (tmp_path / "step000010" / "config.json").write_text("{}")  # no weights
@@ -150,7 +162,9 @@ def test_init_is_seeded_and_ignores_the_global_generator():
 def test_task_prompts_are_in_distribution_for_the_corpus():
     tok = P.build_tokenizer(SMALL)
     g = torch.Generator().manual_seed(0)
-    x = P.corpus_batch(P.PretrainConfig(batch_size=40), tok, P.markov_transitions(SMALL), g)  # (B, S)
+    x = P.corpus_batch(
+        P.PretrainConfig(batch_size=40), tok, P.markov_transitions(SMALL), g
+    )  # (B, S)
     assert (x != tok.unk_token_id).all()
     vocab = tok.get_vocab()
     copy = x[:20]  # copying documents come first

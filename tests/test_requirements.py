@@ -57,7 +57,8 @@ def test_pins_prints_only_the_pin_lines_and_fails_on_a_mismatch(monkeypatch, cap
 
 @pytest.mark.slow
 def test_the_tool_runs_from_the_repository_root():
-    out = subprocess.run([sys.executable, "-m", "tools.requirements"], cwd=REPO_ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.requirements"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert "torch==" in out.stdout and "accelerator: " in out.stdout

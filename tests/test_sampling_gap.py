@@ -1,14 +1,24 @@
-"""vghlib.sampling_gap: entropy constants, Prop 2 chain, measured gap vs autograd, Prop 3 rank, Thm 1."""
+"""vghlib.sampling_gap: entropy constants, Prop 2 chain, measured gap vs autograd, Prop 3 rank,
+Theorem 1."""
 
 import math
+import time
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from transformers import Olmo2Config, Olmo2ForCausalLM
 
 from vghlib import sampling_gap as eb
-from vghlib.models import HFCausalLM, MiniTransformer, RNNPolicy, tiny_olmo2
+from vghlib.models import (
+    HFCausalLM,
+    MiniTransformer,
+    RNNPolicy,
+    TokenOnlyPolicy,
+    sample,
+    tiny_olmo2,
+)
 from vghlib.sampling_gap import (
     attention_jacobian,
     numeric_rank,
@@ -19,8 +29,9 @@ from vghlib.sampling_gap import (
     softmax_jacobian,
     softmax_jacobian_top_eigenvalue,
     theorem1_rhs,
+    theorem1_sides,
 )
-from vghlib.token_costates import position_jacobian
+from vghlib.token_costates import costate_relaxed, match_reward, position_jacobian, value_grad_exact
 
 
 def test_softmax_jacobian_matches_autograd():
@@ -28,12 +39,18 @@ def test_softmax_jacobian_matches_autograd():
     for tau in (0.3, 1.0, 2.5):
         ref = torch.autograd.functional.jacobian(lambda v: torch.softmax(v / tau, -1), z)
         torch.testing.assert_close(softmax_jacobian(z, tau), ref)
-    assert (softmax_jacobian(z, 1.0) - torch.diag(torch.softmax(z, -1))).abs().max() > 1e-3  # control
+    assert (
+        softmax_jacobian(z, 1.0) - torch.diag(torch.softmax(z, -1))
+    ).abs().max() > 1e-3  # control
 
 
 def test_prop2_chain_holds_and_its_controls_fail():
     g = torch.Generator().manual_seed(0)
-    z = 3 * torch.randn(4000, 20, generator=g, dtype=torch.float64) * torch.rand(4000, 1, generator=g, dtype=torch.float64)
+    z = (
+        3
+        * torch.randn(4000, 20, generator=g, dtype=torch.float64)
+        * torch.rand(4000, 1, generator=g, dtype=torch.float64)
+    )
     for tau in (0.5, 1.0):
         c = prop2_chain(z, tau)
         tol = 1e-12
@@ -64,14 +81,20 @@ def _test_rows(V, n, g):
         rows.append(torch.softmax(s * torch.randn(n, V, generator=g, dtype=torch.float64), -1))
         kinds += ["generic"] * n
     z = torch.randn(V, generator=g, dtype=torch.float64)
-    z[V // 3] = z[V // 2] = z.max() + 1.0                      # exact tie at the top
+    z[V // 3] = z[V // 2] = z.max() + 1.0  # exact tie at the top
     zeros = torch.randn(V, generator=g, dtype=torch.float64)
     zeros[torch.randperm(V, generator=g)[: V - 7]] = -math.inf  # only 7 non-zero p_i
     two = torch.zeros(V, dtype=torch.float64)
     two[[1, V - 1]] = torch.tensor([0.7, 0.3], dtype=torch.float64)
     one_hot = F.one_hot(torch.tensor([V // 2]), V).to(torch.float64)
     uniform = torch.full((1, V), 1.0 / V, dtype=torch.float64)
-    rows += [torch.softmax(z, -1)[None], torch.softmax(zeros, -1)[None], one_hot, uniform, two[None]]
+    rows += [
+        torch.softmax(z, -1)[None],
+        torch.softmax(zeros, -1)[None],
+        one_hot,
+        uniform,
+        two[None],
+    ]
     kinds += ["tie", "zeros", "one-hot", "uniform", "two-point"]
     return torch.cat(rows), kinds
 
@@ -94,10 +117,10 @@ def test_softmax_jacobian_top_eigenvalue_matches_eigvalsh(V, n):
     assert (lam - ref).abs().max() <= tol
     pm = p.max(-1).values
     i = kinds.index("tie")
-    assert lam[i] == pm[i]                                  # a tied maximum is an eigenvalue
+    assert lam[i] == pm[i]  # a tied maximum is an eigenvalue
     if "one-hot" in kinds:
         assert lam[kinds.index("one-hot")] == 0.0
-        assert lam[kinds.index("two-point")] == pytest.approx(2 * 0.7 * 0.3, rel=1e-15)   # 2 p1 p2
+        assert lam[kinds.index("two-point")] == pytest.approx(2 * 0.7 * 0.3, rel=1e-15)  # 2 p1 p2
     # Negative controls: two wrong "roots" differ from eigvalsh by far more than the tolerance,
     # so agreement to 1e-12 is a real check: p_(1) itself (the far end of the bracket), and the
     # second-largest eigenvalue (the root of the same secular equation in [p_(3), p_(2)]).
@@ -131,6 +154,7 @@ def test_softmax_jacobian_top_eigenvalue_edge_cases():
     out = softmax_jacobian_top_eigenvalue(rows)
     assert out.shape == (2, 3)
     torch.testing.assert_close(out, _eigvalsh_top(rows), rtol=0, atol=1e-15)
+
     def top(*p):
         return float(softmax_jacobian_top_eigenvalue(torch.tensor(p, dtype=torch.float64)))
 
@@ -147,7 +171,7 @@ def test_softmax_jacobian_top_eigenvalue_edge_cases():
     stats = []
     P, _ = _test_rows(300, 30, g)
     for i in range(len(P)):
-        eb._secular_top_root(P[i:i + 1], torch.empty(2, 1, 300, dtype=torch.float64), 200, stats)
+        eb._secular_top_root(P[i : i + 1], torch.empty(2, 1, 300, dtype=torch.float64), 200, stats)
     assert max(stats) <= 10
     with pytest.raises(ValueError):
         softmax_jacobian_top_eigenvalue(torch.tensor([0.5, -0.1, 0.6]))
@@ -163,9 +187,9 @@ def _olmo2_vocab_logits(n_extra=0):
     scale = torch.tensor([0.3, 1.0, 2.0, 4.0, 8.0, 3.0, 1.0, 1.0], dtype=torch.float64)[:, None]
     z = scale * torch.randn(8, V, generator=g, dtype=torch.float64)
     z[5, torch.randperm(V, generator=g)[:50_000]] = -math.inf
-    z[6, 11] += 40.0                                           # one dominant token
+    z[6, 11] += 40.0  # one dominant token
     z[7, 11] += 40.0
-    z[7, 12] += 34.0                                           # ... and one competitor
+    z[7, 12] += 34.0  # ... and one competitor
     return z
 
 
@@ -184,8 +208,6 @@ def test_prop2_chain_holds_at_the_olmo2_vocabulary():
 
 
 def test_prop2_chain_large_vocab_path_is_O_V(monkeypatch):
-    import time
-
     z = _olmo2_vocab_logits()
     expected = prop2_chain(z, 1.0)
 
@@ -196,7 +218,7 @@ def test_prop2_chain_large_vocab_path_is_O_V(monkeypatch):
     monkeypatch.setattr(torch.linalg, "eigvalsh", forbidden)
     monkeypatch.setattr(torch, "diag_embed", forbidden)
     t0 = time.perf_counter()
-    c = prop2_chain(z, 1.0)           # (8, 100352): a V x V float64 matrix would be 80 GB a row
+    c = prop2_chain(z, 1.0)  # (8, 100352): a V x V float64 matrix would be 80 GB a row
     assert time.perf_counter() - t0 < 30
     for k in expected:
         np.testing.assert_array_equal(c[k], expected[k])
@@ -220,11 +242,18 @@ def test_prop2_chain_small_vocab_is_bit_for_bit_eigvalsh():
 
 
 def _tiny_olmo2(vocab_size):
-    from transformers import Olmo2Config, Olmo2ForCausalLM
-
-    cfg = Olmo2Config(vocab_size=vocab_size, hidden_size=32, intermediate_size=64,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                      pad_token_id=0, bos_token_id=1, eos_token_id=2, initializer_range=0.5)
+    cfg = Olmo2Config(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        initializer_range=0.5,
+    )
     torch.manual_seed(0)
     return Olmo2ForCausalLM(cfg).to(torch.float64).eval()
 
@@ -234,7 +263,7 @@ def test_prop2_per_position_on_a_left_padded_batch(vocab_size):
     model = _tiny_olmo2(vocab_size)
     ids = torch.tensor([[0, 0, 0, 5, 6, 7, 8], [1, 9, 10, 11, 12, 13, 14]])
     mask = torch.tensor([[0, 0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1]])
-    res = prop2_per_position(model, ids, mask, temperature=0.7, chunk=3)   # chunks cross rows
+    res = prop2_per_position(model, ids, mask, temperature=0.7, chunk=3)  # chunks cross rows
     keys = ("jac_norm", "trace", "pmax_bound", "paper_bound", "linear_bound", "entropy", "p_max")
     assert len(res["row"]) == 11
     assert all(res[k].shape == (11,) and res[k].dtype == np.float64 for k in keys)
@@ -242,8 +271,9 @@ def test_prop2_per_position_on_a_left_padded_batch(vocab_size):
     np.testing.assert_array_equal(res["position"], [3, 4, 5, 6] + list(range(7)))  # pads left out
     # by hand: one forward pass, prop2_chain at the real positions
     with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=mask,
-                       position_ids=(mask.cumsum(-1) - 1).clamp_min(0)).logits        # (2, 7, V)
+        logits = model(
+            input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp_min(0)
+        ).logits  # (2, 7, V)
     ref = prop2_chain(logits[mask.bool()], 0.7)
     for k in keys:
         np.testing.assert_allclose(res[k], ref[k], rtol=1e-13, atol=1e-16)
@@ -278,10 +308,13 @@ def test_prop2_per_position_in_bfloat16_and_on_cuda():
         assert np.all(res["jac_norm"] <= res["trace"] + 1e-12)
         bound = np.minimum(res["paper_bound"], res["linear_bound"])
         assert np.all(res["pmax_bound"] <= bound + 1e-12)
-        np.testing.assert_allclose(res["entropy"], ref["entropy"], rtol=0.05)     # bf16 rounding
+        np.testing.assert_allclose(res["entropy"], ref["entropy"], rtol=0.05)  # bf16 rounding
         with torch.no_grad():
-            z = m16(input_ids=ids.to(dev), attention_mask=mask.to(dev),
-                    position_ids=(mask.cumsum(-1) - 1).clamp_min(0).to(dev)).logits
+            z = m16(
+                input_ids=ids.to(dev),
+                attention_mask=mask.to(dev),
+                position_ids=(mask.cumsum(-1) - 1).clamp_min(0).to(dev),
+            ).logits
         by_hand = prop2_chain(z[mask.bool().to(dev)].cpu().double())
         np.testing.assert_allclose(res["jac_norm"], by_hand["jac_norm"], rtol=1e-13)
 
@@ -296,8 +329,9 @@ def _st_total_jacobian(p, tok, j, l, tau):
         x = F.one_hot(tok, V).to(torch.float64)[None]
         z = p(x, {l: pr}).logits[0, j]
         q = torch.softmax(z / tau, -1)
-        x2 = torch.cat([x[:, :j + 1], (x[:, j + 1] + q - q.detach())[:, None], x[:, j + 2:]], 1)
+        x2 = torch.cat([x[:, : j + 1], (x[:, j + 1] + q - q.detach())[:, None], x[:, j + 2 :]], 1)
         return p(x2, {l: pr}).hidden[l][0, j + 1]
+
     return torch.autograd.functional.jacobian(h_next, torch.zeros(d, dtype=torch.float64))
 
 
@@ -319,9 +353,13 @@ def test_sampling_gap_equals_relaxed_minus_direct_jacobian():
 
 def test_numeric_rank():
     g = torch.Generator().manual_seed(0)
-    A = torch.randn(10, 3, generator=g, dtype=torch.float64) @ torch.randn(3, 10, generator=g, dtype=torch.float64)
+    A = torch.randn(10, 3, generator=g, dtype=torch.float64) @ torch.randn(
+        3, 10, generator=g, dtype=torch.float64
+    )
     assert numeric_rank(A) == 3
-    assert numeric_rank(A + 1e-3 * torch.randn(10, 10, generator=g, dtype=torch.float64)) == 10  # control
+    assert (
+        numeric_rank(A + 1e-3 * torch.randn(10, 10, generator=g, dtype=torch.float64)) == 10
+    )  # control
     assert numeric_rank(torch.zeros(4, 4)) == 0
 
 
@@ -333,7 +371,9 @@ def test_prop3_rank_bound_holds_when_it_says_something():
     r = numeric_rank(attention_jacobian(m, tok, (0, 1), (2, 4)))
     assert r <= bound and r > 8  # more than one layer's worth: both layers contribute
     assert numeric_rank(attention_jacobian(m, tok, (1, 1), (2, 4))) <= prop3_bound(1, 2, 4)
-    olmo = HFCausalLM(tiny_olmo2(vocab_size=5, hidden_size=32, n_layers=2, n_heads=2, head_dim=4, init_std=0.3))
+    olmo = HFCausalLM(
+        tiny_olmo2(vocab_size=5, hidden_size=32, n_layers=2, n_heads=2, head_dim=4, init_std=0.3)
+    )
     assert numeric_rank(attention_jacobian(olmo, tok, (0, 1), (2, 4)), rtol=1e-6) <= bound
     full = MiniTransformer(5, 16, n_layers=2, n_heads=4, d_head=4)  # d_head * n_heads = d_model
     assert prop3_bound(2, 4, 4) >= 16  # vacuous: no 16 x 16 matrix has rank above 16
@@ -345,9 +385,14 @@ def test_theorem1_rhs_against_the_double_sum():
     rng = np.random.default_rng(0)
     J, e = rng.uniform(0, 2, 7), rng.uniform(0, 1, 7)
     for gamma in (1.0, 0.9):
-        ref = [sum(gamma ** (k - t) * np.prod(J[t + 1:k]) * e[k] for k in range(t + 1, 7)) for t in range(7)]
+        ref = [
+            sum(gamma ** (k - t) * np.prod(J[t + 1 : k]) * e[k] for k in range(t + 1, 7))
+            for t in range(7)
+        ]
         np.testing.assert_allclose(theorem1_rhs(J, e, gamma), ref)
-    assert not np.allclose(theorem1_rhs(J, e), [sum(e[t + 1:]) for t in range(7)])  # control: J matters
+    assert not np.allclose(
+        theorem1_rhs(J, e), [sum(e[t + 1 :]) for t in range(7)]
+    )  # control: J matters
     with pytest.raises(ValueError):
         theorem1_rhs(J, e[:3])
     with pytest.raises(ValueError):
@@ -356,13 +401,24 @@ def test_theorem1_rhs_against_the_double_sum():
 
 def test_theorem1_sides_against_a_hand_assembly_on_a_two_step_token_policy():
     # T = 2: the right side is gamma * eps_1 = gamma * max_x ||S_1(x)|| * ||E[lambda^tau_1]||.
-    from vghlib.models import TokenOnlyPolicy, sample
-    from vghlib.sampling_gap import theorem1_sides
-    from vghlib.token_costates import costate_relaxed, match_reward, value_grad_exact
 
-    pol, prefix, reward = TokenOnlyPolicy(3, 8, init_scale=2.0, seed=0), torch.tensor([1]), match_reward(0, -1)
-    sides = theorem1_sides(pol, prefix, 2, reward, [0], 0.5, n_relaxed=500, n_sequences=3,
-                           gamma=0.9, generator=torch.Generator().manual_seed(0))
+    pol, prefix, reward = (
+        TokenOnlyPolicy(3, 8, init_scale=2.0, seed=0),
+        torch.tensor([1]),
+        match_reward(0, -1),
+    )
+    sides = theorem1_sides(
+        pol,
+        prefix,
+        2,
+        reward,
+        [0],
+        0.5,
+        n_relaxed=500,
+        n_sequences=3,
+        gamma=0.9,
+        generator=torch.Generator().manual_seed(0),
+    )
     g = torch.Generator().manual_seed(0)
     _, G = value_grad_exact(pol, prefix, 2, reward, [0])
     _, lt = costate_relaxed(pol, prefix, 2, reward, 500, 0.5, [0], generator=g)
@@ -416,8 +472,8 @@ def test_sup_gap_over_entropy_and_dirichlet_ratio():
     s, m = eb.sup_gap_over_entropy(10)
     assert s == pytest.approx(1 / (2 * math.log(2)), rel=1e-9) and m == pytest.approx(0.5)
     r = eb.dirichlet_gap_ratio(50, 10_000, 1.0, seed=0)
-    assert 0 < r < 0.6                         # the linear bound (findings, Prop 2), Dirichlet(1) draws
-    assert r < s                                # and never above the supremum
+    assert 0 < r < 0.6  # the linear bound (findings, Prop 2), Dirichlet(1) draws
+    assert r < s  # and never above the supremum
     # Control: the two-point law (1/2, 1/2) exceeds 0.6, so "< 0.6" is not a property of the
     # simplex.
     assert (1 - 0.5) / eb.entropy([0.5, 0.5]) > 0.6
@@ -428,4 +484,3 @@ def test_entropy_rejects_bad_input():
         eb.entropy([0.5, -0.1, 0.6])
     with pytest.raises(ValueError):
         eb.c_vocab(1)
-

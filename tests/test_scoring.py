@@ -11,13 +11,26 @@ def summary(gain, r_before, p_gap, r_after=None) -> Summary:
     """A Summary of len(gain) checkpoints whose other scores are fixed, known arrays."""
     n = len(gain)
     ramp = np.arange(n, dtype=float)
-    score = {"p_gap_single": np.asarray(p_gap, float), "p_gap_cond": -np.asarray(p_gap, float),
-             "headroom": ramp, "sigma_energy": ramp[::-1].copy(), "bernoulli_var": ramp ** 2}
-    return Summary(names=[f"c{i}" for i in range(n)], steps=np.arange(n) * 10,
-                   r_before=np.asarray(r_before, float), budgets=(1,), r_after={},
-                   gain={}, gain_sd={}, mean_gain=np.asarray(gain, float),
-                   mean_r_after=np.asarray(r_after if r_after is not None else gain, float),
-                   score=score, config=SweepConfig())
+    score = {
+        "p_gap_single": np.asarray(p_gap, float),
+        "p_gap_cond": -np.asarray(p_gap, float),
+        "headroom": ramp,
+        "sigma_energy": ramp[::-1].copy(),
+        "bernoulli_var": ramp**2,
+    }
+    return Summary(
+        names=[f"c{i}" for i in range(n)],
+        steps=np.arange(n) * 10,
+        r_before=np.asarray(r_before, float),
+        budgets=(1,),
+        r_after={},
+        gain={},
+        gain_sd={},
+        mean_gain=np.asarray(gain, float),
+        mean_r_after=np.asarray(r_after if r_after is not None else gain, float),
+        score=score,
+        config=SweepConfig(),
+    )
 
 
 GAIN = [0.1, 0.3, 0.2, 0.5, 0.4, 0.6]
@@ -31,7 +44,7 @@ def test_the_table_ranks_as_computed_by_hand():
     # has 1 - 6 * sum(d^2) / (n (n^2 - 1)) with d = (5, 2, 2, -2, -2, -5): 1 - 6 * 66 / 210
     assert rho["P_gap"] == pytest.approx(1.0)
     assert rho["R_before"] == pytest.approx(1 - 6 * 66 / 210)
-    assert rho["H_α"] == pytest.approx(1 - 6 * 4 / 210)          # ramp: d = (0, 1, -1, 1, -1, 0)
+    assert rho["H_α"] == pytest.approx(1 - 6 * 4 / 210)  # ramp: d = (0, 1, -1, 1, -1, 0)
     assert rho["Σ"] == pytest.approx(-rho["H_α"])
     assert {r["paper"] for r in rows if r["name"] == "P_gap"} == {0.60}
     # control: the exact-Λ column of this summary is minus P_gap, so its rho flips
@@ -41,8 +54,9 @@ def test_the_table_ranks_as_computed_by_hand():
 
 def test_one_printer_for_one_run_and_for_several(capsys):
     s = summary(GAIN, RB, p_gap=GAIN)
-    scoring.print_predictor_table(s, {"p_gap_single": "the plug-in Λ"},
-                                  only={"p_gap_single": ["P_gap"]}, n_resamples=200)
+    scoring.print_predictor_table(
+        s, {"p_gap_single": "the plug-in Λ"}, only={"p_gap_single": ["P_gap"]}, n_resamples=200
+    )
     out = capsys.readouterr().out.splitlines()
     corr = scoring.predictor_table(s, "p_gap_single", n_resamples=200)[0]["corr"]
     assert out == [
@@ -50,13 +64,17 @@ def test_one_printer_for_one_run_and_for_several(capsys):
         "--- P_gap with the plug-in Λ",
         f"{'P_gap':>28} {'mean ΔR':>13} {'0.60':>6}  {corr}",
     ]
-    scoring.print_predictor_table({"a": s, "b": summary(GAIN, RB, p_gap=np.negative(GAIN))},
-                                  {"p_gap_single": "x"}, paper_only=True, n_resamples=200)
+    scoring.print_predictor_table(
+        {"a": s, "b": summary(GAIN, RB, p_gap=np.negative(GAIN))},
+        {"p_gap_single": "x"},
+        paper_only=True,
+        n_resamples=200,
+    )
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[-2:] == ["a", "b"] and len(out) == 4        # header, section, 2 rows
+    assert out[0].split()[-2:] == ["a", "b"] and len(out) == 4  # header, section, 2 rows
     assert [line.split()[0] for line in out[2:]] == ["P_gap", "z(R_before)"]
     cells = out[2].split("0.60", 1)[1]
-    assert "+1.00" in cells and "-1.00" in cells                      # one column per run
+    assert "+1.00" in cells and "-1.00" in cells  # one column per run
     # control: a predictor name that is not in the table prints no row
     scoring.print_predictor_table(s, {"p_gap_single": "x"}, only={"p_gap_single": ["nope"]})
     assert len(capsys.readouterr().out.splitlines()) == 2

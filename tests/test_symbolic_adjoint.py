@@ -1,6 +1,7 @@
 import time
 
 import pytest
+import sympy as sp
 
 from vghlib.symbolic import all_checks
 from vghlib.symbolic.adjoint import (
@@ -29,8 +30,9 @@ def test_recursion_and_pathwise_hold_for_T(T):
     assert check_telescoping(T)
 
 
-@pytest.mark.parametrize("fn,perturb", [(fn, p) for fn, ps in NEGATIVE_CONTROLS.items()
-                                        for p in ps])
+@pytest.mark.parametrize(
+    "fn,perturb", [(fn, p) for fn, ps in NEGATIVE_CONTROLS.items() for p in ps]
+)
 @pytest.mark.parametrize("T", [2, 3])
 def test_perturbed_statements_are_rejected(fn, perturb, T):
     r = fn(T, perturb=perturb)
@@ -39,22 +41,24 @@ def test_perturbed_statements_are_rejected(fn, perturb, T):
 
 def test_s1_dependence_leaves_exactly_the_boundary_term():
     # With s_1 = g(θ) the residual of eq 7 is ṡ_1 λ_1 = g'(θ) λ_1 (the telescoping boundary term).
-    import sympy as sp
+
     r = check_pathwise_gradient(2, perturb="s1_depends_on_theta")
     assert any(a.func.__name__ == "g_theta" for a in r.residual[0].atoms(sp.Function))
 
 
 def test_registered_under_the_registry():
     names = set(all_checks())
-    assert {"adjoint.adjoint_recursion_T3", "adjoint.pathwise_gradient_T3",
-            "adjoint.costate_value_gradient_lq"} <= names
+    assert {
+        "adjoint.adjoint_recursion_T3",
+        "adjoint.pathwise_gradient_T3",
+        "adjoint.costate_value_gradient_lq",
+    } <= names
 
 
 def test_gaussian_expectation_moments():
-    import sympy as sp
     x, y, c = sp.symbols("x y c")
-    assert gaussian_expectation(x ** 4 + c * x * y + y ** 2, [x, y]) == 4
-    assert gaussian_expectation(x ** 3, [x]) == 0
+    assert gaussian_expectation(x**4 + c * x * y + y**2, [x, y]) == 4
+    assert gaussian_expectation(x**3, [x]) == 0
 
 
 def test_bad_arguments_raise():

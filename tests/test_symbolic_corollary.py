@@ -1,5 +1,5 @@
-"""vghlib.symbolic.corollary: Corollary 1 as argued (fails) and corrected, eq 8, at a numeric point."""
-
+"""vghlib.symbolic.corollary: Corollary 1 as argued (fails) and corrected, eq 8, at a numeric
+point."""
 
 import pytest
 import sympy as sp
@@ -12,7 +12,7 @@ def test_corollary_numbers_at_example_point():
     assert res.details["paper_at_example"] == pytest.approx(0.0653)
     assert res.details["true_at_example"] == pytest.approx(-0.39595)
     rows = corollary.per_step_terms(3, "outcome")
-    assert [r["eq11"] for r in rows[:-1]] == [0.0, 0.0]          # outcome-only: zero before the end
+    assert [r["eq11"] for r in rows[:-1]] == [0.0, 0.0]  # outcome-only: zero before the end
     for r in rows:
         assert r["sf_minus_pathwise_q"] == 0
         assert r["score_function"] == pytest.approx(r["pathwise_q"])
@@ -35,4 +35,3 @@ def test_lq_rollout_rejects_bad_arguments():
         corollary.lq_rollout(0)
     with pytest.raises(ValueError):
         corollary.lq_rollout(2, "sparse")
-

@@ -1,6 +1,5 @@
 """Tests of vghlib.symbolic.lemma1: each check passes, and a perturbed statement is rejected."""
 
-
 import pytest
 import sympy as sp
 
@@ -43,7 +42,11 @@ def test_general_density_needs_exactly_the_boundary_hypothesis():
     res = L1.check_general_density()
     assert res.passed and res.residual == 0
     d = res.details
-    assert d["score_chain_rule_ok"] and d["integrand_is_exact_derivative"] and d["finite_L_residual_is_boundary"]
+    assert (
+        d["score_chain_rule_ok"]
+        and d["integrand_is_exact_derivative"]
+        and d["finite_L_residual_is_boundary"]
+    )
     dropped = L1.check_general_density(assume_boundary_vanishes=False)
     assert not dropped.passed
     # the residual without the hypothesis is exactly −(∂ā/∂θ)·B(L)
@@ -67,9 +70,13 @@ def test_lemma1_checks_list_and_registry():
     results = L1.lemma1_checks()
     assert [r.passed for r in results] == [True, True, True, True, False]
     names = all_checks()
-    for key in ["lemma1.check_shift_family", "lemma1.check_shift_logistic",
-                "lemma1.check_shift_student_t5", "lemma1.check_general_density",
-                "lemma1.control_scale_family"]:
+    for key in [
+        "lemma1.check_shift_family",
+        "lemma1.check_shift_logistic",
+        "lemma1.check_shift_student_t5",
+        "lemma1.check_general_density",
+        "lemma1.control_scale_family",
+    ]:
         assert key in names
 
 

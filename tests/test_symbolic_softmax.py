@@ -1,10 +1,10 @@
-"""vghlib.symbolic.softmax: the pieces of Prop 2's proof, their negative controls, and the registry."""
-
+"""vghlib.symbolic.softmax: the pieces of Prop 2's proof, their negative controls, and the
+registry."""
 
 import numpy as np
 import sympy as sp
 
-from vghlib.symbolic import all_checks, corollary, softmax, usable
+from vghlib.symbolic import all_checks, corollary, identity, softmax, usable
 
 MODULES = [softmax, usable, corollary]
 
@@ -24,14 +24,14 @@ def test_softmax_jacobian_check_rejects_a_wrong_temperature():
     tau = sp.Symbol("tau", positive=True)
     e = [sp.exp(zi / tau) for zi in z]
     p = sp.Matrix([ei / sum(e) for ei in e])
-    from vghlib.symbolic import identity
+
     assert identity("ok", p.jacobian(z), (sp.diag(*p) - p * p.T) / tau).passed
     assert not identity("wrong", p.jacobian(z), (sp.diag(*p) - p * p.T) / tau**2).passed
 
 
 def test_opnorm_bounds_numerically():
     rng = np.random.default_rng(3)
-    p = rng.dirichlet(np.full(6, 0.4), size=3000)                           # (N, 6)
+    p = rng.dirichlet(np.full(6, 0.4), size=3000)  # (N, 6)
     m = np.einsum("bi,ij->bij", p, np.eye(6)) - np.einsum("bi,bj->bij", p, p)
     norm = np.linalg.eigvalsh(m)[:, -1]
     pmax = p.max(1)
@@ -42,11 +42,10 @@ def test_opnorm_bounds_numerically():
 
 
 def test_negative_controls_report_their_counterexamples():
-    assert softmax.control_opnorm_le_gap().residual == sp.Rational(2, 25)      # 0.18 - 0.1
+    assert softmax.control_opnorm_le_gap().residual == sp.Rational(2, 25)  # 0.18 - 0.1
     r = softmax.control_vocab_free_constant(32).residual
     assert sp.simplify(r - (sp.Rational(1, 2) - 1 / sp.sqrt(5))) == 0
     # With |V| = 4 the same two-point law satisfies the bound 1 - p_max <= H/log|V| (equality),
     # so the control is specific to |V| >= 5.
     assert softmax.control_gap_le_normalised_entropy(4).passed
     assert not softmax.control_gap_le_normalised_entropy(5).passed
-

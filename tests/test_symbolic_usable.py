@@ -1,4 +1,5 @@
-"""vghlib.symbolic.usable: A.10 and the Jensen bias of single-sample Lambda, against closed forms."""
+"""vghlib.symbolic.usable: A.10 and the Jensen bias of single-sample Lambda, against closed
+forms."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""vghlib.tasks: label tokens, left padding, exact reward vs a hand softmax, per-sample GRPO rewards."""
+"""vghlib.tasks: label tokens, left padding, exact reward vs a hand softmax, per-sample GRPO
+rewards."""
 
 import math
 
@@ -33,34 +34,64 @@ def corpus(with_labels=True, n=300):
 def word_level(with_labels=True):
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.train_from_iterator(corpus(with_labels), trainers.WordLevelTrainer(
-        special_tokens=["[PAD]", "[BOS]", "[EOS]", "[UNK]"], show_progress=False))
+    tok.train_from_iterator(
+        corpus(with_labels),
+        trainers.WordLevelTrainer(
+            special_tokens=["[PAD]", "[BOS]", "[EOS]", "[UNK]"], show_progress=False
+        ),
+    )
     tok.decoder = decoders.WordPiece()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="[BOS]", eos_token="[EOS]",
-                                   pad_token="[PAD]", unk_token="[UNK]", name_or_path="toy-wordlevel")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="[BOS]",
+        eos_token="[EOS]",
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        name_or_path="toy-wordlevel",
+    )
 
 
 def byte_bpe(with_labels=True, vocab_size=300):
-    """A GPT-2/OLMo-style byte-level BPE: words keep their leading space (" C" is one token "ĠC")."""
+    """A GPT-2/OLMo-style byte-level BPE: words keep their leading space (" C" is one token
+    "ĠC")."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(corpus(with_labels), trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<pad>", "<bos>"], show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", pad_token="<pad>",
-                                   name_or_path="toy-bpe")
+    tok.train_from_iterator(
+        corpus(with_labels),
+        trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=["<pad>", "<bos>"],
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", pad_token="<pad>", name_or_path="toy-bpe"
+    )
 
 
 def tiny_lm(vocab_size, seed=0, std=0.5):
-    cfg = Olmo2Config(vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, head_dim=8, pad_token_id=0,
-                      bos_token_id=1, eos_token_id=1, tie_word_embeddings=False, initializer_range=std)
+    cfg = Olmo2Config(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=8,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=1,
+        tie_word_embeddings=False,
+        initializer_range=std,
+    )
     torch.manual_seed(seed)
     return Olmo2ForCausalLM(cfg).double().eval()
 
 
 # --- label checks ------------------------------------------------------------------------------
+
 
 def test_good_tokenizers_give_one_token_per_label():
     for tok in (word_level(), byte_bpe()):
@@ -106,6 +137,7 @@ def test_prompts_hold_target_after_marker_and_distractors_elsewhere():
 
 # --- batches and the exact reward --------------------------------------------------------------
 
+
 def test_left_padding_gives_the_unpadded_answer_logits():
     tok = byte_bpe()  # sub-word (300 ids): filler words split, prompts have different lengths
     b = TASK.batch(tok, 12, seed=1)
@@ -115,7 +147,9 @@ def test_left_padding_gives_the_unpadded_answer_logits():
         z = answer_logits(lm, b)  # (N, V)
         for i in range(len(b)):
             ids = b.input_ids[i][b.attention_mask[i].bool()][None]  # (1, S_i) unpadded
-            torch.testing.assert_close(z[i], lm(input_ids=ids).logits[0, -1], rtol=1e-10, atol=1e-10)
+            torch.testing.assert_close(
+                z[i], lm(input_ids=ids).logits[0, -1], rtol=1e-10, atol=1e-10
+            )
             assert tok.decode(ids[0, 1:]) == b.texts[i]  # BOS, then the prompt text
 
 
@@ -125,15 +159,19 @@ def test_exact_reward_is_the_softmax_entry_of_the_target():
     lm = tiny_lm(len(tok))
     with torch.no_grad():
         z = lm(input_ids=b.input_ids, attention_mask=b.attention_mask).logits[:, -1]  # (N, V)
-    hand = [math.exp(z[i, b.target_ids[i]]) / sum(math.exp(v) for v in z[i].tolist())
-            for i in range(len(b))]
+    hand = [
+        math.exp(z[i, b.target_ids[i]]) / sum(math.exp(v) for v in z[i].tolist())
+        for i in range(len(b))
+    ]
     R = exact_reward(z, b)
     torch.testing.assert_close(R, torch.tensor(hand, dtype=torch.float64), rtol=1e-12, atol=0)
     assert abs(r_before(lm, b) - sum(hand) / len(hand)) < 1e-12
     # uniform logits: p(y*|q) = 1 / V exactly
     V = len(tok)
-    torch.testing.assert_close(exact_reward(torch.zeros(len(b), V, dtype=torch.float64), b),
-                               torch.full((len(b),), 1 / V, dtype=torch.float64))
+    torch.testing.assert_close(
+        exact_reward(torch.zeros(len(b), V, dtype=torch.float64), b),
+        torch.full((len(b),), 1 / V, dtype=torch.float64),
+    )
     with pytest.raises(ValueError, match="vocabulary"):  # logits of a model with too few tokens
         exact_reward(torch.zeros(len(b), 5), b)
 
@@ -146,6 +184,7 @@ def test_make_batch_rejects_prompts_that_do_not_end_in_the_answer_word():
 
 
 # --- sampling and per-sample rewards -----------------------------------------------------------
+
 
 def designed_logits(b, p_target):
     """Answer logits with p(y*|q) = p_target[i] and the rest spread over the other tokens."""

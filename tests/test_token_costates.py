@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from vghlib.models import HFCausalLM, MiniTransformer, RNNPolicy, TokenOnlyPolicy, tiny_olmo2
 from vghlib.token_costates import (
+    capture_hidden,
     costate_hat,
     costate_hat_loop,
     costate_hat_samples,
@@ -18,6 +19,7 @@ from vghlib.token_costates import (
     relaxed_rollout,
     value_exact,
     value_grad_exact,
+    value_grad_exact_split,
     value_grad_pathwise,
 )
 
@@ -30,8 +32,17 @@ def pols():
         "token": TokenOnlyPolicy(V, 6, init_scale=2.0),
         "rnn": RNNPolicy(V, 6, init_scale=2.0, seed=1),
         "mini": MiniTransformer(V, 8, n_layers=2, n_heads=2, d_head=2, init_scale=3.0),
-        "olmo": HFCausalLM(tiny_olmo2(vocab_size=V, hidden_size=8, n_layers=2, n_heads=2, head_dim=2,
-                                      intermediate_size=16, init_std=0.3)),
+        "olmo": HFCausalLM(
+            tiny_olmo2(
+                vocab_size=V,
+                hidden_size=8,
+                n_layers=2,
+                n_heads=2,
+                head_dim=2,
+                intermediate_size=16,
+                init_std=0.3,
+            )
+        ),
     }
 
 
@@ -63,8 +74,13 @@ def test_costate_hat_all_positions_equals_loop_and_finite_differences(pols):
                     logits = p(x, probe_at(p, 5, l, j, e * u, B=2)).logits
                     logp = torch.log_softmax(logits[:, :-1], -1).gather(-1, x[:, 1:, None])[..., 0]
                     return (adv[:, None] * logp[:, j:]).sum()  # Σ_{k ≥ t} Â ℓ_k, eq 14 literally
+
                 ref = fd(loss)
-                assert abs(float((lam[l][:, j] * u).sum()) - ref) < 1e-6 * (1 + abs(ref)), (name, l, j)
+                assert abs(float((lam[l][:, j] * u).sum()) - ref) < 1e-6 * (1 + abs(ref)), (
+                    name,
+                    l,
+                    j,
+                )
 
 
 def test_costate_hat_per_token_advantages_and_bad_shapes(pols):
@@ -85,7 +101,9 @@ def test_F1_future_credit_vanishes_at_the_last_layer(pols):
         split = costate_split(p, x, adv)
         L = p.n_layers
         tot, imm, fut = split[L]
-        if name == "rnn":  # control: an RNN's top state is its memory, so it does carry future credit
+        if (
+            name == "rnn"
+        ):  # control: an RNN's top state is its memory, so it does carry future credit
             assert fut.norm() > 1e-3 * tot.norm()
             continue
         assert fut.norm() <= 1e-12 * tot.norm(), name  # eq 15's future term is exactly 0 at h^(L)
@@ -109,7 +127,13 @@ def test_value_grad_exact_matches_finite_differences(pols):
             S = P + T - (P - 1) - 1
             for l in G:
                 u = torch.randn(p.d_model, dtype=torch.float64)
-                ref = fd(lambda e: float(value_exact(p, prefix, T, R, probes=probe_at(p, S, l, P - 1, e * u)).detach()))
+                ref = fd(
+                    lambda e: float(
+                        value_exact(
+                            p, prefix, T, R, probes=probe_at(p, S, l, P - 1, e * u)
+                        ).detach()
+                    )
+                )
                 assert abs(float(G[l] @ u) - ref) < 1e-6 * (1 + abs(ref)), (name, l)
             assert 0 <= v <= 1
 
@@ -119,14 +143,21 @@ def test_F2_empirical_costate_is_unbiased_with_a_fixed_baseline(pols):
     _, G = value_grad_exact(p, prefix, T, R, layers=[1])
     g = torch.Generator().manual_seed(0)
     n = 8000
-    _, lam = costate_hat_samples(p, prefix, T, R, n, layers=[1], adv_kind="baseline", baseline=0.3, generator=g)
-    _, lam_mean = costate_hat_samples(p, prefix, T, R, n, layers=[1], adv_kind="mean", group_size=4, generator=g)
-    _, lam_loo = costate_hat_samples(p, prefix, T, R, n, layers=[1], adv_kind="loo", group_size=4, generator=g)
+    _, lam = costate_hat_samples(
+        p, prefix, T, R, n, layers=[1], adv_kind="baseline", baseline=0.3, generator=g
+    )
+    _, lam_mean = costate_hat_samples(
+        p, prefix, T, R, n, layers=[1], adv_kind="mean", group_size=4, generator=g
+    )
+    _, lam_loo = costate_hat_samples(
+        p, prefix, T, R, n, layers=[1], adv_kind="loo", group_size=4, generator=g
+    )
     G = G[1]
 
     def proj(lmb):  # component along G, relative, and its standard error
         c = lmb @ G / (G @ G)
-        return float(c.mean()), float(c.std() / n ** 0.5)
+        return float(c.mean()), float(c.std() / n**0.5)
+
     for lmb in (lam[1], lam_loo[1]):
         m, se = proj(lmb)
         assert abs(m - 1) < 4 * se, (m, se)
@@ -141,11 +172,14 @@ def test_value_grad_pathwise_and_non_differentiable_reward(pols):
 
     def reward(logits):
         return torch.softmax(logits[:, -1], -1)[:, 2]
+
     r, G = value_grad_pathwise(p, x, reward)
     u = torch.randn(p.d_model, dtype=torch.float64)
     ref = fd(lambda e: float(reward(p(x, probe_at(p, 4, 1, 1, e * u)).logits).detach()))
     assert abs(float(G[1][0, 1] @ u) - ref) < 1e-7
-    assert G[2][0, 1].abs().max() == 0  # no future credit: the last layer at position 1 cannot reach position 3
+    assert (
+        G[2][0, 1].abs().max() == 0
+    )  # no future credit: the last layer at position 1 cannot reach position 3
     with pytest.raises(ValueError, match="differentiable"):
         value_grad_pathwise(p, x, lambda logits: (logits[:, -1].argmax(-1) == 2).double())
 
@@ -155,10 +189,16 @@ def test_costate_relaxed_matches_finite_differences_with_fixed_noise(pols):
     for name in ("rnn", "mini"):
         p = pols[name]
         for kind in ("gumbel", "st"):
-            r, lam = costate_relaxed(p, prefix, T, R, 3, 0.7, kind=kind, generator=torch.Generator().manual_seed(5))
-            r2 = relaxed_rollout(p, prefix, T, R, 3, 0.7, kind, generator=torch.Generator().manual_seed(5))
+            r, lam = costate_relaxed(
+                p, prefix, T, R, 3, 0.7, kind=kind, generator=torch.Generator().manual_seed(5)
+            )
+            r2 = relaxed_rollout(
+                p, prefix, T, R, 3, 0.7, kind, generator=torch.Generator().manual_seed(5)
+            )
             torch.testing.assert_close(r, r2.detach())
-            if kind == "st":  # forward pass sees hard samples; its gradient is a surrogate, not d(forward)
+            if (
+                kind == "st"
+            ):  # forward pass sees hard samples; its gradient is a surrogate, not d(forward)
                 assert set(r.tolist()) <= {0.0, 1.0}
                 continue
             for l in lam:
@@ -166,8 +206,18 @@ def test_costate_relaxed_matches_finite_differences_with_fixed_noise(pols):
                 S = prefix.numel() + T - 1
 
                 def rew(e):
-                    return relaxed_rollout(p, prefix, T, R, 3, 0.7, kind, generator=torch.Generator().manual_seed(5),
-                                           probes=probe_at(p, S, l, 0, e * u, B=3)).detach()
+                    return relaxed_rollout(
+                        p,
+                        prefix,
+                        T,
+                        R,
+                        3,
+                        0.7,
+                        kind,
+                        generator=torch.Generator().manual_seed(5),
+                        probes=probe_at(p, S, l, 0, e * u, B=3),
+                    ).detach()
+
                 ref = fd(rew, 1e-6)
                 torch.testing.assert_close(lam[l][:, 0] @ u, ref, rtol=1e-4, atol=1e-7)
 
@@ -186,7 +236,10 @@ def test_rewards_and_position_jacobian(pols):
 
     def f(v):
         return p(x[None], probe_at(p, 4, 0, 1, v)).hidden[2][0, 3]
-    torch.testing.assert_close(J, torch.autograd.functional.jacobian(f, torch.zeros(p.d_model, dtype=torch.float64)))
+
+    torch.testing.assert_close(
+        J, torch.autograd.functional.jacobian(f, torch.zeros(p.d_model, dtype=torch.float64))
+    )
 
 
 def test_bad_input(pols):
@@ -207,7 +260,6 @@ def test_bad_input(pols):
 
 
 def test_value_grad_split_adds_up(pols):
-    from vghlib.token_costates import value_grad_exact_split
     R, prefix = match_reward(0, -1), torch.tensor([1])
     for name, p in pols.items():
         _, G = value_grad_exact(p, prefix, T, R)
@@ -217,7 +269,10 @@ def test_value_grad_split_adds_up(pols):
             torch.testing.assert_close(g, G[l])
             torch.testing.assert_close(imm + fut, g)
             if name == "token" or l == p.n_layers and name != "rnn":
-                assert fut.norm() <= 1e-12 * (1 + g.norm()), (name, l)  # no differentiable path forward
+                assert fut.norm() <= 1e-12 * (1 + g.norm()), (
+                    name,
+                    l,
+                )  # no differentiable path forward
             else:
                 assert fut.norm() > 1e-4 * g.norm(), (name, l)
 
@@ -233,7 +288,6 @@ def test_position_jacobian_many_sources(pols):
 
 
 def test_capture_hidden(pols):
-    from vghlib.token_costates import capture_hidden
     p, x = pols["olmo"], torch.tensor([[1, 0, 2, 1]])
     h = capture_hidden(p, x, [0, -1])
     assert set(h) == {0, 2} and h[2].shape == (1, 4, p.d_model)
