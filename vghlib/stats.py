@@ -136,6 +136,22 @@ def _rho(x, y, axis: int = -1):
     return float(out) if np.ndim(out) == 0 else out
 
 
+def _paired_interval(data, statistic, n_resamples: int, level: float, seed: int) -> tuple:
+    """Percentile bootstrap interval of ``statistic`` resampling the checkpoints (paired rows)."""
+    boot = bootstrap(
+        data,
+        statistic,
+        paired=True,
+        vectorized=True,
+        n_resamples=n_resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    lo, hi = boot.confidence_interval
+    return float(lo), float(hi)
+
+
 def spearman(x, y, n_resamples: int = 2000, level: float = 0.95, seed: int = 0) -> Correlation:
     """Spearman's ρ of paired ``x``, ``y`` (one pair per checkpoint) with its uncertainty.
 
@@ -145,16 +161,7 @@ def spearman(x, y, n_resamples: int = 2000, level: float = 0.95, seed: int = 0) 
     """
     x, y = _pairs(x, y)
     vec = lambda a, b, axis=-1: np.asarray(_rho(a, b, axis))  # noqa: E731  (scipy wants arrays)
-    boot = bootstrap(
-        (x, y),
-        vec,
-        paired=True,
-        vectorized=True,
-        n_resamples=n_resamples,
-        confidence_level=level,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
+    lo, hi = _paired_interval((x, y), vec, n_resamples, level, seed)
     perm = permutation_test(
         (x, y),
         vec,
@@ -164,8 +171,7 @@ def spearman(x, y, n_resamples: int = 2000, level: float = 0.95, seed: int = 0) 
         alternative="two-sided",
         rng=np.random.default_rng(seed + 1),
     )
-    lo, hi = boot.confidence_interval
-    return Correlation(_rho(x, y), (float(lo), float(hi)), float(perm.pvalue), x.size, level)
+    return Correlation(_rho(x, y), (lo, hi), float(perm.pvalue), x.size, level)
 
 
 def zscore(x) -> np.ndarray:
@@ -223,18 +229,7 @@ def spearman_difference(
     x1, y = _pairs(x1, y)
     x2 = _pairs(x2, y)[0]
     stat = lambda a, b, c, axis=-1: np.asarray(_rho(a, c, axis) - _rho(b, c, axis))  # noqa: E731
-    boot = bootstrap(
-        (x1, x2, y),
-        stat,
-        paired=True,
-        vectorized=True,
-        n_resamples=n_resamples,
-        confidence_level=level,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    lo, hi = boot.confidence_interval
-    return float(stat(x1, x2, y)), (float(lo), float(hi))
+    return float(stat(x1, x2, y)), _paired_interval((x1, x2, y), stat, n_resamples, level, seed)
 
 
 def loo_r2(features, y) -> float:
