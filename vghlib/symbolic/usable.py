@@ -7,7 +7,7 @@ Let ``u = E[costate_hat | h]`` (the conditional mean of the empirical costate) a
 
     <u, v> >= ||v||^2 - ||v|| ||u - v||,
 
-and taking expectations gives ``E<u, G> >= Sigma - Lambda`` (``sigma_energy``, ``lam_gap``). The
+and taking expectations gives ``E<u, G> >= Sigma - Lambda`` (``sigma_energy``, ``lam_cond``). The
 pointwise inequality is ``<u, v> = ||v||^2 + <u - v, v>`` plus Cauchy-Schwarz on the second term;
 Cauchy-Schwarz itself is checked through Lagrange's identity (a sum of squares).
 
@@ -97,7 +97,7 @@ def check_usable_expectation(n: int = 5000, dim: int = 4, seed: int = 0) -> Chec
         {
             "alignment": align,
             "sigma_energy": sigma_energy,
-            "lam_gap": lam,
+            "lam_cond": lam,
             "usable": sigma_energy - lam,
         },
     )
@@ -171,7 +171,7 @@ def control_usable_is_nonnegative() -> CheckResult:
         bool(sigma_energy - lam >= 0),
         f"u = 3v: alignment {align} > 0 yet S = {sigma_energy - lam} < 0 (the bound still holds)",
         time.perf_counter() - t0,
-        {"alignment": align, "sigma_energy": sigma_energy, "lam_gap": lam},
+        {"alignment": align, "sigma_energy": sigma_energy, "lam_cond": lam},
     )
 
 
