@@ -153,6 +153,25 @@ def test_left_padding_gives_the_unpadded_answer_logits():
             assert tok.decode(ids[0, 1:]) == b.texts[i]  # BOS, then the prompt text
 
 
+def test_batches_split_into_rows_and_micro_batches_with_the_same_logits():
+    tok = byte_bpe()
+    b = TASK.batch(tok, 10, seed=2)
+    lm = tiny_lm(len(tok))
+    sub = b.rows(torch.tensor([7, 2]))
+    assert sub.texts == [b.texts[7], b.texts[2]] and torch.equal(sub.target, b.target[[7, 2]])
+    assert torch.equal(sub.label_ids, b.label_ids)  # the candidates belong to the task, not a row
+    assert [len(c) for c in b.chunks(4)] == [4, 4, 2] and len(b.chunks(None)) == 1
+    assert b.to("cpu").texts is b.texts
+    with torch.no_grad():
+        whole = answer_logits(lm, b)
+        torch.testing.assert_close(answer_logits(lm, b, micro_batch=3), whole, rtol=0, atol=1e-12)
+        torch.testing.assert_close(answer_logits(lm, sub), whole[[7, 2]], rtol=0, atol=1e-12)
+        # control: rows in another order give other logits in those places
+        assert not torch.allclose(answer_logits(lm, b.rows(torch.tensor([2, 7]))), whole[[7, 2]])
+    with pytest.raises(ValueError, match="micro_batch must be a positive int"):
+        b.chunks(0)
+
+
 def test_exact_reward_is_the_softmax_entry_of_the_target():
     tok = word_level()
     b = TASK.batch(tok, 16, seed=2)
