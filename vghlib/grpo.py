@@ -16,6 +16,22 @@ import torch
 ADVANTAGE_KINDS = ("grpo", "mean", "loo", "baseline", "none")
 
 
+def _refuse(
+    func: str, name: str, x: torch.Tensor, bad: torch.Tensor, what: str, fix: str, where: str = ""
+):
+    """Raise ValueError if ``bad`` (a boolean tensor shaped like ``x``) has a True entry: names
+    ``func``'s argument ``name``, how many entries are ``what`` (``where``), the first, and
+    ``fix``."""
+    n = int(bad.sum())
+    if n:
+        first = tuple(int(i) for i in bad.nonzero()[0].tolist())
+        entries = "entry" if n == 1 else "entries"
+        raise ValueError(
+            f"{func}: {name} holds {n} {what} {entries}{where} (the first at index {first}, "
+            f"shape {tuple(x.shape)}); {fix}"
+        )
+
+
 def advantages(
     rewards: torch.Tensor,
     kind: str = "grpo",
@@ -102,6 +118,17 @@ def token_logprobs(
     """
     if logits.shape[:-1] != tokens.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and tokens {tuple(tokens.shape)} disagree")
+    top = logits.detach().amax(-1)  # (B, T): NaN or +inf if a row holds one (no (B, T, V) copy)
+    if (torch.isnan(top) | torch.isposinf(top)).any():
+        _refuse(
+            "token_logprobs",
+            "logits",
+            logits,
+            torch.isnan(logits) | torch.isposinf(logits),  # -inf (a masked token) is valid
+            "NaN or +inf",
+            "the log-probabilities would be NaN. Check the model's weights and dtype (a float16 "
+            "overflow?) and the forward pass that produced them.",
+        )
     logp = torch.log_softmax(logits / temperature, dim=-1)  # (B, T, V)
     return logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # (B, T)
 
@@ -111,7 +138,19 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
 
     Sampled from π_θ, its value estimates KL(π_θ‖π_ref), but its expected gradient with respect
     to θ is the gradient of the forward KL(π_ref‖π_θ).
+
+    Refuses NaN in either argument (a padding position is the caller's to mask out first).
     """
+    for name, x in (("logp", logp), ("ref_logp", ref_logp)):
+        _refuse(
+            "k3_kl",
+            name,
+            x,
+            torch.isnan(x),
+            "NaN",
+            "the KL estimate would be NaN. Find where the NaN log-probabilities come from "
+            "(NaN logits?), and replace padding positions by 0 before calling k3_kl.",
+        )
     d = ref_logp - logp
     return torch.exp(d) - d - 1
 
@@ -135,6 +174,11 @@ def grpo_loss(
 
     Shapes: ``logp``, ``old_logp``, ``mask``, ``ref_logp``: ``(B, T)``; ``adv``: ``(B,)`` (one
     advantage per completion, held constant along it, as GRPO does).
+
+    NaN or inf in ``adv``, or in ``logp``, ``old_logp``, ``ref_logp`` where ``mask`` is nonzero,
+    raise ``ValueError`` (the loss would be NaN or inf). Where ``mask`` is 0 (padding) the
+    log-probs may hold anything: they are replaced by 0 before any arithmetic, so they reach
+    neither the loss, the diagnostics nor the gradient.
 
     Clipping: the ratio ρ is clipped to [1 − ε_low, 1 + ε_high] with ε_low = ``clip_eps`` (TRL
     ``epsilon``) and ε_high = ``clip_eps_high`` (TRL ``epsilon_high``; None means ε_low, the
@@ -165,6 +209,34 @@ def grpo_loss(
         raise ValueError(
             f"need 0 <= clip_eps < 1 and clip_eps_high >= 0, got {eps_low}, {eps_high}"
         )
+    counts = mask != 0  # (B, T): the positions that enter the loss
+    _refuse(
+        "grpo_loss",
+        "adv",
+        adv,
+        ~torch.isfinite(adv),
+        "NaN or inf",
+        "the loss would be NaN. Compute advantages from finite rewards "
+        "(vghlib.grpo.advantages refuses NaN rewards), or drop those completions.",
+    )
+    named = [("logp", logp), ("old_logp", old_logp)]
+    for name, x in named + ([("ref_logp", ref_logp)] if ref_logp is not None else []):
+        _refuse(
+            "grpo_loss",
+            name,
+            x,
+            ~torch.isfinite(x) & counts,
+            "NaN or inf",
+            "the loss would be NaN or inf. Find where they come "
+            "from (NaN logits, or -inf for a token the policy cannot sample: another "
+            "temperature or model?) and drop those completions; padding positions need mask 0.",
+            where=" where mask is nonzero",
+        )
+    zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
+    logp = torch.where(counts, logp, zero)  # padding may hold NaN: keep it out of every sum
+    old_logp = torch.where(counts, old_logp, zero.to(old_logp.dtype))
+    if ref_logp is not None:
+        ref_logp = torch.where(counts, ref_logp, zero.to(ref_logp.dtype))
     mask = mask.to(logp.dtype)
     ratio = torch.exp(logp - old_logp)  # ρ_{i,t}
     a = adv.unsqueeze(-1)  # (B, 1): constant along the completion
