@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import PreTrainedTokenizerFast
 
 from tools import browser
 from vghlib import pretrain as P
@@ -123,7 +124,7 @@ def test_prompt_words_the_tokenizer_lacks_are_named(book_tokenizer):
         task.batch(tok, 16, seed=0)
     msg = str(e.value)
     assert "'quokka'" in msg and "'zebra'" in msg and "'sun'" not in msg
-    assert "PreTrainedTokenizerFast" in msg and "unknown token" in msg
+    assert f"{type(tok).__name__}(" in msg and "unknown token" in msg  # names the tokenizer
     assert "filler_words" in msg and "retrain" in msg and "\n" not in msg
 
 
@@ -132,6 +133,11 @@ def test_an_unknown_marker_word_is_named_too(book_tokenizer):
     texts = ["sun label C dog answer", "sun C label A reply"]
     target = torch.tensor([2, 0])
     assert len(make_batch(tok, texts[:1], target[:1])) == 1  # control: known words encode
+    # control: a GPT-2-style tokenizer whose BOS is its unknown token still encodes the prompts
+    bos_is_unk = PreTrainedTokenizerFast(
+        tokenizer_object=tok.backend_tokenizer, bos_token="[UNK]", unk_token="[UNK]"
+    )
+    assert make_batch(bos_is_unk, texts[:1], target[:1]).input_ids[0, 0] == tok.unk_token_id
     task = LabelCopyTask(answer_word="reply")
     with pytest.raises(ValueError, match=r"'reply'.*unknown token.*2 prompts"):
         make_batch(tok, ["sun label C dog reply", "sun C label A reply"], target, task)

@@ -239,6 +239,42 @@ def label_token_ids(tokenizer, task: LabelCopyTask = LabelCopyTask()) -> torch.T
     return torch.tensor(ids, dtype=torch.long)
 
 
+def check_known_words(tokenizer, texts: list[str]) -> None:
+    """Raise ``ValueError`` if ``tokenizer`` encodes some word of ``texts`` to its unknown token.
+
+    The model would read the unknown token in that word's place, so a prompt would silently lose
+    a filler word or, worse, a marker word. The error names the whitespace-separated words that
+    encode to the unknown token (each encoded on its own), the prompts that hold them, and the
+    tokenizer. A tokenizer without an unknown token (byte-level BPE) passes. The texts are
+    encoded without BOS: GPT-2-style tokenizers use one token as BOS and as the unknown token.
+    """
+    unk = tokenizer.unk_token_id
+    if unk is None:
+        return
+    rows = [i for i, x in enumerate(encode(tokenizer, texts, add_bos=False)) if unk in x]
+    if not rows:
+        return
+    words = list(dict.fromkeys(w for i in rows for w in texts[i].split()))
+    unknown = sorted(w for w, x in zip(words, encode(tokenizer, words, add_bos=False)) if unk in x)
+    what = (
+        f"the words {unknown}, which encode to"
+        if unknown
+        else "no single word, but their words in context encode to"
+    )
+    first = texts[rows[0]]
+    prompts = f"{len(rows)} prompt{'s' if len(rows) > 1 else ''}"
+    raise ValueError(
+        f"tokenizer {_describe(tokenizer)} does not know {what} its unknown token "
+        f"{tokenizer.unk_token!r} (id {unk}), in {prompts} (the first: prompt {rows[0]}, "
+        f"{first[:80]!r}{'...' if len(first) > 80 else ''}); the model would read "
+        "that token in their place. Use the task the tokenizer was built for (for a "
+        "pretraining trajectory, its own task: PretrainConfig.from_dict(read_manifest(folder)"
+        "['config']).task) or filler_words and marker words from its vocabulary, or retrain "
+        "the tokenizer on these words (vghlib.pretrain.build_tokenizer(PretrainConfig("
+        "task=...)))."
+    )
+
+
 def make_batch(
     tokenizer,
     texts: list[str],
@@ -249,7 +285,8 @@ def make_batch(
     """Tokenize prompt ``texts`` (ending in ``task.answer_word``) with left padding.
 
     Also checks, prompt by prompt, that appending " y*" to the text appends exactly the label's
-    token, so the answer position of every row is exactly where the label would be written.
+    token, so the answer position of every row is exactly where the label would be written, and
+    that no word of a prompt is unknown to the tokenizer (:func:`check_known_words`).
     """
     label_ids = label_token_ids(tokenizer, task)
     target = torch.as_tensor(target, dtype=torch.long)
@@ -259,6 +296,7 @@ def make_batch(
                 f"prompt {i} ({t!r}) must end with the answer word "
                 f"{task.answer_word!r}: the next token is read as the answer"
             )
+    check_known_words(tokenizer, texts)
     ids = encode(tokenizer, texts, add_bos=add_bos)
     answered = encode(
         tokenizer, [f"{t} {task.labels[int(y)]}" for t, y in zip(texts, target)], add_bos=add_bos
