@@ -110,19 +110,106 @@ class PretrainConfig:
     eval_seed: int = 1234  # eval prompts: the same for every seed and checkpoint
     threads: int = 1  # torch intra-op threads while training: the bits depend on it
 
+    def __post_init__(self):
+        problems = _config_problems(self)
+        if problems:
+            raise ValueError(
+                f"PretrainConfig: {'; '.join(problems)}. Nothing was built: change these "
+                "settings (the defaults build the book's trajectory)."
+            )
+
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainConfig":
         """The config stored in a manifest (``read_manifest(folder)["config"]``)."""
         d = dict(d)
         t = d.pop("task")
-        task = LabelCopyTask(**{k: tuple(v) if isinstance(v, list) else v for k, v in t.items()})
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise TrajectoryError(
                 f"unknown config fields {sorted(unknown)} (written by another vghlib?)"
             )
-        return cls(task=task, **d)
+        try:
+            task = LabelCopyTask(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in t.items()}
+            )
+            return cls(task=task, **d)
+        except ValueError as e:
+            raise TrajectoryError(f"the manifest's config is refused: {e}") from e
+
+
+# The least value of each integer setting, and the range of each real one.
+_INT_AT_LEAST = {
+    "tokenizer_docs": 1,
+    "hidden_size": 1,
+    "n_layers": 1,
+    "n_heads": 1,
+    "intermediate_size": 1,
+    "steps": 1,
+    "batch_size": 1,
+    "warmup": 0,
+    "n_checkpoints": 2,  # step 0 and the last step
+    "eval_prompts": 1,
+    "threads": 1,
+}
+_FLOAT_RANGE = {  # field: (low, low included, high or None, high included)
+    "copy_fraction": (0.0, False, 1.0, True),
+    "markov_sharpness": (0.0, True, None, False),
+    "init_std": (0.0, False, None, False),
+    "lr": (0.0, False, None, False),
+    "min_lr_ratio": (0.0, True, 1.0, True),
+    "weight_decay": (0.0, True, None, False),
+    "spacing_power": (0.0, False, None, False),
+}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _config_problems(c: "PretrainConfig") -> list[str]:
+    """What is wrong with the settings of ``c``, one phrase each (empty: nothing)."""
+    out = []
+    if not isinstance(c.task, LabelCopyTask):
+        out.append(f"task must be a vghlib.tasks.LabelCopyTask, got {type(c.task).__name__}")
+    for name in ("seed", "eval_seed"):
+        if not _is_int(getattr(c, name)):
+            out.append(f"{name} must be an integer, got {getattr(c, name)!r}")
+    for name, least in _INT_AT_LEAST.items():
+        v = getattr(c, name)
+        if not _is_int(v) or v < least:
+            out.append(f"{name} must be an integer >= {least}, got {v!r}")
+    for name, (lo, lo_in, hi, hi_in) in _FLOAT_RANGE.items():
+        v = getattr(c, name)
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        ok = ok and (v >= lo if lo_in else v > lo)
+        ok = ok and (hi is None or (v <= hi if hi_in else v < hi))
+        if not ok:
+            rng = f"{'[' if lo_in else '('}{lo:g}, " + (
+                f"{hi:g}{']' if hi_in else ')'}" if hi is not None else "inf)"
+            )
+            out.append(f"{name} must be a finite number in {rng}, got {v!r}")
+    if out:
+        return out  # the checks below need the fields above to be sane
+    if c.hidden_size % c.n_heads or (c.hidden_size // c.n_heads) % 2:
+        out.append(
+            f"hidden_size={c.hidden_size} must be n_heads={c.n_heads} times an even head size "
+            "(rotary position embeddings turn pairs of dimensions)"
+        )
+    if c.n_checkpoints > c.steps + 1:
+        out.append(
+            f"n_checkpoints={c.n_checkpoints} exceeds steps + 1 = {c.steps + 1}, the number of "
+            "distinct steps (0 to steps) a checkpoint can be saved at"
+        )
+    else:
+        at = checkpoint_steps(c)
+        if len(at) < c.n_checkpoints:
+            out.append(
+                f"n_checkpoints={c.n_checkpoints} with steps={c.steps} and spacing_power="
+                f"{c.spacing_power:g} gives only {len(at)} distinct checkpoint steps {at}: ask "
+                "for fewer checkpoints, more steps, or a smaller spacing_power"
+            )
+    return out
 
 
 def config_dict(config: PretrainConfig) -> dict:
@@ -600,9 +687,16 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
-    config = PretrainConfig(
-        seed=a.seed, steps=a.steps, n_checkpoints=a.checkpoints, threads=a.threads
-    )
+    try:
+        config = PretrainConfig(
+            seed=a.seed, steps=a.steps, n_checkpoints=a.checkpoints, threads=a.threads
+        )
+    except ValueError as e:  # nothing is written to --out
+        flag = " On the command line, --checkpoints sets n_checkpoints." * (
+            "n_checkpoints" in str(e)
+        )
+        print(f"error: {e}{flag}", file=sys.stderr)
+        return 2
     try:
         traj = build_trajectory(a.out, config, force=a.force, progress=not a.quiet)
     except TrajectoryError as e:
