@@ -25,10 +25,12 @@ MyST and an exercise render, with screenshots; a copy without its macros cell mu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import http.server
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -36,6 +38,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -553,65 +557,107 @@ LAB_SETTINGS = {
 }
 
 
-def _lab_settings_dir() -> str:
-    folder = Path(tempfile.mkdtemp())
+def _write_lab_settings(folder: Path) -> None:
     for name, value in LAB_SETTINGS.items():
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(value))
-    return str(folder)
+
+
+def _status(url: str, token: str | None = None) -> int | None:
+    """HTTP status of GET ``url`` (with ``Authorization: token``), or None if nothing answers."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    headers = {"Authorization": f"token {token}"} if token else {}
+    try:
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def jupyter_lab(root: Path = ROOT, timeout: float = 120.0):
+    """Run JupyterLab on 127.0.0.1 with ``root`` as its root folder; yield ``(base_url, token)``.
+
+    The server demands a random token (``secrets.token_urlsafe(32)``) of every request, and keeps
+    its XSRF checks: while it runs, other local processes can neither read nor write ``root`` nor
+    start a kernel. The token reaches the server through the environment variable JUPYTER_TOKEN,
+    not its command line, so ``ps`` does not show it. A browser opens
+    ``{base_url}lab/tree/<path>?token=<token>``; an API client sends the header
+    ``Authorization: token <token>``. The server is stopped, and its temporary config, runtime and
+    settings folders removed, when the context exits.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base_url = f"http://127.0.0.1:{port}/"
+    token = secrets.token_urlsafe(32)
+    with (
+        tempfile.TemporaryDirectory() as config_dir,
+        tempfile.TemporaryDirectory() as runtime_dir,
+        tempfile.TemporaryDirectory() as settings_dir,
+        tempfile.TemporaryFile("w+") as log,  # the server's log, shown if it does not start
+    ):
+        _write_lab_settings(Path(settings_dir))
+        env = dict(
+            os.environ,
+            JUPYTER_CONFIG_DIR=config_dir,
+            JUPYTER_RUNTIME_DIR=runtime_dir,
+            JUPYTER_TOKEN=token,
+        )
+        env.pop("JUPYTER_TOKEN_FILE", None)
+        lab = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "jupyter-lab"),
+                "--no-browser",
+                f"--port={port}",
+                "--ip=127.0.0.1",
+                f"--ServerApp.root_dir={Path(root).resolve()}",
+                f"--LabApp.user_settings_dir={settings_dir}",
+                "--LabApp.news_url=",
+            ]
+            + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while _status(base_url + "api/status", token) != 200:  # up, and takes the token
+                if lab.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    why = "exited" if lab.poll() is not None else f"not up after {timeout:.0f} s"
+                    raise SystemExit(f"JupyterLab did not start ({why}):\n" + log.read()[-3000:])
+                time.sleep(0.25)
+            yield base_url, token
+        finally:
+            lab.terminate()
+            try:
+                lab.wait(20)
+            except subprocess.TimeoutExpired:
+                lab.kill()
+                lab.wait()
 
 
 def lab_check(notebooks: list[Path], shots: Path) -> dict[Path, list[str]]:
     """Open each notebook in JupyterLab with jupyterlab-myst; check its macros, MyST and exercises.
 
     Returns the problems found in each notebook. Screenshots: ``jupyterlab-<name>.png`` (the top)
-    and ``jupyterlab-<name>-exercise.png`` (scrolled to the first exercise).
+    and ``jupyterlab-<name>-exercise.png`` (scrolled to the first exercise). The server runs with
+    a random token (:func:`jupyter_lab`).
     """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(
-        os.environ, JUPYTER_CONFIG_DIR=tempfile.mkdtemp(), JUPYTER_RUNTIME_DIR=tempfile.mkdtemp()
-    )
-    log = tempfile.TemporaryFile("w+")  # the server's log, shown if it does not start
-    lab = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "jupyter-lab"),
-            "--no-browser",
-            f"--port={port}",
-            "--ip=127.0.0.1",
-            "--IdentityProvider.token=",
-            "--ServerApp.password=",
-            "--ServerApp.disable_check_xsrf=True",
-            f"--ServerApp.root_dir={ROOT}",
-            f"--LabApp.user_settings_dir={_lab_settings_dir()}",
-            "--LabApp.news_url=",
-        ]
-        + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        text=True,
-    )
     results = {}
-    try:
-        for _ in range(240):  # wait for the server
-            if lab.poll() is not None:
-                log.seek(0)
-                raise SystemExit("JupyterLab did not start:\n" + log.read()[-3000:])
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
+    with jupyter_lab(ROOT) as (base_url, token):
         drv = open_browser(1400, 1100)
         try:
             for notebook in notebooks:
                 notebook = Path(notebook).resolve()
                 rel = notebook.relative_to(ROOT).as_posix()
-                drv.get(f"http://127.0.0.1:{port}/lab/tree/{rel}?reset")
+                drv.get(f"{base_url}lab/tree/{rel}?reset&token={token}")
                 found, last = {}, None
                 for _ in range(90):  # until the rendering stops changing
                     time.sleep(1)
@@ -639,12 +685,6 @@ def lab_check(notebooks: list[Path], shots: Path) -> dict[Path, list[str]]:
                 results[notebook] = problems
         finally:
             drv.quit()
-    finally:
-        lab.terminate()
-        try:
-            lab.wait(20)
-        except subprocess.TimeoutExpired:
-            lab.kill()
     return results
 
 
