@@ -12,7 +12,14 @@ import pytest
 import torch
 
 from vghlib import checkpoints, sampling_gap, scoring
-from vghlib.results import ResultsFile, ResultsMismatch, SweepConfig, read_prop2, summarise
+from vghlib.results import (
+    ResultsFile,
+    ResultsMismatch,
+    SweepConfig,
+    checksum,
+    read_prop2,
+    summarise,
+)
 from vghlib.sweep import main
 
 ARGS = [
@@ -41,7 +48,7 @@ def _rows(path):
 
 
 def _values(rows):
-    return {r["key"]: {k: v for k, v in r.items() if k != "seconds"} for r in rows}
+    return {r["key"]: {k: v for k, v in r.items() if k not in ("seconds", "check")} for r in rows}
 
 
 @pytest.mark.slow
@@ -255,6 +262,7 @@ def test_job_array_shards_merge_into_the_unsharded_results(hub_cache, tmp_path, 
     bad = tmp_path / "arr.shard0of3.jsonl"  # a shard that disagrees
     rows = _rows(bad)
     rows[1]["r_before"] = 0.5 if rows[1]["kind"] == "rl" else rows[1]["r_before"] + 0.1
+    rows[1]["check"] = checksum(rows[1])  # an intact row: another run's numbers, not an edit
     bad.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
     assert main(_hub_cmd(hub_cache, out)) == 2
     assert "disagree on row" in capsys.readouterr().err

@@ -23,17 +23,28 @@ weights are) and :func:`load` turns one into ``(model, tokenizer)``:
 A step that does not exist gets an error listing the nearest steps that do; offline without a
 local copy, the error gives the ``huggingface-cli download`` commands to run, or the folder to
 point at instead. Loading is safetensors only, never with remote code.
+
+What a checkpoint's weights are is checked, not assumed. :func:`weights_id` names them:
+``sha256:<hex>`` of the tensors of a folder's ``*.safetensors`` (names in order, then the raw
+bytes; the same digest ``python -m vghlib pretrain`` records as ``weights_sha256``), or
+``git:<commit>`` of a Hub revision. :func:`load_model` reads a folder only after every
+safetensors header parses, and only if its tensors hash to the ``weights_sha256`` that the
+folder's ``checkpoint.json`` or the trajectory's manifest recorded, when either did.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from huggingface_hub import constants, errors, is_offline_mode, list_repo_refs
+from safetensors import SafetensorError, safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from vghlib import pretrain
@@ -51,6 +62,9 @@ __all__ = [
     "list_checkpoints",
     "load",
     "load_model",
+    "weights_sha256",
+    "weights_id",
+    "verify_weights",
     "LAPTOP",
 ]
 
@@ -338,6 +352,116 @@ def list_checkpoints(folder) -> list[Checkpoint]:
     return sorted(cps, key=lambda c: c.step)
 
 
+def _damaged(f: Path, err: Exception) -> CheckpointError:
+    return CheckpointError(
+        f"{f} cannot be read as safetensors ({str(err).splitlines()[0][:160]}): the file is "
+        "truncated, damaged or not safetensors. Restore it from a copy, download it again, or "
+        f"rebuild the trajectory: `python -m vghlib pretrain --out {f.parent.parent} --force`."
+    )
+
+
+def _safetensors_files(folder: Path) -> list[Path]:
+    files = sorted(folder.glob("*.safetensors"))
+    for f in files:  # every header must parse and cover the file before anything is loaded
+        try:
+            with safe_open(f, framework="pt"):
+                pass
+        except (SafetensorError, OSError) as err:
+            raise _damaged(f, err) from None
+    return files
+
+
+@functools.lru_cache(maxsize=64)
+def _tensor_sha256(files: tuple, stamp: tuple) -> str:
+    h = hashlib.sha256()
+    tensors = {}
+    for f in files:
+        with safe_open(f, framework="pt") as st:
+            tensors.update({k: f for k in st.keys()})
+    for name in sorted(tensors):
+        try:
+            with safe_open(tensors[name], framework="pt") as st:
+                t = st.get_tensor(name)
+        except (SafetensorError, OSError, RuntimeError) as err:
+            raise _damaged(Path(tensors[name]), err) from None
+        h.update(name.encode())
+        h.update(t.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def weights_sha256(folder) -> str:
+    """sha256 of the tensors in ``folder``'s ``*.safetensors``: names in order, then raw bytes.
+
+    Equal to the ``weights_sha256`` that ``python -m vghlib pretrain`` records for a checkpoint
+    (the hash of its model's ``state_dict``), and equal iff the weights are bit-identical.
+    A damaged file raises :class:`CheckpointError`.
+    """
+    files = _safetensors_files(Path(folder))
+    if not files:
+        raise CheckpointError(f"{folder} holds no .safetensors weights")
+    stamp = tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return _tensor_sha256(tuple(str(f) for f in files), stamp)
+
+
+def _recorded_sha256(folder: Path) -> list[tuple[str, str]]:
+    """``[(where, sha256)]`` recorded for this checkpoint folder: its ``checkpoint.json`` and
+    its trajectory's manifest."""
+    out = []
+    try:
+        info = json.loads((folder / "checkpoint.json").read_text())
+        if isinstance(info, dict) and info.get("weights_sha256"):
+            out.append((str(folder / "checkpoint.json"), info["weights_sha256"]))
+    except (OSError, json.JSONDecodeError):
+        pass
+    try:
+        m = pretrain.read_manifest(folder.parent)
+    except TrajectoryError:
+        m = None
+    for c in (m or {}).get("checkpoints", []):
+        if c.get("dir") == folder.name and c.get("weights_sha256"):
+            out.append((str(folder.parent / MANIFEST), c["weights_sha256"]))
+    return out
+
+
+def verify_weights(folder) -> None:
+    """Check that every safetensors header of ``folder`` parses and, where a ``weights_sha256``
+    was recorded, that the tensors hash to it; :class:`CheckpointError` says which and what to
+    do."""
+    folder = Path(folder)
+    recorded = _recorded_sha256(folder)
+    _safetensors_files(folder)
+    if not recorded:
+        return
+    actual = weights_sha256(folder)
+    for where, sha in recorded:
+        if sha != actual:
+            raise CheckpointError(
+                f"the weights in {folder} do not match the weights_sha256 recorded in {where} "
+                f"(recorded sha256:{sha[:16]}, found sha256:{actual[:16]}): the file was changed "
+                "or damaged after it was saved, and its results would not be those of the "
+                "recorded checkpoint. Restore the checkpoint from a copy, or rebuild the "
+                f"trajectory: `python -m vghlib pretrain --out {folder.parent} --force`."
+            )
+
+
+def weights_id(source, cache_dir=None) -> str | None:
+    """What names a checkpoint's weights: ``sha256:<hex>`` of a folder's tensors (the recorded
+    ``weights_sha256`` when there is one; :func:`load_model` checks the files against it), or
+    ``git:<commit>`` of a Hub revision once the local cache has it (None before)."""
+    location, revision = _where(source)
+    if revision is not None:
+        ref = (
+            Path(cache_dir or constants.HF_HUB_CACHE)
+            / ("models--" + location.replace("/", "--"))
+            / "refs"
+            / revision
+        )
+        return f"git:{ref.read_text().strip()}" if ref.is_file() else None
+    folder = Path(location)
+    recorded = _recorded_sha256(folder)
+    return f"sha256:{recorded[0][1]}" if recorded else f"sha256:{weights_sha256(folder)}"
+
+
 def _where(source) -> tuple[str, str | None]:
     """(location, revision) of a CheckpointRef, a listed Checkpoint, or a folder path."""
     if isinstance(source, CheckpointRef):
@@ -378,6 +502,7 @@ def load_model(source, dtype=torch.float64, *, device_map=None, cache_dir=None):
                 f"{path} holds no .safetensors weights; this loader refuses "
                 "pickled checkpoints (re-save with safe_serialization=True)"
             )
+        verify_weights(path)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             location,

@@ -17,16 +17,29 @@ A results file (``python -m vghlib sweep ... --out results.jsonl``) holds:
 * with ``prop2_prompts > 0``, one ``"prop2"`` row per checkpoint (both sides of Prop 2 at every
   position, the paper's Figure 2).
 
-Every row is keyed (``"score/<checkpoint>"``, ``"rl/<checkpoint>/seed<s>"``) and appended with a
-single ``write`` to a file opened in append mode, then flushed to disk (:class:`ResultsFile`). A
-half-written last line is cut off on reading and recomputed. Shard files of one sweep
-(``OUT.shard<i>of<n>.jsonl``) merge into OUT (:func:`merge_shards`); :func:`summarise` reads a
-finished file back as per-checkpoint arrays.
+Every row is keyed (``"score/<checkpoint>"``, ``"rl/<checkpoint>/seed<s>"``), records the weights
+it measured (``"weights"``: ``sha256:<hex>`` of the checkpoint's tensors, or ``git:<commit>`` of a
+Hub revision) and carries a checksum of its own content (``"check"``). What the file guarantees
+(:class:`ResultsFile`):
+
+* a file is changed only after it has been read and accepted: its header is this
+  configuration's, every complete line is an intact row, and every checkpoint's weights are the
+  ones it recorded. Otherwise the command stops with a message and the file is left byte for
+  byte as it was. A row edited by hand or damaged is reported with its line number;
+* one writer at a time: the writer holds an exclusive ``flock`` on the file, which the kernel
+  releases when the process ends, even by ``kill -9``; a second writer is refused with a message;
+* each row is one ``write``, checked for its length, then ``fsync``-ed. A failed or short write
+  (a full disk) is undone: the file goes back to its last complete row. A write cut short by a
+  crash leaves a torn last line, which the next run cuts off and recomputes.
+
+Shard files of one sweep (``OUT.shard<i>of<n>.jsonl``) merge into OUT (:func:`merge_shards`);
+:func:`summarise` reads a finished file back as per-checkpoint arrays.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -43,7 +56,11 @@ from vghlib.train import GRPOConfig
 __all__ = [
     "SweepConfig",
     "ResultsFile",
+    "ResultsError",
     "ResultsMismatch",
+    "ResultsLocked",
+    "ResultsWriteError",
+    "checksum",
     "Summary",
     "summarise",
     "read_prop2",
@@ -56,11 +73,7 @@ __all__ = [
     "merge_shards",
 ]
 
-RESULTS_VERSION = 2
-
-
-class ResultsMismatch(ValueError):
-    """A results file that belongs to another configuration (or is not a results file)."""
+RESULTS_VERSION = 3  # 3: rows carry a checksum and the weights they measured
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,14 @@ class SweepConfig:
             raise ValueError(f"budgets must be positive integers, got {self.budgets!r}")
         if not self.seeds:
             raise ValueError("give at least one seed")
+        if self.n_eval < 1:
+            raise ValueError(f"n_eval (--n-eval) must be at least 1, got {self.n_eval}")
+        if self.n_train < self.grpo.prompts_per_step:
+            raise ValueError(
+                f"n_train (--n-train) = {self.n_train} is smaller than the "
+                f"{self.grpo.prompts_per_step} prompts each GRPO update draws from it "
+                "(--prompts-per-step): raise --n-train or lower --prompts-per-step"
+            )
         if self.dtype not in ("float64", "float32", "bfloat16"):
             raise ValueError(f"dtype must be float64, float32 or bfloat16, got {self.dtype!r}")
         if self.micro_batch is not None and (
@@ -167,46 +188,234 @@ class SweepConfig:
         return torch.autocast(kind, dtype=torch.bfloat16, enabled=self.dtype == "bfloat16")
 
 
-class ResultsFile:
-    """A JSON-lines results file with a config header, keyed rows and atomic appends."""
+class ResultsError(ValueError):
+    """A results file that cannot be used as asked; the message says what to do."""
 
-    def __init__(self, path, config: SweepConfig, source: str = "", numerics: dict | None = None):
+
+class ResultsMismatch(ResultsError):
+    """A results file that belongs to another configuration or other weights, is not a results
+    file, or holds a row that is damaged or was edited by hand."""
+
+
+class ResultsLocked(ResultsError):
+    """Another process is writing to the results file."""
+
+
+class ResultsWriteError(ResultsError):
+    """A row could not be written in full (a full disk, a short write); the file was put back at
+    its last complete row."""
+
+
+def checksum(row: dict) -> str:
+    """The first 16 hex digits of the sha256 of ``row`` (without its ``"check"`` field)."""
+    body = {k: v for k, v in row.items() if k != "check"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_ROW_KINDS = ("score", "rl", "prop2")
+
+
+def _parse(path: Path, raw: bytes) -> tuple[dict, dict, int]:
+    """``(header, rows by key, length of the complete lines)`` of a results file's bytes.
+
+    Checks the header and every complete line; a torn last line (no newline yet) is left out and
+    reported through the length. Raises :class:`ResultsMismatch`, naming the line, for anything
+    else: the file is never changed here.
+    """
+    not_ours = (
+        f"{path} is not a sweep results file (its first line is not a complete config row of "
+        "`python -m vghlib sweep`); it was left unchanged. Pass another --out"
+    )
+    end = raw.find(b"\n")
+    if end < 0:
+        raise ResultsMismatch(not_ours + " (a results file's first line ends with a newline).")
+    try:
+        head = json.loads(raw[:end])
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        head = None
+    if not isinstance(head, dict) or head.get("kind") != "config" or "config_hash" not in head:
+        raise ResultsMismatch(not_ours + ".")
+    if head.get("version") != RESULTS_VERSION:
+        raise ResultsMismatch(
+            f"{path} was written by another version of vghlib (results format "
+            f"{head.get('version', 2)}, this one reads {RESULTS_VERSION}: rows carry a checksum "
+            "and the weights they measured); it was left unchanged. Rerun the sweep with a new "
+            "--out."
+        )
+    if head.get("check") != checksum(head):
+        raise ResultsMismatch(
+            f"{path}:1: the config row does not match its checksum (edited by hand or "
+            "damaged); the file was left unchanged. Restore it, or pass a new --out."
+        )
+    good = raw.rfind(b"\n") + 1  # after it: a torn write, cut off once the file is accepted
+    rows: dict[str, dict] = {}
+    where: dict[str, int] = {}
+    for n, line in enumerate(raw[end + 1 : good].split(b"\n")[:-1], start=2):
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ResultsMismatch(
+                f"{path}:{n} is not valid JSON ({err}): a damaged line, or one edited by hand. "
+                "The file was left unchanged; delete that line and rerun the same command "
+                "to recompute the row."
+            ) from None
+        if (
+            not isinstance(row, dict)
+            or row.get("kind") not in _ROW_KINDS
+            or not isinstance(row.get("key"), str)
+            or "check" not in row
+        ):
+            raise ResultsMismatch(
+                f"{path}:{n} is not a results row (a row is a JSON object with a kind of "
+                f"{', '.join(_ROW_KINDS)}, a key and a checksum; this line is "
+                f"{line[:60].decode(errors='replace')!r}). The file was left unchanged; delete "
+                "that line and rerun the same command."
+            )
+        if row["check"] != checksum(row):
+            raise ResultsMismatch(
+                f"{path}:{n}: row {row['key']!r} does not match its checksum: it was edited by "
+                "hand or damaged. The file was left unchanged; delete that line and rerun the "
+                "same command to recompute the row, or restore the file from a copy."
+            )
+        if row["key"] in rows:
+            raise ResultsMismatch(
+                f"{path}:{n}: row {row['key']!r} is also on line {where[row['key']]}: two "
+                "writers wrote to this file at once. Keep one of the two lines."
+            )
+        row.pop("check")
+        rows[row["key"]], where[row["key"]] = row, n
+    head.pop("check")
+    return head, rows, good
+
+
+class ResultsFile:
+    """A JSON-lines results file: a config header, then keyed rows, each with a checksum.
+
+    Opening it takes an exclusive lock (``fcntl.flock``; the kernel drops it when the process
+    ends, even by ``kill -9``), reads the whole file and accepts it only if the header is this
+    configuration's, every complete line is an intact row, and every checkpoint's weights are the
+    ones ``weights`` ({checkpoint: id}) gives now. Only then is a torn last row (a write cut
+    short by a crash) cut off, to be recomputed. A refused file is never changed.
+
+    Each row is written with one ``write`` to the locked descriptor and ``fsync``-ed. A write that
+    fails or comes back short (a full disk) is undone: the file is truncated to its last complete
+    row, and :class:`ResultsWriteError` says so. ``readonly=True`` reads without the lock and
+    without cutting anything (a torn last row is skipped), for reading a file another process
+    may still be writing. Use it as a context manager, or :meth:`close` it, to release the lock.
+    """
+
+    def __init__(
+        self,
+        path,
+        config: SweepConfig,
+        source: str = "",
+        numerics: dict | None = None,
+        *,
+        weights: dict | None = None,
+        readonly: bool = False,
+    ):
         self.path, self.config, self.source = Path(path), config, source
         self.numerics = numerics or current_numerics()
         self.rows: dict[str, dict] = {}
-        if self.path.exists() and self.path.stat().st_size:
-            self._read()
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._append(
-                {
+        self.repaired = 0  # bytes of a torn last row cut off on opening
+        self._fd = None
+        weights = {k: v for k, v in (weights or {}).items() if v}
+        if self.path.is_dir():
+            raise ResultsError(
+                f"--out {self.path} is a folder; pass a file in it, e.g. "
+                f"{self.path / 'results.jsonl'}"
+            )
+        if self.path.exists() and not self.path.is_file():
+            raise ResultsError(
+                f"--out {self.path} is not a regular file (a device or a pipe); pass a file name "
+                "such as results.jsonl"
+            )
+        if readonly:
+            self.header, self.rows, _ = _parse(self.path, self.path.read_bytes())
+            self._check_header()
+            self.check_weights(weights)
+            return
+        self._open()
+        try:
+            raw = self._read_all()
+            if not raw:
+                self.header = {
                     "kind": "config",
                     "key": "config",
+                    "version": RESULTS_VERSION,
                     "config_hash": config.hash(self.numerics),
                     "config": config.to_dict(),
                     "numerics": self.numerics,
                     "source": source,
+                    "weights": weights,
                 }
-            )
+                self._append(self.header)
+                return
+            self.header, self.rows, good = _parse(self.path, raw)
+            self._check_header()
+            self.check_weights(weights)
+            if good < len(raw):  # accepted: now, and only now, cut off the torn last row
+                self.repaired = len(raw) - good
+                self._truncate(good)
+        except BaseException:
+            self.close()
+            raise
 
-    def _read(self) -> None:
-        raw = self.path.read_bytes()
-        good = raw.rfind(b"\n") + 1  # everything after it is a torn write
-        if good < len(raw):
-            with open(self.path, "r+b") as f:  # cut it off: that row is recomputed
-                f.truncate(good)
-                f.flush()
-                os.fsync(f.fileno())
-        lines = raw[:good].decode().splitlines()
+    # ---- the descriptor and its lock ----
+
+    def _open(self) -> None:
         try:
-            head = json.loads(lines[0]) if lines else {}
-        except json.JSONDecodeError:
-            head = {}
-        if head.get("kind") != "config":
-            raise ResultsMismatch(
-                f"{self.path} is not a sweep results file (its first line is not "
-                "a config row); pass another --out"
-            )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as err:
+            raise ResultsError(
+                f"cannot write {self.path} ({err.strerror}): pass an --out in a folder this "
+                "user can write to"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ResultsLocked(
+                f"{self.path} is being written by another process (another sweep holds its "
+                "lock). Wait for it to end, then rerun the same command to resume the file, "
+                "or pass another --out."
+            ) from None
+        self._fd = fd
+
+    def _read_all(self) -> bytes:
+        size, chunks, at = os.fstat(self._fd).st_size, [], 0
+        while at < size:
+            chunk = os.pread(self._fd, size - at, at)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            at += len(chunk)
+        return b"".join(chunks)
+
+    def _truncate(self, size: int) -> None:
+        os.ftruncate(self._fd, size)
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Release the lock (the rows stay readable in :attr:`rows`)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "ResultsFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    # ---- checks ----
+
+    def _check_header(self) -> None:
+        head = self.header
         if head.get("config_hash") != self.config.hash(self.numerics):
             diff = _diff(head.get("config", {}), self.config.to_dict())
             if not diff and head.get("numerics") != self.numerics:
@@ -217,36 +426,71 @@ class ResultsFile:
             raise ResultsMismatch(
                 f"{self.path} was written by another configuration (differs in: "
                 f"{', '.join(diff) or 'the results format'}); its rows cannot be mixed with this "
-                "sweep's. Pass a new --out, or the same settings to resume it."
+                "sweep's, and the file was left unchanged. Pass a new --out, or the same "
+                "settings to resume it."
             )
-        for n, line in enumerate(lines[1:], start=2):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
+
+    def recorded_weights(self, checkpoint: str) -> str | None:
+        """The weights id this file recorded for ``checkpoint`` (header or rows), if any."""
+        found = self.header.get("weights", {}).get(checkpoint)
+        for row in self.rows.values():
+            if found is None and row.get("checkpoint") == checkpoint:
+                found = row.get("weights")
+        return found
+
+    def check_weights(self, weights: dict) -> None:
+        """Refuse when a checkpoint's weights id differs from the one this file recorded."""
+        for name, now in weights.items():
+            then = self.recorded_weights(name)
+            if now and then and now != then:
                 raise ResultsMismatch(
-                    f"{self.path}:{n} is not valid JSON ({err}); the file was "
-                    "edited by hand? Remove that line to resume."
-                ) from None
-            self.rows[row["key"]] = row
-        self.header = head
+                    f"{self.path} holds rows of {name} measured on other weights: "
+                    f"{_short(then)} (from {self.header.get('source') or 'its first run'}) "
+                    f"there, {_short(now)} ({self.source or 'this run'}) here. Rows of different "
+                    "weights are never mixed, and the file was left unchanged: pass a new "
+                    "--out, or point --checkpoints at the weights the file was written from."
+                )
+
+    # ---- writing ----
 
     def _append(self, row: dict) -> None:
-        data = (json.dumps(row, sort_keys=True) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        row = {k: v for k, v in row.items() if k != "check"}
+        data = (json.dumps({**row, "check": checksum(row)}, sort_keys=True) + "\n").encode()
+        size = os.fstat(self._fd).st_size
         try:
-            os.write(fd, data)  # one write: the row is there or not
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            n = os.write(self._fd, data)  # one write of the whole row
+            if n != len(data):
+                raise OSError(
+                    0, f"short write: {n} of {len(data)} bytes written (is the disk full?)"
+                )
+            os.fsync(self._fd)
+        except OSError as err:
+            why = err.strerror or str(err)
+            try:
+                self._truncate(size)  # back to the last complete row
+                state = f"the file is back at its last complete row ({len(self.rows)} rows)"
+            except OSError:
+                state = "the file may end in a torn row, which the next run cuts off"
+            raise ResultsWriteError(
+                f"writing row {row['key']!r} to {self.path} failed ({why}); {state}. Free some "
+                "space (or fix the disk), then rerun the same command: it resumes there."
+            ) from None
 
     def add(self, row: dict) -> None:
         if row["key"] in self.rows:
             raise ValueError(f"row {row['key']!r} is already in {self.path}")
+        if self._fd is None:
+            raise ValueError(f"{self.path} was opened read-only, or closed: open it to write")
         self._append(row)
-        self.rows[row["key"]] = row
+        self.rows[row["key"]] = {k: v for k, v in row.items() if k != "check"}
 
     def __contains__(self, key: str) -> bool:
         return key in self.rows
+
+
+def _short(weights_id: str) -> str:
+    kind, _, digest = weights_id.partition(":")
+    return f"{kind}:{digest[:16]}" if digest else weights_id[:24]
 
 
 def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -289,7 +533,7 @@ def shard_files(out) -> list[Path]:
 
 
 def _same(a: dict, b: dict) -> bool:
-    strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "check")}  # noqa: E731
     return strip(a) == strip(b)
 
 
@@ -313,14 +557,18 @@ def merge_rows(res: ResultsFile, rows, origin: str) -> int:
     return added
 
 
-def merge_shards(out, config: SweepConfig, source: str = "") -> int:
+def merge_shards(out, config: SweepConfig, source: str = "", weights: dict | None = None) -> int:
     """Merge every ``OUT.shard*of*.jsonl`` of this configuration into ``out``; returns rows added.
 
-    The shard files are left in place (a merge is idempotent: merging again adds nothing)."""
-    res = ResultsFile(out, config, source)
-    return sum(
-        merge_rows(res, ResultsFile(p, config).rows.values(), str(p)) for p in shard_files(out)
-    )
+    ``weights``: {checkpoint: weights id}; a shard measured on other weights is refused. The
+    shard files are left in place (a merge is idempotent: merging again adds nothing)."""
+    with ResultsFile(out, config, source, weights=weights) as res:
+        return sum(
+            merge_rows(
+                res, ResultsFile(p, config, weights=weights, readonly=True).rows.values(), str(p)
+            )
+            for p in shard_files(out)
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,13 +604,10 @@ def summarise(path, config: SweepConfig | None = None) -> Summary:
     file written by ``python -m vghlib sweep`` reads back anywhere.
     """
     path = Path(path)
-    try:
-        head = json.loads(path.read_text().splitlines()[0])
-        if config is None:
-            config = SweepConfig.from_dict(head["config"])
-    except (IndexError, KeyError, json.JSONDecodeError, TypeError):
-        raise ResultsMismatch(f"{path} is not a sweep results file") from None
-    rows = ResultsFile(path, config, numerics=head.get("numerics")).rows
+    head, rows = _read(path)
+    if config is None:
+        config = SweepConfig.from_dict(head["config"])
+    ResultsFile(path, config, numerics=head.get("numerics"), readonly=True)  # its header checks
     scores = {r["checkpoint"]: r for r in rows.values() if r["kind"] == "score"}
     rl = [r for r in rows.values() if r["kind"] == "rl"]
     names = sorted(scores, key=lambda n: scores[n]["step"])
@@ -409,15 +654,24 @@ def summarise(path, config: SweepConfig | None = None) -> Summary:
     # score["prompt_p"], score["prompt_g2"]: (C, n_eval) per-prompt values
 
 
+def _read(path: Path) -> tuple[dict, dict]:
+    """The header and the rows of a results file, read without a lock (a torn last row is
+    skipped), every line checked; :class:`ResultsError` when it is not one."""
+    if not path.is_file():
+        raise ResultsError(f"{path} does not exist (or is not a file): run the sweep first")
+    head, rows, _ = _parse(path, path.read_bytes())
+    return head, rows
+
+
 def read_prop2(path) -> list[dict]:
     """The ``"prop2"`` rows of a results file, in step order, with numpy arrays per position.
 
     Each dict has ``checkpoint``, ``step``, ``c_vocab`` and the arrays of
     :func:`vghlib.sampling_gap.prop2_per_position` (``jac_norm``, ``paper_bound``, ``entropy``...).
     """
-    rows = [json.loads(x) for x in Path(path).read_text().splitlines()[1:] if x.strip()]
+    _, rows = _read(Path(path))
     out = []
-    for r in sorted((r for r in rows if r.get("kind") == "prop2"), key=lambda r: r["step"]):
+    for r in sorted((r for r in rows.values() if r["kind"] == "prop2"), key=lambda r: r["step"]):
         out.append({k: (np.asarray(v) if isinstance(v, list) else v) for k, v in r.items()})
     if not out:
         raise ValueError(f"{path} holds no prop2 rows: run the sweep with --prop2-prompts N")

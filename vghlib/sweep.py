@@ -12,6 +12,12 @@ skipped. Each row is a function of its key and the configuration alone (its own 
 resumed sweep writes exactly what an uninterrupted one would have. Under torchrun, or with
 ``--shard i/n``, the checkpoints are split between processes, each with its own file, merged at
 the end.
+
+Every row records the weights it measured (:func:`vghlib.checkpoints.weights_id`), and a resume
+against other weights is refused; see :mod:`vghlib.results` for what the results file guarantees.
+Exit codes: 0 done, 2 refused (bad options, another configuration or other weights, a damaged
+file or checkpoint, another writer), 3 out of memory, 4 a row could not be written (a full disk);
+in every case the rows finished so far are kept.
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ from transformers.utils import logging as hf_logging
 from vghlib import checkpoints as ckpts
 from vghlib import scoring
 from vghlib.results import (
+    ResultsError,
     ResultsFile,
-    ResultsMismatch,
+    ResultsWriteError,
     SweepConfig,
     merge_rows,
     merge_shards,
@@ -89,6 +96,7 @@ def run_sweep(
     source: str = "",
     skip=(),
     placed: bool = False,
+    weights_id=None,
 ) -> ResultsFile:
     """Score every checkpoint and run GRPO from it; append each result to ``out`` as it is made.
 
@@ -96,11 +104,22 @@ def run_sweep(
     tokenizer)``. Resumes ``out`` if it holds rows of this ``config`` (and refuses it if it holds
     rows of another). ``device``: where the model runs (``"cpu"``, ``"cuda"``); ``placed``: the
     loader has already put the model on its devices (``device_map="auto"``), so it is not moved.
-    ``skip``: keys already done elsewhere (another file of the same sweep). Raises
-    :class:`SweepOOM`, with what to change, when the device runs out of memory.
+    ``skip``: keys already done elsewhere (another file of the same sweep). ``weights_id(handle)``:
+    what names a checkpoint's weights (:func:`vghlib.checkpoints.weights_id`; None: nothing is
+    recorded); each row records it, and a file whose rows measured other weights is refused
+    (:class:`vghlib.results.ResultsMismatch`). Raises :class:`SweepOOM`, with what to change, when
+    the device runs out of memory. The file is locked while the sweep runs; the returned
+    :class:`~vghlib.results.ResultsFile` is closed, its rows still readable.
     """
-    res = ResultsFile(out, config, source)
-    skip = set(skip)
+    ids = {name: weights_id(handle) for name, _, handle in checkpoints} if weights_id else {}
+    with ResultsFile(out, config, source, weights=ids) as res:
+        if res.repaired:
+            print(f"{out}: cut off a torn last row ({res.repaired} bytes); it is recomputed")
+        _run(res, checkpoints, config, load, device, progress, set(skip), placed, weights_id)
+    return res
+
+
+def _run(res, checkpoints, config, load, device, progress, skip, placed, weights_id) -> None:
     todo = []
     for name, step, handle in checkpoints:
         keys = [score_key(name)] + [rl_key(name, s) for s in config.seeds]
@@ -116,6 +135,8 @@ def run_sweep(
         try:
             with _quiet_loading(progress):
                 model, tokenizer = load(handle)  # once per checkpoint
+            wid = weights_id(handle) if weights_id else None  # a Hub revision: known once loaded
+            res.check_weights({name: wid})
             if not placed:
                 model = model.to(device=device, dtype=config.torch_dtype)
             # GRPO changes the weights in place: every row starts from this copy of them
@@ -133,16 +154,16 @@ def run_sweep(
                 }[key.split("/")[0]]
                 if i:
                     model.load_state_dict(pristine)
-                res.add(_run_key(key, name, step, model, ev, tr, config))
+                row = _run_key(key, name, step, model, ev, tr, config)
+                res.add(row if wid is None else {**row, "weights": wid})
                 bar.update(1)
         except torch.OutOfMemoryError:
             model = pristine = None
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-            raise SweepOOM(_oom_message(name, what, config, device, out)) from None
+            raise SweepOOM(_oom_message(name, what, config, device, res.path)) from None
         del model, pristine
     bar.close()
-    return res
 
 
 @contextlib.contextmanager
@@ -412,6 +433,10 @@ def _dist_env() -> tuple[int, int, int]:
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
+    problem = _check_options(a)
+    if problem:
+        _say(f"error: {problem}", int(os.environ.get("RANK", "0")))
+        return 2
     threads_before = torch.get_num_threads()
     if a.device == "cpu" and a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -419,6 +444,21 @@ def main(argv=None) -> int:
         return _main(a)
     finally:
         torch.set_num_threads(threads_before)
+
+
+def _check_options(a) -> str | None:
+    """What is wrong with options argparse cannot check alone, or None."""
+    if a.threads < 1:
+        return f"--threads {a.threads}: give a number of CPU threads >= 1 (default 1)"
+    try:
+        kind = torch.device(a.device).type
+    except (RuntimeError, ValueError):
+        kind = None
+    if kind not in ("cpu", "cuda", "mps"):
+        return (
+            f"--device {a.device}: expected cpu, cuda, cuda:N or mps (a torch device this runs on)"
+        )
+    return None
 
 
 def _say(msg: str, rank: int = 0) -> None:
@@ -445,6 +485,7 @@ def _main(a) -> int:
                 "50000:1000000:50000), so that a sweep never runs on every branch"
             )
         refs = ckpts.resolve(model_spec, a.steps, stage=a.stage, cache_dir=a.cache_dir)
+        ids = {r.name: ckpts.weights_id(r, a.cache_dir) for r in refs}
     except ValueError as err:  # CheckpointError is a ValueError
         _say(f"error: {err}", rank)
         return 2
@@ -478,6 +519,9 @@ def _main(a) -> int:
     def load(ref):
         return ckpts.load(ref, config.torch_dtype, device_map=a.device_map, cache_dir=a.cache_dir)
 
+    def weights_id(ref):
+        return ckpts.weights_id(ref, a.cache_dir)
+
     items = [(r.name, r.step, r) for r in mine]
     source = (
         ",".join(sorted({r.location for r in refs}))
@@ -488,9 +532,9 @@ def _main(a) -> int:
     try:
         done = set()
         if count > 1 and Path(a.out).exists():  # rows the merged file already holds
-            done = set(ResultsFile(a.out, config, source).rows)
+            done = set(ResultsFile(a.out, config, source, weights=ids, readonly=True).rows)
         elif count == 1 and shard_files(a.out):  # finished job-array shards: merge first
-            n = merge_shards(a.out, config, source)
+            n = merge_shards(a.out, config, source, weights=ids)
             _say(f"merged {n} rows from {len(shard_files(a.out))} shard files into {a.out}")
         res = run_sweep(
             items,
@@ -502,10 +546,11 @@ def _main(a) -> int:
             source=source,
             skip=done,
             placed=a.device_map is not None,
+            weights_id=weights_id,
         )
-    except (ResultsMismatch, ValueError, SweepOOM) as err:
+    except (ResultsError, ValueError, SweepOOM) as err:  # CheckpointError is a ValueError
         print(f"error{f' (rank {rank})' if world > 1 else ''}: {err}", file=sys.stderr)
-        rc = 3 if isinstance(err, SweepOOM) else 2
+        rc = 3 if isinstance(err, SweepOOM) else 4 if isinstance(err, ResultsWriteError) else 2
         res = None
     if world > 1:
         mine_rows = [] if res is None else [r for r in res.rows.values() if r["kind"] != "config"]
@@ -514,10 +559,14 @@ def _main(a) -> int:
         if rank == 0:
             rcs = [g[0] for g in gathered]
             if not any(rcs):
-                merged = ResultsFile(a.out, config, source)
-                for r, (_, rows) in enumerate(gathered):
-                    merge_rows(merged, rows, f"rank {r}")
-                res = merged
+                try:
+                    with ResultsFile(a.out, config, source, weights=ids) as merged:
+                        for r, (_, rows) in enumerate(gathered):
+                            merge_rows(merged, rows, f"rank {r}")
+                    res = merged
+                except ResultsError as err:
+                    print(f"error: {err}", file=sys.stderr)
+                    rcs.append(4 if isinstance(err, ResultsWriteError) else 2)
             rc = max(rcs)
         dist.destroy_process_group()
         if rank != 0:
