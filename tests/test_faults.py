@@ -134,6 +134,28 @@ def test_resuming_against_another_trajectory_is_refused_naming_both(traj, tmp_pa
     assert out.read_bytes() == half
 
 
+def test_a_hub_branch_that_moved_to_another_commit_is_refused(traj, tmp_path, capsys):
+    from conftest import put_in_hub_cache  # noqa: PLC0415  (the conftest's cache layout)
+
+    cache, repo = tmp_path / "hub", "tiny/olmo2-trajectory"
+    for c in checkpoints.list_checkpoints(traj):
+        put_in_hub_cache(cache, repo, f"stage1-step{c.step}-tokens{c.step}B", c.path)
+    out = tmp_path / "r.jsonl"
+    hub = ["--model", repo, "--steps", "all", "--cache-dir", str(cache), "--out", str(out)]
+    assert main([*hub, *ARGS, "--seeds", "0"]) == 0
+    ref = next((cache / f"models--{repo.replace('/', '--')}" / "refs").rglob("*step0-*"))
+    old = ref.read_text()
+    new = "f" * 40  # the branch now points at another commit (a force-push, a new upload)
+    shutil.copytree(ref.parents[1] / "snapshots" / old, ref.parents[1] / "snapshots" / new)
+    ref.write_text(new)
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert main([*hub, *ARGS, "--seeds", "0"]) == 2  # the same command: a resume
+    err = capsys.readouterr().err
+    assert f"git:{old[:16]}" in err and f"git:{new[:16]}" in err and "other weights" in err
+    assert out.read_bytes() == before
+
+
 def _zero_4k(path: Path) -> None:
     raw = bytearray(path.read_bytes())
     start = 8 + int.from_bytes(raw[:8], "little")  # after the safetensors header
