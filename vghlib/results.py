@@ -222,19 +222,25 @@ def _parse(path: Path, raw: bytes) -> tuple[dict, dict, int]:
     reported through the length. Raises :class:`ResultsMismatch`, naming the line, for anything
     else: the file is never changed here.
     """
-    not_ours = (
-        f"{path} is not a sweep results file (its first line is not a complete config row of "
-        "`python -m vghlib sweep`); it was left unchanged. Pass another --out"
-    )
     end = raw.find(b"\n")
-    if end < 0:
-        raise ResultsMismatch(not_ours + " (a results file's first line ends with a newline).")
-    try:
-        head = json.loads(raw[:end])
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        head = None
+    head = None
+    if end >= 0:
+        try:
+            head = json.loads(raw[:end])
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
     if not isinstance(head, dict) or head.get("kind") != "config" or "config_hash" not in head:
-        raise ResultsMismatch(not_ours + ".")
+        why = (
+            "it has no complete first line (if a sweep was stopped while writing its first "
+            "line, the file holds no rows: delete it and rerun)"
+            if end < 0
+            else "its first line is not one"
+        )
+        raise ResultsMismatch(
+            f"{path} is not a sweep results file: a results file starts with the config row of "
+            f"`python -m vghlib sweep`, and {why}. The file was left unchanged; pass another "
+            "--out."
+        )
     if head.get("version") != RESULTS_VERSION:
         raise ResultsMismatch(
             f"{path} was written by another version of vghlib (results format "
@@ -366,12 +372,20 @@ class ResultsFile:
     def _open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            new = not self.path.exists()
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as err:
             raise ResultsError(
                 f"cannot write {self.path} ({err.strerror}): pass an --out in a folder this "
                 "user can write to"
             ) from None
+        if new:  # the new file's name reaches the disk too, not only its rows
+            with contextlib.suppress(OSError):
+                folder = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(folder)
+                finally:
+                    os.close(folder)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
