@@ -12,6 +12,12 @@ from vghlib import pretrain
 # follows "answer" (R ≈ 0.12) but not yet which one, so a few GRPO updates move it.
 TINY = pretrain.PretrainConfig(steps=200, n_checkpoints=3, eval_prompts=64, tokenizer_docs=200)
 
+# A sweep small enough for a test: 32 evaluation prompts, GRPO budgets 1 and 3, groups of 4.
+SWEEP_ARGS = [
+    *("--budgets", "1,3", "--n-eval", "32", "--n-train", "64"),
+    *("--prompts-per-step", "8", "--group-size", "4", "--quiet"),
+]
+
 
 @pytest.fixture(scope="session")
 def tiny_trajectory(tmp_path_factory) -> pretrain.Trajectory:

@@ -23,26 +23,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import TINY
+from conftest import SWEEP_ARGS, TINY
 from vghlib import checkpoints, pretrain
 from vghlib.results import ResultsFile, ResultsMismatch, summarise
 from vghlib.sweep import build_parser, config_from_args, main
 
-ARGS = [
-    "--budgets",
-    "1,3",
-    "--n-eval",
-    "32",
-    "--n-train",
-    "64",
-    "--prompts-per-step",
-    "8",
-    "--group-size",
-    "4",
-    "--seeds",
-    "0,1",
-    "--quiet",
-]
+ARGS = [*SWEEP_ARGS, "--seeds", "0,1"]
 
 
 @pytest.fixture(scope="module")

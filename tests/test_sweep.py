@@ -1,16 +1,15 @@
-"""vghlib.sweep: the resumable results file, a sweep killed with kill -9, and refused inputs."""
+"""vghlib.sweep: the resumable results file, shards and torchrun, and refused inputs (a sweep
+killed with kill -9 at random points: tests/test_faults.py)."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import SWEEP_ARGS
 from vghlib import checkpoints, sampling_gap, scoring
 from vghlib.results import (
     ResultsFile,
@@ -22,19 +21,7 @@ from vghlib.results import (
 )
 from vghlib.sweep import main
 
-ARGS = [
-    "--budgets",
-    "1,3",
-    "--n-eval",
-    "32",
-    "--n-train",
-    "64",
-    "--prompts-per-step",
-    "8",
-    "--group-size",
-    "4",
-    "--quiet",
-]
+ARGS = SWEEP_ARGS
 
 
 @pytest.fixture(scope="module")
@@ -49,43 +36,6 @@ def _rows(path):
 
 def _values(rows):
     return {r["key"]: {k: v for k, v in r.items() if k not in ("seconds", "check")} for r in rows}
-
-
-@pytest.mark.slow
-def test_a_sweep_killed_with_sigkill_resumes_with_no_lost_and_no_duplicated_rows(traj, tmp_path):
-    seeds = ["--seeds", "0,1,2,3,4,5"]
-    killed = tmp_path / "killed.jsonl"
-    cmd = [
-        sys.executable,
-        "-m",
-        "vghlib",
-        "sweep",
-        "--checkpoints",
-        str(traj),
-        "--out",
-        str(killed),
-        *ARGS,
-        *seeds,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if killed.exists() and killed.read_bytes().count(b"\n") >= 3:  # config + 2 rows
-            break
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    partial = killed.read_bytes().count(b"\n")
-    assert 3 <= partial < 1 + 3 * 7, "the sweep must have been stopped part-way"
-    resume = subprocess.run(cmd, capture_output=True, text=True)  # the same command again
-    assert resume.returncode == 0, resume.stderr
-    clean = tmp_path / "clean.jsonl"
-    whole = subprocess.run(cmd[:7] + [str(clean)] + cmd[8:], capture_output=True, text=True)
-    assert whole.returncode == 0, whole.stderr
-    got, want = _rows(killed), _rows(clean)
-    keys = [r["key"] for r in got]
-    assert len(keys) == len(set(keys)) == 1 + 3 * 7  # nothing twice, nothing lost
-    assert _values(got) == _values(want)  # and the same numbers
 
 
 @pytest.mark.slow
