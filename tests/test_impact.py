@@ -5,10 +5,14 @@ import torch
 from vghlib import tasks
 from vghlib.grpo import advantages, group_mean_scale
 from vghlib.impact import (
+    COSTATE_SCALES,
     bernoulli_headroom,
     best_checkpoint,
+    cosine,
+    costate_scale_factor,
     grpo_costate_scale,
     headroom,
+    score_from_prompts,
     usable_terms,
 )
 from vghlib.scoring import checkpoint_score
@@ -136,3 +140,39 @@ def test_best_checkpoint_is_the_argmax():
     assert best_checkpoint([0.1, 0.5, 0.2], [10, 20, 30]) == 20
     with pytest.raises(ValueError, match="NaN"):
         best_checkpoint([0.1, float("nan")], [1, 2])
+
+
+def _prompts(lo, hi, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(lo, hi, 64)
+    return p, rng.uniform(0.5, 1.5, 64) * p * (1 - p)  # ‖G‖² ∝ p(1 − p), as for one token
+
+
+@pytest.mark.parametrize("lo, hi", [(0.02, 0.2), (0.9, 0.999)])
+def test_the_costate_scale_can_flip_the_sign_of_s_but_not_of_the_alignment(lo, hi):
+    p, g2 = _prompts(lo, hi)
+    per_traj, per_group = (
+        score_from_prompts(p, g2, alpha=2.0, group_size=8, scale=s) for s in COSTATE_SCALES
+    )
+    assert per_traj["usable_cond"] < 0 < per_group["usable_cond"]  # S: a convention's sign
+    assert per_traj["alignment"] > 0 and per_group["alignment"] > 0  # eq 24 keeps its sign
+    assert per_group["alignment"] == pytest.approx(per_traj["alignment"] / 8)  # it only scales
+    assert per_group["cosine"] == pytest.approx(per_traj["cosine"])  # the cosine not even that
+    assert per_group["cosine_headroom"] == pytest.approx(per_traj["cosine_headroom"])
+    # with s·c <= 1 on every prompt, |s c − 1| = 1 − s c and S is exactly the alignment
+    c = grpo_costate_scale(p, 8) / 8
+    assert c.max() <= 1 and per_group["usable_cond"] == pytest.approx(per_group["alignment"])
+
+
+def test_in_the_middle_both_scales_agree_on_the_sign():
+    p, g2 = _prompts(0.2, 0.8)  # the control: not every set of prompts flips
+    for s in COSTATE_SCALES:
+        assert score_from_prompts(p, g2, alpha=2.0, group_size=8, scale=s)["usable_cond"] > 0
+
+
+def test_costate_scale_factor_names_and_errors():
+    assert costate_scale_factor("trajectory", 8) == 1.0
+    assert costate_scale_factor("group", 8) == 1 / 8
+    with pytest.raises(ValueError, match="costate scale"):
+        costate_scale_factor("token", 8)
+    assert cosine(1.0, 4.0, 0.25) == pytest.approx(1.0) and cosine(1.0, 0.0, 1.0) == 0.0

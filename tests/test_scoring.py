@@ -1,10 +1,13 @@
-"""vghlib.scoring: the predictor table against hand-ranked data, and its one printer."""
+"""vghlib.scoring: the predictor table against hand-ranked data, its one printer, and the
+predictors under each reading of the paper's open choices on a real tiny sweep."""
 
 import numpy as np
 import pytest
 
+from conftest import SWEEP_ARGS
 from vghlib import scoring
-from vghlib.results import Summary, SweepConfig
+from vghlib.results import Summary, SweepConfig, summarise
+from vghlib.sweep import main
 
 
 def summary(gain, r_before, p_gap, r_after=None) -> Summary:
@@ -78,3 +81,46 @@ def test_one_printer_for_one_run_and_for_several(capsys):
     # control: a predictor name that is not in the table prints no row
     scoring.print_predictor_table(s, {"p_gap_single": "x"}, only={"p_gap_single": ["nope"]})
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+@pytest.fixture(scope="module")
+def swept(tiny_trajectory, tmp_path_factory):
+    """A real (tiny) sweep over the three checkpoints of the test trajectory."""
+    out = tmp_path_factory.mktemp("swept") / "r.jsonl"
+    args = ["--checkpoints", str(tiny_trajectory.folder), "--out", str(out), *SWEEP_ARGS]
+    assert main([*args, "--seeds", "0"]) == 0
+    return summarise(out)
+
+
+def test_predictors_under_each_reading_agree_with_the_stored_scores(swept):
+    sc = swept.score
+    single = scoring.predictors(swept)  # the sweep's own reading: Section 6's recipe
+    cond = scoring.predictors(swept, lam="cond")
+    assert np.allclose(single["P_gap"], sc["p_gap_single"])
+    assert np.allclose(cond["P_gap"], sc["p_gap_cond"])
+    group = scoring.predictors(swept, scale="group")
+    want = (sc["sigma_energy"] - sc["lam_single_group"]) * sc["headroom"]
+    assert np.allclose(group["P_gap"], want)
+    assert not np.allclose(sc["lam_single_group"], sc["lam_single"])  # the control: Λ moves
+    assert np.allclose(group["alignment × H_α"] * 4, single["alignment × H_α"])  # n = 4
+    assert np.allclose(group["cos × H_α"], single["cos × H_α"])
+    assert np.all(np.abs(sc["cosine_single"]) <= 1)
+    P = sc["prompt_p"]
+    assert np.allclose(single["pass@4"], (1 - (1 - P) ** 4).mean(1))
+    assert np.allclose(single["p(1 − p)"], sc["bernoulli_var"])
+    assert np.all((sc["entropy"] > 0) & (sc["entropy"] <= np.log(34)))  # 34 tokens
+    other_n = scoring.predictors(swept, lam="cond", group_size=16, adv_kind="loo")
+    assert not np.allclose(other_n["P_gap"], cond["P_gap"])
+    with pytest.raises(ValueError, match="sweep's own advantages"):
+        scoring.predictors(swept, group_size=16)
+    with pytest.raises(ValueError, match="lam must be"):
+        scoring.predictors(swept, lam="mean")
+
+
+def test_in_range_drops_the_hopeless_and_saturated_ends(swept):
+    assert scoring.in_range(swept).all()
+    rb = swept.r_before
+    mask = scoring.in_range(swept, low=rb.min() + 1e-9, high=1.0)
+    assert mask.sum() == len(rb) - 1 and not mask[np.argmin(rb)]
+    with pytest.raises(ValueError, match="low < high"):
+        scoring.in_range(swept, 0.9, 0.1)

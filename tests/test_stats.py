@@ -8,7 +8,10 @@ import torch
 from scipy.stats import spearmanr
 
 from vghlib.stats import (
+    _paired_interval,
     _rho,
+    block_spearman,
+    compare_across,
     leave_one_out_predictions,
     loo_r2,
     mean_ci,
@@ -97,3 +100,57 @@ def test_the_vectorised_rank_correlation_is_scipys_spearman():
     want = np.array([spearmanr(a, b).statistic for a, b in zip(x, y)])
     assert np.allclose(_rho(x, y, axis=-1), want)
     assert _rho(np.ones(5), np.arange(5.0)) == 0.0  # a constant column: no ranks
+
+
+def _ar1(rng, n, phi):
+    x = np.empty(n)
+    x[0] = rng.normal()
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + math.sqrt(1 - phi**2) * rng.normal()
+    return x
+
+
+def _false_alarms(phi, reps=200, n=24):
+    """How often each 95% interval excludes ρ = 0 for two independent AR(1) series."""
+    rng = np.random.default_rng(0)
+    iid = block = 0
+    stat = lambda a, b, axis=-1: np.asarray(_rho(a, b, axis))  # noqa: E731
+    for r in range(reps):
+        x, y = _ar1(rng, n, phi), _ar1(rng, n, phi)
+        lo, hi = _paired_interval((x, y), stat, 500, 0.95, r)
+        iid += not lo <= 0 <= hi
+        c = block_spearman(x, y, block=6, n_resamples=500, seed=r)
+        block += not c.ci[0] <= 0 <= c.ci[1]
+    return iid / reps, block / reps
+
+
+def test_block_bootstrap_is_less_fooled_by_neighbouring_checkpoints():
+    iid, block = _false_alarms(phi=0.9)  # lag-1 autocorrelation like the gains of a trajectory
+    assert iid > 0.25  # the control: resampling single checkpoints claims a correlation often
+    assert block < 0.7 * iid  # blocks keep neighbours together and claim it less often
+    assert block > 0.05  # and still too often with 24 checkpoints: one trajectory is not enough
+    iid0, block0 = _false_alarms(phi=0.0, reps=100)  # independent checkpoints: both near 5%
+    assert iid0 < 0.15 and block0 < 0.2
+
+
+def test_block_spearman_keeps_rho_and_gives_no_p_value():
+    x = np.arange(20.0)
+    y = x + np.random.default_rng(1).normal(0, 3, 20)
+    c = block_spearman(x, y, block=5)
+    assert c.rho == pytest.approx(spearmanr(x, y).statistic)
+    assert c.ci[0] <= c.rho <= c.ci[1] and math.isnan(c.p_value) and "p =" not in str(c)
+    with pytest.raises(ValueError, match="block"):
+        block_spearman(x, y, block=21)
+
+
+def test_compare_across_counts_trajectories_and_runs_a_sign_test():
+    a, b = np.array([0.8, 0.7, 0.9, 0.6, 0.75]), np.array([0.5, 0.6, 0.4, 0.5, 0.7])
+    c = compare_across(a, b)
+    assert (c.wins, c.losses, c.ties, c.k) == (5, 0, 0, 5)
+    assert c.p_sign == pytest.approx(2 / 2**5)  # 5 of 5: the smallest two-sided p with K = 5
+    assert c.ci[0] > 0 and c.median_diff == pytest.approx(0.1)  # of 0.3, 0.1, 0.5, 0.1, 0.05
+    swapped = compare_across(b, a)  # the control: the other way round loses every time
+    assert (swapped.wins, swapped.losses) == (0, 5) and swapped.median_diff < 0
+    same = compare_across(a, a)
+    assert (same.ties, same.p_sign) == (5, 1.0)
+    assert compare_across(a, np.array([0.5, 0.6, 0.4, 0.5, 0.9])).wins == 4

@@ -153,34 +153,77 @@ def headroom(rewards, alpha: float, axis: int = -1):
 # --------------------------------------------------------------------------------------------
 
 
-def score_from_prompts(p, g2, *, alpha: float, group_size: int, adv_kind: str = "grpo") -> dict:
+COSTATE_SCALES = ("trajectory", "group")
+
+
+def costate_scale_factor(scale: str, group_size: int) -> float:
+    """The factor s on the empirical costate λ̂ under each reading of its scale.
+
+    ``"trajectory"`` (s = 1): one costate per sampled trajectory, Â_i ∂log π(o_i)/∂h, as eq 14
+    and Section 6 write it. ``"group"`` (s = 1/n): the costate of eq 1's objective, which averages
+    the group's n trajectories. The paper leaves the choice open. The alignment E⟨sλ̂, G⟩ only
+    scales with s, but S = Σ − E[‖G‖ ‖sλ̂ − G‖] does not: as s grows from 0 it starts at 0, rises
+    while sλ̂ approaches G, and turns negative once ‖sλ̂ − G‖ exceeds ‖G‖ on average. So the sign
+    of S, and of P_gap, can belong to the convention rather than to the checkpoint.
+    """
+    if scale not in COSTATE_SCALES:
+        raise ValueError(f"costate scale must be one of {COSTATE_SCALES}, got {scale!r}")
+    if int(group_size) < 1:
+        raise ValueError(f"group_size must be >= 1, got {group_size!r}")
+    return 1.0 if scale == "trajectory" else 1.0 / int(group_size)
+
+
+def score_from_prompts(
+    p,
+    g2,
+    *,
+    alpha: float,
+    group_size: int,
+    adv_kind: str = "grpo",
+    scale: str = "trajectory",
+) -> dict:
     """The exact-conditional-mean score (eq 24–30) from per-prompt p = p(y*|q) and ‖G_q‖² alone.
 
     For a one-token answer E[λ̂ | h] = c(p, n) G (:func:`grpo_costate_scale`), so Σ, Λ, S, the
     alignment, H_α and P_gap need nothing but these two numbers per prompt, for any α, group
-    size n and advantage kind: which is how the book varies them without new samples. Returns
-    ``sigma_energy``, ``lam_cond``, ``usable_cond``, ``alignment``, ``headroom``, ``p_gap_cond``,
-    ``bernoulli_var`` and ``scale_mean``.
+    size n and advantage kind: which is how the book varies them without new samples.
+    ``scale``: the costate's scale (:func:`costate_scale_factor`: ``"trajectory"``, or eq 1's
+    ``"group"`` = 1/n). Returns ``sigma_energy``, ``lam_cond``, ``usable_cond``, ``alignment``,
+    ``headroom``, ``p_gap_cond``, ``bernoulli_var`` and ``scale_mean``, and two scores that no
+    scale convention can flip: ``align_headroom`` = alignment × H_α and ``cosine_headroom`` =
+    cos × H_α, with cos = E⟨u, G⟩ / √(E‖u‖² E‖G‖²) the alignment freed of its scale.
     """
     p, g2 = np.asarray(p, dtype=float), np.asarray(g2, dtype=float)
     if p.shape != g2.shape or p.ndim != 1:
         raise ValueError(
             f"p and g2 must be 1-D arrays of the same length, got {p.shape}, {g2.shape}"
         )
-    c = grpo_costate_scale(p, group_size, adv_kind)  # (N,)
+    c = costate_scale_factor(scale, group_size) * grpo_costate_scale(p, group_size, adv_kind)
     sigma_energy = float(g2.mean())  # eq 26
     lam_cond = float((np.abs(c - 1) * g2).mean())  # ‖G‖ ‖cG − G‖
     h = float(np.mean(bernoulli_headroom(p, alpha)))  # eq 28
+    alignment = float((c * g2).mean())  # eq 24: E⟨cG, G⟩
+    cos = cosine(alignment, float((c**2 * g2).mean()), sigma_energy)
     return {
         "sigma_energy": sigma_energy,
         "lam_cond": lam_cond,
         "usable_cond": sigma_energy - lam_cond,
-        "alignment": float((c * g2).mean()),
+        "alignment": alignment,
         "headroom": h,
         "p_gap_cond": (sigma_energy - lam_cond) * h,  # eq 29–30
         "bernoulli_var": float(np.mean(p * (1 - p))),
         "scale_mean": float(np.mean(c)),
+        "align_headroom": alignment * h,
+        "cosine": cos,
+        "cosine_headroom": cos * h,
     }
+
+
+def cosine(alignment: float, u_energy: float, sigma_energy: float) -> float:
+    """E⟨u, G⟩ / √(E‖u‖² E‖G‖²): the alignment of eq 24 without its scale, in [−1, 1] (Cauchy–
+    Schwarz), unchanged when u is multiplied by any s > 0; 0 when either energy is 0."""
+    den = math.sqrt(max(u_energy, 0.0) * max(sigma_energy, 0.0))
+    return 0.0 if den == 0 else float(alignment / den)
 
 
 def best_checkpoint(scores, steps) -> int:

@@ -22,7 +22,17 @@ import torch.nn.functional as F
 from vghlib import grpo, impact, models, tasks
 from vghlib.stats import spearman, zscore
 
-__all__ = ["answer_state_vjp", "checkpoint_score", "predictor_table", "print_predictor_table"]
+__all__ = [
+    "answer_state_vjp",
+    "checkpoint_score",
+    "LAMBDA_KINDS",
+    "predictors",
+    "in_range",
+    "predictor_table",
+    "print_predictor_table",
+]
+
+LAMBDA_KINDS = ("single", "cond")
 
 
 def answer_state_vjp(model, batch: tasks.TaskBatch, layer: int, cotangents) -> list:
@@ -81,8 +91,13 @@ def checkpoint_score(
     (eq 24); ``headroom`` H_α = E_q[bernoulli_headroom(p_q, α)] (eq 28, exact for the 0/1 reward)
     and ``headroom_mc`` its Monte Carlo estimate from the sampled groups; ``p_gap_single``,
     ``p_gap_cond`` = S · H_α; ``bernoulli_var`` = E_q p(1 − p) (a sceptic's baseline),
-    ``scale_mean`` = E_q c(p, n); and the per-prompt ``prompt_p`` and ``prompt_g2`` = ‖G_q‖², from
-    which :func:`vghlib.impact.score_from_prompts` recomputes the exact score for other α and n.
+    ``scale_mean`` = E_q c(p, n); ``lam_single_group``: Λ from single samples with eq 1's costate
+    scale 1/n (:func:`vghlib.impact.costate_scale_factor`; every other field uses the
+    per-trajectory scale); ``cosine_single``, ``cosine``, ``align_headroom`` and
+    ``cosine_headroom``, the scale-free scores (:func:`vghlib.impact.cosine`); and the per-prompt
+    ``prompt_p`` and ``prompt_g2`` = ‖G_q‖², from which :func:`vghlib.impact.score_from_prompts`
+    recomputes the exact score for other α, n, advantages and costate scales; ``entropy``: the
+    policy's mean entropy (nats) at the answer position, over the whole vocabulary.
 
     ``micro_batch``: at most this many prompts per forward and backward pass (None: all at once);
     prompts are independent rows, so only the memory changes (and the rounding).
@@ -119,21 +134,100 @@ def checkpoint_score(
         G, *lam = [torch.cat([pt[k] for pt in parts]) for k in range(len(parts[0]))]
     G, lam = G.cpu().numpy(), np.stack([x.cpu().numpy() for x in lam], 1)  # (N, d), (N, n, d)
     n = answers.shape[1]
-    align_s, sigma_energy, lam_single = impact.usable_terms(
-        lam.reshape(-1, G.shape[1]), np.repeat(G, n, axis=0)
-    )
+    flat, paired = lam.reshape(-1, G.shape[1]), np.repeat(G, n, axis=0)  # (N n, d) each
+    align_s, sigma_energy, lam_single = impact.usable_terms(flat, paired)
+    lam_energy = float((flat**2).sum(-1).mean())  # E‖λ̂‖²
+    s_group = impact.costate_scale_factor("group", n)  # eq 1's 1/n
     g2 = (G**2).sum(-1)  # ‖G_q‖², (N,)
     out = {
         "r_before": float(p.mean()),
         "lam_single": lam_single,
+        "lam_single_group": impact.usable_terms(s_group * flat, paired)[2],
         "alignment_single": align_s,
+        "cosine_single": impact.cosine(align_s, lam_energy, sigma_energy),
         "headroom_mc": float(np.mean(impact.headroom(r.numpy(), alpha, axis=-1))),
+        "entropy": float(-(torch.softmax(z, -1) * torch.log_softmax(z, -1)).sum(-1).mean()),
     }
     out.update(impact.score_from_prompts(p, g2, alpha=alpha, group_size=n, adv_kind=adv_kind))
     out["usable_single"] = out["sigma_energy"] - lam_single
     out["p_gap_single"] = out["usable_single"] * out["headroom"]
     out["prompt_p"], out["prompt_g2"] = p.tolist(), g2.tolist()
     return out
+
+
+def predictors(
+    summary,
+    *,
+    scale: str = "trajectory",
+    lam: str = "single",
+    alpha: float | None = None,
+    group_size: int | None = None,
+    adv_kind: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Every predictor of the RL gain, one value per checkpoint of ``summary``, under one reading
+    of the choices the paper leaves open.
+
+    ``scale``: the costate's scale (:func:`vghlib.impact.costate_scale_factor`: ``"trajectory"``
+    as eq 14 and Section 6, or ``"group"``, eq 1's 1/n). ``lam``: Λ from single samples
+    (``"single"``, Section 6's recipe) or from the exact conditional mean (``"cond"``, eq 26).
+    ``alpha``, ``group_size``, ``adv_kind`` (GRPO ``"grpo"``, Dr. GRPO ``"mean"``, RLOO
+    ``"loo"``): the headroom's α and the advantages the score assumes; None takes the sweep's.
+    The exact (``"cond"``) scores are recomputed from the per-prompt p and ‖G‖² for any of them;
+    single-sample scores exist only for the sweep's own group size and advantage.
+
+    Returns, by name: ``P_gap`` = S · H_α (eq 29); the scale-free ``alignment × H_α`` (eq 24 ×
+    eq 28) and ``cos × H_α``; and the baselines ``R_before``, ``p(1 − p)``, ``H_α``, ``Σ``,
+    ``pass@n`` = E_q[1 − (1 − p)^n] (a group of n holds a success: the "edge of competence" view
+    of Zhang, Neubig and Yue, 2025) and ``entropy`` (the policy's entropy, Cui et al., 2025).
+    """
+    if lam not in LAMBDA_KINDS:
+        raise ValueError(f"lam must be one of {LAMBDA_KINDS}, got {lam!r}")
+    cfg = summary.config
+    own = (cfg.grpo.group_size, cfg.grpo.adv_kind)
+    n = cfg.grpo.group_size if group_size is None else int(group_size)
+    kind = cfg.grpo.adv_kind if adv_kind is None else adv_kind
+    alpha = cfg.alpha if alpha is None else impact.check_alpha(alpha)
+    sc = summary.score
+    P, G2 = sc["prompt_p"], sc["prompt_g2"]  # (C, N)
+    exact = [
+        impact.score_from_prompts(p, g2, alpha=alpha, group_size=n, adv_kind=kind, scale=scale)
+        for p, g2 in zip(P, G2)
+    ]
+    col = lambda k: np.array([e[k] for e in exact])  # noqa: E731
+    h, sigma = col("headroom"), col("sigma_energy")
+    if lam == "cond":
+        p_gap, align_h, cos_h = col("p_gap_cond"), col("align_headroom"), col("cosine_headroom")
+    else:
+        if (n, kind) != own:
+            raise ValueError(
+                f"single-sample scores exist for the sweep's own advantages only (group size "
+                f"{own[0]}, {own[1]!r}); got {n}, {kind!r}. Use lam='cond', or run a sweep "
+                "with those settings."
+            )
+        lam_s = sc["lam_single" if scale == "trajectory" else "lam_single_group"]
+        s = impact.costate_scale_factor(scale, n)
+        p_gap = (sigma - lam_s) * h
+        align_h = s * sc["alignment_single"] * h
+        cos_h = sc["cosine_single"] * h
+    return {
+        "P_gap": p_gap,
+        "alignment × H_α": align_h,
+        "cos × H_α": cos_h,
+        "R_before": summary.r_before,
+        "p(1 − p)": (P * (1 - P)).mean(1),
+        "H_α": h,
+        "Σ": sigma,
+        f"pass@{n}": (1 - (1 - P) ** n).mean(1),
+        "entropy": sc["entropy"],
+    }
+
+
+def in_range(summary, low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    """Which checkpoints have ``low`` <= R_before <= ``high`` (a boolean mask): the whole
+    trajectory by default, or without its hopeless (R_before < low) and saturated (> high) ends."""
+    if not 0 <= low < high <= 1:
+        raise ValueError(f"need 0 <= low < high <= 1, got {low}, {high}")
+    return (summary.r_before >= low) & (summary.r_before <= high)
 
 
 def predictor_table(

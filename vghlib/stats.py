@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.stats import bootstrap, permutation_test, rankdata
+from scipy.stats import binomtest, bootstrap, permutation_test, rankdata
 
 __all__ = [
     "Estimate",
@@ -30,6 +30,9 @@ __all__ = [
     "mean_ci",
     "Correlation",
     "spearman",
+    "block_spearman",
+    "Comparison",
+    "compare_across",
     "zscore",
     "partial_spearman",
     "leave_one_out_predictions",
@@ -94,7 +97,8 @@ class Correlation:
 
     ``rho``: Spearman's ρ; ``ci``: the (low, high) bootstrap percentile interval at ``level``,
     resampling the pairs (checkpoints) with replacement; ``p_value``: two-sided permutation test
-    of ρ = 0 (the pairing shuffled); ``n``: the number of pairs.
+    of ρ = 0 (the pairing shuffled), or NaN where no valid one exists (checkpoints of one
+    trajectory are not exchangeable: :func:`block_spearman`); ``n``: the number of pairs.
     """
 
     rho: float
@@ -104,10 +108,8 @@ class Correlation:
     level: float = 0.95
 
     def __str__(self) -> str:
-        return (
-            f"{self.rho:+.2f} [{self.ci[0]:+.2f}, {self.ci[1]:+.2f}], p = {self.p_value:.3f}"
-            f" (n = {self.n})"
-        )
+        p = "" if math.isnan(self.p_value) else f", p = {self.p_value:.3f}"
+        return f"{self.rho:+.2f} [{self.ci[0]:+.2f}, {self.ci[1]:+.2f}]{p} (n = {self.n})"
 
 
 def _pairs(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -172,6 +174,88 @@ def spearman(x, y, n_resamples: int = 2000, level: float = 0.95, seed: int = 0) 
         rng=np.random.default_rng(seed + 1),
     )
     return Correlation(_rho(x, y), (lo, hi), float(perm.pvalue), x.size, level)
+
+
+def block_spearman(
+    x, y, block: int = 6, n_resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> Correlation:
+    """Spearman's ρ of the checkpoints of one trajectory, with a moving-block bootstrap interval.
+
+    Neighbouring checkpoints of one pretraining run are not independent (their gains and scores
+    drift together), so resampling single checkpoints, as :func:`spearman` does, gives intervals
+    that are too narrow. The moving-block bootstrap (Künsch, 1989) resamples runs of ``block``
+    consecutive checkpoints, in step order, with replacement, and joins them until there are n.
+    No p-value is given: a permutation test assumes exchangeable checkpoints, which a trend
+    breaks (``p_value`` is NaN). Compare trajectories, not checkpoints, for a test
+    (:func:`compare_across`).
+    """
+    x, y = _pairs(x, y)
+    n = x.size
+    if not 1 <= block <= n:
+        raise ValueError(f"block must lie in 1..{n} (the number of checkpoints), got {block}")
+    rng = np.random.default_rng(seed)
+    k = -(-n // block)  # blocks per resample
+    starts = rng.integers(0, n - block + 1, size=(n_resamples, k))  # (R, k)
+    idx = (starts[..., None] + np.arange(block)).reshape(n_resamples, -1)[:, :n]  # (R, n)
+    boot = np.asarray(_rho(x[idx], y[idx], axis=-1))
+    a = (1 - level) / 2
+    lo, hi = np.quantile(boot, [a, 1 - a])
+    return Correlation(_rho(x, y), (float(lo), float(hi)), float("nan"), n, level)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One predictor against another over K independent trajectories (one ρ each).
+
+    ``wins``, ``losses``, ``ties``: trajectories where ρ_a > ρ_b, < or =; ``p_sign``: the
+    two-sided sign test of "a and b are equally likely to win" (ties dropped);
+    ``median_diff``: the median of ρ_a − ρ_b; ``ci``: its percentile bootstrap interval,
+    resampling trajectories; ``k``: the number of trajectories.
+    """
+
+    wins: int
+    losses: int
+    ties: int
+    p_sign: float
+    median_diff: float
+    ci: tuple
+    k: int
+
+    def __str__(self) -> str:
+        return (
+            f"wins {self.wins} of {self.k} (p = {self.p_sign:.3f}, sign test); median "
+            f"difference {self.median_diff:+.2f} [{self.ci[0]:+.2f}, {self.ci[1]:+.2f}]"
+        )
+
+
+def compare_across(rho_a, rho_b, n_resamples: int = 2000, level: float = 0.95, seed: int = 0):
+    """Does predictor a beat predictor b? Paired over trajectories, the unit that is independent.
+
+    ``rho_a``, ``rho_b``: one ρ per trajectory (the same trajectories, in the same order).
+    Returns a :class:`Comparison`: the sign test (``scipy.stats.binomtest``) and a bootstrap
+    interval of the median difference over trajectories.
+    """
+    a, b = np.asarray(rho_a, dtype=float), np.asarray(rho_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
+        raise ValueError(f"need one ρ per trajectory for each, >= 2, got {a.shape}, {b.shape}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError("the ρ values contain NaN or inf")
+    d = a - b
+    wins, losses = int((d > 0).sum()), int((d < 0).sum())
+    p_sign = 1.0 if wins + losses == 0 else float(binomtest(wins, wins + losses).pvalue)
+    rng = np.random.default_rng(seed)
+    boot = np.median(d[rng.integers(0, d.size, size=(n_resamples, d.size))], axis=1)
+    q = (1 - level) / 2
+    lo, hi = np.quantile(boot, [q, 1 - q])
+    return Comparison(
+        wins,
+        losses,
+        d.size - wins - losses,
+        p_sign,
+        float(np.median(d)),
+        (float(lo), float(hi)),
+        d.size,
+    )
 
 
 def zscore(x) -> np.ndarray:
