@@ -16,7 +16,7 @@ def test_usage_lists_every_command(capsys):
 
 
 def test_only_the_experiment_commands_are_library_commands():
-    assert set(COMMANDS) == {"pretrain", "sweep"}
+    assert set(COMMANDS) == {"pretrain", "sweep", "replicate"}
     assert all(module.startswith("vghlib.") for module, _ in COMMANDS.values())
 
 

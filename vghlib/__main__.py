@@ -1,4 +1,5 @@
-"""``python -m vghlib COMMAND``: the library's experiment commands, ``pretrain`` and ``sweep``.
+"""``python -m vghlib COMMAND``: the library's experiment commands: ``pretrain``, ``sweep`` and
+``replicate``.
 
 Each command is a module of its own with a ``main(argv)`` function; this file only dispatches,
 so ``python -m vghlib sweep`` and ``python -m vghlib.sweep`` take the same options. The book's
@@ -18,13 +19,17 @@ import sys
 # the last bits of every step, and a pretraining run amplifies that into visibly different
 # checkpoints (benchmarks/pretrain_time.py --perturb measures how much).
 PORTABLE_NUMERICS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
-TRAINING_COMMANDS = ("pretrain", "sweep")
+TRAINING_COMMANDS = ("pretrain", "sweep", "replicate")
 
 COMMANDS = {
     "pretrain": ("vghlib.pretrain", "build the laptop pretraining trajectory of Part IV"),
     "sweep": (
         "vghlib.sweep",
         "score every checkpoint and run GRPO from it (resumable results file)",
+    ),
+    "replicate": (
+        "vghlib.replicate",
+        "Part IV over pretraining seeds and GRPO variants (resumable; writes digests)",
     ),
 }
 

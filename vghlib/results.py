@@ -593,7 +593,8 @@ def merge_shards(out, config: SweepConfig, source: str = "", weights: dict | Non
 @dataclass
 class Summary:
     """Per-checkpoint arrays, in step order. ``r_after[K]`` and ``gain[K]`` are means over seeds;
-    ``gain_sd[K]`` the sd over seeds; ``mean_gain`` is the paper's mean ΔR over budgets (and
+    ``gain_sd[K]`` the sd over seeds and ``gain_by_seed[K]`` each seed's, (checkpoints, seeds);
+    ``mean_gain`` is the paper's mean ΔR over budgets (and
     seeds); ``score[name]`` the score fields (e.g. ``"p_gap_single"``; ``"prompt_p"`` and
     ``"prompt_g2"`` are (checkpoints, prompts) arrays)."""
 
@@ -608,6 +609,7 @@ class Summary:
     mean_r_after: np.ndarray
     score: dict
     config: SweepConfig
+    gain_by_seed: dict = field(default_factory=dict)  # K -> (checkpoints, seeds) ΔR
 
 
 def summarise(path, config: SweepConfig | None = None) -> Summary:
@@ -664,6 +666,7 @@ def summarise(path, config: SweepConfig | None = None) -> Summary:
         mean_r_after=np.mean([r_after[b] for b in B], axis=0),
         score={k: np.array([scores[n][k] for n in names]) for k in fields_},
         config=config,
+        gain_by_seed=gains,
     )
     # score["prompt_p"], score["prompt_g2"]: (C, n_eval) per-prompt values
 

@@ -30,6 +30,7 @@ __all__ = [
     "mean_ci",
     "Correlation",
     "spearman",
+    "rank_correlation",
     "block_spearman",
     "Comparison",
     "compare_across",
@@ -174,6 +175,12 @@ def spearman(x, y, n_resamples: int = 2000, level: float = 0.95, seed: int = 0) 
         rng=np.random.default_rng(seed + 1),
     )
     return Correlation(_rho(x, y), (lo, hi), float(perm.pvalue), x.size, level)
+
+
+def rank_correlation(x, y) -> float:
+    """Spearman's ρ of paired ``x`` and ``y`` alone, with no interval (0 for a constant column)."""
+    x, y = _pairs(x, y)
+    return float(_rho(x, y))
 
 
 def block_spearman(

@@ -1,0 +1,84 @@
+"""vghlib.replicate: a small grid end to end (seeds x GRPO variants), its digests, and resuming."""
+
+import json
+
+import numpy as np
+import pytest
+
+from vghlib import replicate
+from vghlib.results import summarise
+
+SMALL = [
+    *("--pretrain-steps", "200", "--n-checkpoints", "5", "--budgets", "1,2"),
+    *("--grpo-seeds", "0,1", "--n-eval", "32", "--n-train", "64", "--prompts-per-step", "8"),
+]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grid")
+    work, out = root / "work", root / "out"
+    argv = ["--seeds", "0,1", "--variants", "grpo-n4,rloo-n8", "--work", str(work)]
+    argv += ["--out", str(out), "--jobs", "2", "--quiet", *SMALL]
+    assert replicate.main(argv) == 0
+    return work, out, argv
+
+
+@pytest.mark.slow
+def test_every_seed_and_variant_gets_a_digest_of_its_finished_sweep(grid):
+    work, out, _ = grid
+    g = replicate.read_grid(out)
+    assert [(d["variant"], d["seed"]) for d in g] == [
+        ("grpo-n4", 0),
+        ("grpo-n4", 1),
+        ("rloo-n8", 0),
+        ("rloo-n8", 1),
+    ]
+    for d in g:
+        assert len(d["checkpoints"]) == 5 and set(d["predictors"]) == set(replicate.READINGS)
+        for c in d["checkpoints"]:
+            assert len(c["gain"]) == 2 and c["mean_gain"] == pytest.approx(np.mean(c["gain"]))
+        for preds in d["predictors"].values():
+            assert all(len(v) == 5 for v in preds.values())
+    again = replicate.digest(summarise(work / "seed1-rloo-n8.jsonl"), seed=1, variant="rloo-n8")
+    assert json.loads(json.dumps(again)) == g[3]  # the digest is its results file, nothing else
+    rb = [[c["r_before"] for c in d["checkpoints"]] for d in g[:2]]
+    assert rb[0][0] != rb[1][0]  # seeds 0 and 1 are different runs (different initial weights)
+
+
+@pytest.mark.slow
+def test_rho_table_has_one_rho_per_trajectory_and_honours_the_range(grid):
+    g = replicate.read_grid(grid[1])
+    rows = replicate.rho_table(g)
+    n_pred = len(g[0]["predictors"]["trajectory/single"])
+    assert len(rows) == len(g) * len(replicate.READINGS) * n_pred
+    assert all(-1 <= r["rho"] <= 1 and r["n"] == 5 for r in rows)
+    rb = sorted(c["r_before"] for c in g[0]["checkpoints"])
+    cut = replicate.rho_table(g[:1], low=rb[0] + 1e-12)  # without the first checkpoint: 4 left
+    assert {r["n"] for r in cut} == {4}
+    with pytest.raises(ValueError, match="low < high"):
+        replicate.rho_table(g, low=0.5, high=0.5)
+
+
+@pytest.mark.slow
+def test_a_second_run_resumes_and_recomputes_nothing(grid):
+    work, out, argv = grid
+    before = {p.name: p.read_bytes() for p in work.glob("*.jsonl")}
+    assert replicate.main(argv) == 0
+    assert {p.name: p.read_bytes() for p in work.glob("*.jsonl")} == before
+
+
+def test_unknown_variants_and_bad_counts_are_refused(capsys, tmp_path):
+    out = tmp_path / "out"
+    assert replicate.main(["--variants", "ppo", "--out", str(out)]) == 2
+    assert "unknown: ['ppo']" in capsys.readouterr().err
+    assert replicate.main(["--jobs", "0", "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_read_grid_refuses_a_folder_without_digests_and_a_foreign_file(tmp_path):
+    with pytest.raises(ValueError, match="no digests"):
+        replicate.read_grid(tmp_path)
+    (tmp_path / "seed0-grpo-n8.json").write_text('{"my": "notes"}')
+    with pytest.raises(ValueError, match="not a replication digest"):
+        replicate.read_grid(tmp_path)

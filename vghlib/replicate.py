@@ -1,0 +1,279 @@
+"""Part IV, replicated: the impact law over independent pretraining runs and open choices.
+
+Reference: Asadulaev et al., arXiv 2605.21654, Sections 5–6 (eq 24–31 and the checkpoint
+experiment). One pretraining trajectory, one GRPO recipe and one reading of the score make an
+example, not a finding: this module runs the grid that turns Part IV's example into a verdict.
+
+``python -m vghlib replicate --seeds 0,1,2,3,4 --jobs 2`` builds one laptop trajectory per
+pretraining seed (``python -m vghlib pretrain --seed S``: initial weights and data order), then runs
+one sweep per GRPO variant on each (:data:`VARIANTS`: GRPO, Dr. GRPO and RLOO advantages; groups of
+4, 8 and 16), each an ordinary resumable results file under ``--work`` with every guarantee of
+:mod:`vghlib.results`. From each finished sweep it writes a digest to ``--out``: a small JSON file
+(a few tens of kB) with, per checkpoint, the step, R_before, the gain of every GRPO seed, and every
+predictor under every reading of the costate's scale and of Λ (:data:`READINGS`,
+:func:`vghlib.scoring.predictors`). The digests are committed to the repository and the chapter
+reads them. Killed at any point, the same command resumes: trajectories are cached by their
+config, sweeps by their results files, and a digest is written (atomically) from a finished sweep.
+
+:func:`read_grid` loads the digests; :func:`rho_table` gives ρ(predictor, mean ΔR) per trajectory
+for every variant, reading and predictor, over all checkpoints or a range of R_before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from vghlib import cli, env, impact, scoring
+from vghlib.results import summarise
+from vghlib.stats import rank_correlation
+
+__all__ = [
+    "VARIANTS",
+    "READINGS",
+    "DIGEST_FORMAT",
+    "digest",
+    "write_digest",
+    "read_grid",
+    "rho_table",
+    "main",
+]
+
+# GRPO variants: the advantage (eq 1's GRPO, Dr. GRPO's mean-only, RLOO's leave-one-out) and the
+# group size n. "grpo-n8" is Part IV's sweep; every other setting is the sweep's default.
+VARIANTS = {
+    "grpo-n8": ("--adv-kind", "grpo", "--group-size", "8"),
+    "drgrpo-n8": ("--adv-kind", "mean", "--group-size", "8"),
+    "rloo-n8": ("--adv-kind", "loo", "--group-size", "8"),
+    "grpo-n4": ("--adv-kind", "grpo", "--group-size", "4"),
+    "grpo-n16": ("--adv-kind", "grpo", "--group-size", "16"),
+}
+# Readings of the score: the costate's scale (eq 14 per trajectory, eq 1's 1/n) x Λ from single
+# samples (Section 6) or from the exact conditional mean (eq 26).
+READINGS = tuple(f"{s}/{lam}" for s in impact.COSTATE_SCALES for lam in scoring.LAMBDA_KINDS)
+DIGEST_FORMAT = "vghlib.replicate/1"
+
+
+def digest(summary, *, seed: int, variant: str) -> dict:
+    """The small record the chapter reads: one finished sweep of one trajectory.
+
+    ``checkpoints``: name, step, R_before, ``gain`` (the mean ΔR over budgets, one per GRPO
+    seed) and ``mean_gain``; ``predictors[reading][name]``: one value per checkpoint.
+    """
+    per_seed = np.mean([summary.gain_by_seed[b] for b in summary.budgets], axis=0)  # (C, S)
+    return {
+        "format": DIGEST_FORMAT,
+        "seed": int(seed),
+        "variant": variant,
+        "sweep_config": summary.config.to_dict(),
+        "checkpoints": [
+            {
+                "name": n,
+                "step": int(st),
+                "r_before": float(rb),
+                "gain": [float(g) for g in gs],
+                "mean_gain": float(mg),
+            }
+            for n, st, rb, gs, mg in zip(
+                summary.names, summary.steps, summary.r_before, per_seed, summary.mean_gain
+            )
+        ],
+        "predictors": {
+            reading: {
+                k: [float(x) for x in v]
+                for k, v in scoring.predictors(
+                    summary, scale=reading.split("/")[0], lam=reading.split("/")[1]
+                ).items()
+            }
+            for reading in READINGS
+        },
+    }
+
+
+def write_digest(path, record: dict) -> None:
+    """Write ``record`` as JSON, atomically (a reader sees the old file or the new one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(record, indent=None, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def read_grid(folder) -> list[dict]:
+    """Every digest in ``folder`` (``seed<S>-<variant>.json``), sorted by variant and seed."""
+    folder = Path(folder)
+    out = []
+    for p in sorted(folder.glob("seed*-*.json")):
+        d = json.loads(p.read_text())
+        if not isinstance(d, dict) or d.get("format") != DIGEST_FORMAT:
+            raise ValueError(
+                f"{p} is not a replication digest ({DIGEST_FORMAT}); rerun "
+                "`python -m vghlib replicate` to write it"
+            )
+        out.append(d)
+    if not out:
+        raise ValueError(f"{folder} holds no digests: run `python -m vghlib replicate` first")
+    return sorted(out, key=lambda d: (d["variant"], d["seed"]))
+
+
+def rho_table(grid, *, low: float = 0.0, high: float = 1.0) -> list[dict]:
+    """ρ(predictor, mean ΔR) over the checkpoints of each trajectory with low <= R_before <= high.
+
+    One row per (variant, reading, predictor, seed): ``rho`` and ``n`` (checkpoints used). The
+    unit of replication is the trajectory: compare predictors across seeds
+    (:func:`vghlib.stats.compare_across`), never by pooling checkpoints of different runs.
+    """
+    if not 0 <= low < high <= 1:
+        raise ValueError(f"need 0 <= low < high <= 1, got {low}, {high}")
+    rows = []
+    for d in grid:
+        rb = np.array([c["r_before"] for c in d["checkpoints"]])
+        gain = np.array([c["mean_gain"] for c in d["checkpoints"]])
+        keep = (rb >= low) & (rb <= high)
+        for reading, preds in d["predictors"].items():
+            for name, values in preds.items():
+                x = np.asarray(values)[keep]
+                rows.append(
+                    {
+                        "variant": d["variant"],
+                        "reading": reading,
+                        "predictor": name,
+                        "seed": d["seed"],
+                        "rho": rank_correlation(x, gain[keep]) if keep.sum() >= 4 else float("nan"),
+                        "n": int(keep.sum()),
+                    }
+                )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------------------------
+
+
+def _trajectory(work: Path, seed: int, pretrain_args: tuple) -> Path:
+    """Seed 0 with the default settings is Part IV's own trajectory (the book's cache); every
+    other trajectory lives under ``work``."""
+    if seed == 0 and not pretrain_args:
+        return env.cache_dir("laptop-trajectory")
+    return work / f"seed{seed}"
+
+
+def _ints(s: str) -> tuple:
+    try:
+        return tuple(int(x) for x in s.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m vghlib replicate",
+        description="Part IV over independent pretraining seeds and GRPO variants: one "
+        "trajectory per seed, one resumable sweep per variant, one committed digest each.",
+    )
+    ap.add_argument(
+        "--seeds", type=_ints, default=(0, 1, 2, 3, 4), help="pretraining seeds (default 0-4)"
+    )
+    ap.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"GRPO variants, comma-separated (default all: {', '.join(VARIANTS)})",
+    )
+    ap.add_argument(
+        "--work",
+        default=None,
+        help="trajectories and full results files (default: the book's cache, replicate/)",
+    )
+    ap.add_argument(
+        "--out",
+        default=str(env.REPO_ROOT / "results" / "replicate"),
+        help="the digests (default: results/replicate/ in the repository)",
+    )
+    ap.add_argument("--jobs", type=int, default=1, help="commands run at once (one core each)")
+    small = ap.add_argument_group(
+        "a smaller grid (to try the command; the book's grid uses the defaults)"
+    )
+    for flag, what in (
+        ("--pretrain-steps", "pretraining steps (pretrain --steps)"),
+        ("--n-checkpoints", "checkpoints per trajectory (pretrain --checkpoints)"),
+    ):
+        small.add_argument(flag, type=int, default=None, help=what)
+    for flag in ("--budgets", "--grpo-seeds", "--n-eval", "--n-train", "--prompts-per-step"):
+        small.add_argument(flag, default=None, help=f"sweep {flag.replace('grpo-', '')}")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    return ap
+
+
+def _passed(a, flags: dict) -> tuple:
+    """The options given on the command line, as the arguments of the command they go to."""
+    out = []
+    for attr, flag in flags.items():
+        if getattr(a, attr) is not None:
+            out += [flag, str(getattr(a, attr))]
+    return tuple(out)
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    variants = [v.strip() for v in a.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants or not a.seeds or a.jobs < 1 or min(a.seeds) < 0:
+        print(
+            f"error: give known --variants (of {', '.join(VARIANTS)}; unknown: {unknown}), "
+            "at least one --seeds >= 0 and --jobs >= 1",
+            file=sys.stderr,
+        )
+        return 2
+    work = Path(a.work) if a.work else env.cache_dir("replicate")
+    out = Path(a.out)
+    say = (lambda *_: None) if a.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    t0 = time.perf_counter()
+
+    pre = _passed(a, {"pretrain_steps": "--steps", "n_checkpoints": "--checkpoints"})
+    swp = _passed(
+        a,
+        {
+            "budgets": "--budgets",
+            "grpo_seeds": "--seeds",
+            "n_eval": "--n-eval",
+            "n_train": "--n-train",
+            "prompts_per_step": "--prompts-per-step",
+        },
+    )
+
+    def pretrain(seed):
+        cli.run("pretrain", "--out", _trajectory(work, seed, pre), "--seed", seed, *pre)
+        say(f"trajectory seed {seed}: ready ({time.perf_counter() - t0:.0f} s)")
+
+    def sweep(job):
+        seed, v = job
+        results = work / f"seed{seed}-{v}.jsonl"
+        folder = _trajectory(work, seed, pre)
+        cli.run("sweep", "--checkpoints", folder, "--out", results, *VARIANTS[v], *swp)
+        write_digest(out / f"seed{seed}-{v}.json", digest(summarise(results), seed=seed, variant=v))
+        say(f"seed {seed}, {v}: digest written ({time.perf_counter() - t0:.0f} s)")
+
+    try:
+        with ThreadPoolExecutor(a.jobs) as pool:
+            list(pool.map(pretrain, a.seeds))
+            list(pool.map(sweep, [(s, v) for v in variants for s in a.seeds]))
+    except cli.CommandFailed as err:
+        print(f"error: {err}\nRerun the same command to resume.", file=sys.stderr)
+        return 2
+    print(
+        f"{out}: {len(a.seeds) * len(variants)} digests ({len(a.seeds)} seeds x "
+        f"{len(variants)} variants) in {time.perf_counter() - t0:.0f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
