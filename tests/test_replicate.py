@@ -82,3 +82,42 @@ def test_read_grid_refuses_a_folder_without_digests_and_a_foreign_file(tmp_path)
     (tmp_path / "seed0-grpo-n8.json").write_text('{"my": "notes"}')
     with pytest.raises(ValueError, match="not a replication digest"):
         replicate.read_grid(tmp_path)
+
+
+def _rows(rho_pgap, rho_var):
+    """rho_table-like rows: one variant, K seeds, every reading; P_gap and p(1 − p) given."""
+    rows = []
+    for seed, (a, b) in enumerate(zip(rho_pgap, rho_var)):
+        for reading in replicate.READINGS:
+            for pred, rho in (
+                ("P_gap", a),
+                ("p(1 − p)", b),
+                ("R_before", -0.5),
+                ("alignment × H_α", b + 0.01),
+            ):
+                rows.append(
+                    {
+                        "variant": "v",
+                        "seed": seed,
+                        "reading": reading,
+                        "predictor": pred,
+                        "rho": rho,
+                    }
+                )
+    return rows
+
+
+def test_verdicts_count_the_cases_where_each_conclusion_holds(capsys):
+    rows = _rows([0.5, 0.6, -0.2, 0.9, 0.3], [0.8, 0.4, 0.7, 0.85, 0.9])
+    v = {(x["conclusion"], x["reading"]): x for x in replicate.verdicts(rows)}
+    one = "trajectory/single"
+    assert (v["P_gap: ρ > 0", one]["k"], v["P_gap: ρ > 0", one]["K"]) == (4, 5)
+    assert v["P_gap beats p(1 − p)", one]["k"] == 2  # 0.6 > 0.4 and 0.9 > 0.85
+    assert v["P_gap beats R_before", one]["verdict"] == "holds in all"  # R_before: -0.5
+    assert v["alignment × H_α beats p(1 − p)", one]["verdict"] == "holds in all"
+    flipped = replicate.verdicts(_rows([-0.5] * 5, [0.8] * 5))  # the control: it can fail
+    assert {x["verdict"] for x in flipped if x["conclusion"] == "P_gap: ρ > 0"} == {"fails in all"}
+    replicate.print_verdicts(rows)
+    out = capsys.readouterr().out.splitlines()
+    assert "traj, single" in out[0] and out[1].split()[-4:] == ["4/5"] * 4
+    assert max(len(line) for line in out) <= 80  # fits the book's text column

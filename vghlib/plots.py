@@ -1,4 +1,5 @@
-"""Figures that a chapter draws from library code: the Part II explorer of gradient estimators.
+"""Figures that a chapter draws from library code: the Part II explorer of gradient estimators,
+and Part IV's per-trajectory correlations.
 
 Reference: Asadulaev et al., arXiv 2605.21654, eq 9 (costates estimate the value gradient) and
 Corollary 1 in the corrected form of the book's appendix (SF and PD agree in expectation).
@@ -12,6 +13,7 @@ with Monte Carlo mean costates at a few states.
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -21,7 +23,7 @@ from vghlib import control as C
 from vghlib import policy_gradient as PG
 from vghlib import systems
 
-__all__ = ["draw_control_explorer", "use_style", "STYLE", "MAX_WIDTH_IN"]
+__all__ = ["draw_control_explorer", "rho_dots", "use_style", "STYLE", "MAX_WIDTH_IN"]
 
 STYLE = Path(__file__).with_name("book.mplstyle")
 MAX_WIDTH_IN = (
@@ -150,4 +152,37 @@ def draw_control_explorer(
     ax1.set_ylabel("velocity $s^{(2)}$ (state units)")
     ax1.set_title("Value-gradient field at t = 1 (arrows: direction and relative size)")
     ax1.legend(loc="upper right", fontsize=8, framealpha=0.9, frameon=True)
+    return fig
+
+
+def rho_dots(panels: dict, predictors: list, *, title: str = "") -> plt.Figure:
+    """One dot per trajectory: Spearman ρ(predictor, gain), predictors down, ρ across.
+
+    ``panels``: {panel title: rows of :func:`vghlib.replicate.rho_table` (already restricted to
+    one variant and one range of checkpoints)}; ``predictors``: ``(label, reading, predictor)``
+    triples, drawn top to bottom. A bar marks each row's median over trajectories; a row whose
+    trajectories disagree in sign is easy to see, and one with no spread is one trajectory's
+    number repeated.
+    """
+    n = len(predictors)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(MAX_WIDTH_IN, 0.8 + 0.28 * n), sharey=True, squeeze=False
+    )
+    for ax, (name, rows) in zip(axes[0], panels.items()):
+        for i, (_, reading, pred) in enumerate(predictors):
+            rho = [r["rho"] for r in rows if r["reading"] == reading and r["predictor"] == pred]
+            y = n - 1 - i
+            ax.scatter(rho, [y] * len(rho), s=14, alpha=0.75, color="C0", zorder=3)
+            if rho:
+                med = statistics.median(rho)
+                ax.plot([med, med], [y - 0.3, y + 0.3], color="k", lw=1.2, zorder=4)
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_xlabel("Spearman ρ with the mean gain")
+        ax.set_title(name, fontsize="medium")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(n), [p[0] for p in predictors][::-1])
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
     return fig

@@ -277,3 +277,60 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --------------------------------------------------------------------------------------------
+# The verdict: each conclusion of Part IV against the grid, "holds in k of K"
+# --------------------------------------------------------------------------------------------
+
+# What Part IV concludes from one trajectory, each as a test of one trajectory's ρ values
+# (``r[predictor]``: ρ with the mean gain). Each is checked in every (variant, seed) of the grid.
+CONCLUSIONS = (
+    ("P_gap: ρ > 0", lambda r: r["P_gap"] > 0),
+    ("P_gap beats p(1 − p)", lambda r: r["P_gap"] > r["p(1 − p)"]),
+    ("P_gap beats R_before", lambda r: r["P_gap"] > r["R_before"]),
+    ("alignment × H_α beats p(1 − p)", lambda r: r["alignment × H_α"] > r["p(1 − p)"]),
+    ("p(1 − p): ρ > 0", lambda r: r["p(1 − p)"] > 0),
+)
+# Short column heads for the readings: the costate's scale (per trajectory, or eq 1's 1/n) and Λ
+# (from single samples, or exact).
+READING_LABELS = {
+    "trajectory/single": "traj, single",
+    "trajectory/cond": "traj, exact",
+    "group/single": "1/n, single",
+    "group/cond": "1/n, exact",
+}
+
+
+def by_trajectory(rows) -> dict:
+    """{(variant, seed, reading): {predictor: ρ}} from :func:`rho_table` rows."""
+    out: dict = {}
+    for r in rows:
+        out.setdefault((r["variant"], r["seed"], r["reading"]), {})[r["predictor"]] = r["rho"]
+    return out
+
+
+def verdicts(rows, readings=READINGS) -> list[dict]:
+    """Each of :data:`CONCLUSIONS` under each reading: in how many of the K trajectory × variant
+    cases it holds (``k``, ``K``), and the verdict in words (every case, none, or k of K)."""
+    table = by_trajectory(rows)
+    out = []
+    for text, holds in CONCLUSIONS:
+        for reading in readings:
+            cases = [v for (_, _, rd), v in table.items() if rd == reading]
+            k, K = sum(bool(holds(v)) for v in cases), len(cases)
+            word = "holds in all" if k == K else "fails in all" if k == 0 else f"holds in {k} of"
+            out.append({"conclusion": text, "reading": reading, "k": k, "K": K, "verdict": word})
+    return out
+
+
+def print_verdicts(rows, readings=READINGS) -> None:
+    """The verdict table: one line per conclusion, one column per reading, "k/K" in each
+    (:data:`READING_LABELS` names the columns)."""
+    v = verdicts(rows, readings)
+    print(f"{'conclusion':<32}" + "".join(f"{READING_LABELS[r]:>12}" for r in readings))
+    for text, _ in CONCLUSIONS:
+        cells = "".join(
+            f"{str(x['k']) + '/' + str(x['K']):>12}" for x in v if x["conclusion"] == text
+        )
+        print(f"{text:<32}{cells}")
