@@ -106,7 +106,7 @@ def test_predictors_under_each_reading_agree_with_the_stored_scores(swept):
     assert np.allclose(group["cos × H_α"], single["cos × H_α"])
     assert np.all(np.abs(sc["cosine_single"]) <= 1)
     P = sc["prompt_p"]
-    assert np.allclose(single["pass@4"], (1 - (1 - P) ** 4).mean(1))
+    assert np.allclose(single["pass@n"], (1 - (1 - P) ** 4).mean(1))  # n = 4
     assert np.allclose(single["p(1 − p)"], sc["bernoulli_var"])
     assert np.all((sc["entropy"] > 0) & (sc["entropy"] <= np.log(34)))  # 34 tokens
     other_n = scoring.predictors(swept, lam="cond", group_size=16, adv_kind="loo")

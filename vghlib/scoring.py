@@ -217,7 +217,7 @@ def predictors(
         "p(1 − p)": (P * (1 - P)).mean(1),
         "H_α": h,
         "Σ": sigma,
-        f"pass@{n}": (1 - (1 - P) ** n).mean(1),
+        "pass@n": (1 - (1 - P) ** n).mean(1),
         "entropy": sc["entropy"],
     }
 
