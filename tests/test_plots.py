@@ -113,3 +113,19 @@ def test_use_style_sets_the_book_style():
         assert tuple(mpl.rcParams["figure.figsize"]) == (6.4, 3.6)
         assert mpl.rcParams["figure.figsize"][0] <= plots.MAX_WIDTH_IN
         assert mpl.rcParams["axes.spines.top"] is False
+
+
+def test_rho_dots_puts_each_trajectory_where_its_rho_is():
+    rows = [
+        {"variant": v, "seed": s, "reading": "r", "predictor": "a", "rho": rho}
+        for v, rhos in (("v1", [0.5, 0.7]), ("v2", [-0.3, 0.1]))
+        for s, rho in enumerate(rhos)
+    ]
+    fig = plots.rho_dots({"all": rows}, [("A", "r", "a"), ("B", "r", "missing")])
+    (ax,) = fig.axes
+    xs = sorted(x for c in ax.collections for x in c.get_offsets()[:, 0])
+    assert xs == pytest.approx([-0.3, 0.1, 0.5, 0.7])  # every dot, at its rho
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["B", "A"]  # top to bottom
+    assert ax.get_xlabel() and ax.get_title() == "all"
+    medians = [ln.get_xdata()[0] for ln in ax.lines if ln.get_color() == "k"]
+    assert medians == pytest.approx([0.3])  # the median of the four dots of row A

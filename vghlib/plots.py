@@ -156,33 +156,55 @@ def draw_control_explorer(
 
 
 def rho_dots(panels: dict, predictors: list, *, title: str = "") -> plt.Figure:
-    """One dot per trajectory: Spearman ρ(predictor, gain), predictors down, ρ across.
+    """One dot per trajectory and GRPO variant: Spearman ρ(predictor, gain), predictors down.
 
-    ``panels``: {panel title: rows of :func:`vghlib.replicate.rho_table` (already restricted to
-    one variant and one range of checkpoints)}; ``predictors``: ``(label, reading, predictor)``
-    triples, drawn top to bottom. A bar marks each row's median over trajectories; a row whose
-    trajectories disagree in sign is easy to see, and one with no spread is one trajectory's
-    number repeated.
+    ``panels``: {panel title: rows of :func:`vghlib.replicate.rho_table` (one range of
+    checkpoints each)}; ``predictors``: ``(label, reading, predictor)`` triples, drawn top to
+    bottom. Each variant has its colour, offset a little in height; a black bar marks a row's
+    median. A row whose dots straddle 0 is a conclusion that depends on the run or the variant.
     """
     n = len(predictors)
+    variants = list(dict.fromkeys(r["variant"] for rows in panels.values() for r in rows))
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(MAX_WIDTH_IN, 0.8 + 0.28 * n), sharey=True, squeeze=False
+        1,
+        len(panels),
+        figsize=(MAX_WIDTH_IN, 1.3 + 0.3 * n),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
     )
     for ax, (name, rows) in zip(axes[0], panels.items()):
         for i, (_, reading, pred) in enumerate(predictors):
-            rho = [r["rho"] for r in rows if r["reading"] == reading and r["predictor"] == pred]
             y = n - 1 - i
-            ax.scatter(rho, [y] * len(rho), s=14, alpha=0.75, color="C0", zorder=3)
-            if rho:
-                med = statistics.median(rho)
-                ax.plot([med, med], [y - 0.3, y + 0.3], color="k", lw=1.2, zorder=4)
+            mine = [r for r in rows if r["reading"] == reading and r["predictor"] == pred]
+            for j, v in enumerate(variants):
+                rho = [r["rho"] for r in mine if r["variant"] == v]
+                dy = (j - (len(variants) - 1) / 2) * 0.12
+                ax.scatter(
+                    rho,
+                    [y + dy] * len(rho),
+                    s=9,
+                    alpha=0.8,
+                    color=f"C{j}",
+                    zorder=3,
+                    label=v if i == 0 else None,
+                )
+            if mine:
+                med = statistics.median(r["rho"] for r in mine)
+                ax.plot([med, med], [y - 0.4, y + 0.4], color="k", lw=1.2, zorder=4)
         ax.axvline(0, color="0.6", lw=0.8)
         ax.set_xlim(-1.05, 1.05)
         ax.set_xlabel("Spearman ρ with the mean gain")
         ax.set_title(name, fontsize="medium")
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(range(n), [p[0] for p in predictors][::-1])
+    fig.legend(
+        *axes[0][0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncol=len(variants),
+        fontsize="small",
+        frameon=False,
+    )
     if title:
         fig.suptitle(title, fontsize="medium")
-    fig.tight_layout()
     return fig
