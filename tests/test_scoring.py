@@ -124,3 +124,15 @@ def test_in_range_drops_the_hopeless_and_saturated_ends(swept):
     assert mask.sum() == len(rb) - 1 and not mask[np.argmin(rb)]
     with pytest.raises(ValueError, match="low < high"):
         scoring.in_range(swept, 0.9, 0.1)
+
+
+def test_block_intervals_replace_the_permutation_p_values(capsys):
+    s = summary(GAIN, RB, [0.2, 0.1, 0.4, 0.3, 0.6, 0.5])
+    iid = scoring.predictor_table(s)
+    blk = scoring.predictor_table(s, block=2)
+    assert [r["corr"].rho for r in blk] == [r["corr"].rho for r in iid]  # the same rho
+    assert all(np.isnan(r["corr"].p_value) for r in blk)  # and no exchangeable-checkpoint p
+    assert any(r["corr"].ci != i["corr"].ci for r, i in zip(blk, iid))  # other intervals
+    scoring.print_predictor_table(s, {"p_gap_single": "single"}, block=2)
+    out = capsys.readouterr().out
+    assert "p =" not in out and "rho [95% CI]" in out

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vghlib import grpo, impact, models, tasks
-from vghlib.stats import spearman, zscore
+from vghlib.stats import block_spearman, spearman, zscore
 
 __all__ = [
     "answer_state_vjp",
@@ -231,7 +231,11 @@ def in_range(summary, low: float = 0.0, high: float = 1.0) -> np.ndarray:
 
 
 def predictor_table(
-    summary, score: str = "p_gap_single", n_resamples: int = 2000, seed: int = 0
+    summary,
+    score: str = "p_gap_single",
+    n_resamples: int = 2000,
+    seed: int = 0,
+    block: int | None = None,
 ) -> list[dict]:
     """The paper's two predictors of eq 29 (Section 6) and a sceptic's baselines, with uncertainty.
 
@@ -243,9 +247,19 @@ def predictor_table(
       baselines R_before, H_α, Σ and p(1 − p);
     * level predictors, against the mean R_after: z(R_before) + z(P_gap) (paper 0.73), and the
       baselines z(R_before) alone, z(R_before) + z(H_α), z(R_before) + z(p(1 − p)).
+
+    ``block``: the checkpoints of one trajectory are not independent; with ``block`` the intervals
+    resample runs of that many consecutive checkpoints (:func:`vghlib.stats.block_spearman`) and
+    no p-value is given (a permutation test assumes exchangeable checkpoints).
     """
     sc, rb = summary.score, summary.r_before
     p_gap = sc[score]
+
+    def corr(x, y):
+        if block is None:
+            return spearman(x, y, n_resamples, seed=seed)
+        return block_spearman(x, y, block, n_resamples, seed=seed)
+
     gain_preds = [
         ("P_gap", p_gap, 0.60),
         ("R_before", rb, None),
@@ -264,7 +278,7 @@ def predictor_table(
             "name": n,
             "target": "mean ΔR",
             "paper": pv,
-            "corr": spearman(x, summary.mean_gain, n_resamples, seed=seed),
+            "corr": corr(x, summary.mean_gain),
         }
         for n, x, pv in gain_preds
     ]
@@ -273,7 +287,7 @@ def predictor_table(
             "name": n,
             "target": "mean R_after",
             "paper": pv,
-            "corr": spearman(x, summary.mean_r_after, n_resamples, seed=seed),
+            "corr": corr(x, summary.mean_r_after),
         }
         for n, x, pv in level_preds
     ]
@@ -288,6 +302,7 @@ def print_predictor_table(
     paper_only: bool = False,
     n_resamples: int = 2000,
     seed: int = 0,
+    block: int | None = None,
 ) -> None:
     """Print :func:`predictor_table` for one sweep or several side by side.
 
@@ -295,7 +310,8 @@ def print_predictor_table(
     correlation as ρ [95% CI]). ``scores``: ``{score: label}``, one section per P_gap variant
     (``"p_gap_single"``, ``"p_gap_cond"``), headed ``--- P_gap with <label>``. ``only``:
     ``{score: [predictor names]}`` keeps those rows of that section; ``paper_only`` keeps the
-    rows the paper reports a value for. One run prints ρ [95% CI], the permutation p-value and n.
+    rows the paper reports a value for. One run prints ρ [95% CI], the permutation p-value and n;
+    with ``block`` (:func:`predictor_table`) the interval resamples blocks and there is no p-value.
     """
     one = not isinstance(runs, dict)
     runs = {"": runs} if one else runs
@@ -303,11 +319,15 @@ def print_predictor_table(
     head = f"{'predictor':>28} {'target':>13} {'paper':>6}  "
     print(
         head
-        + (f"{'this book: rho [95% CI], p':<34}" if one else "".join(f"{k:>{width}}" for k in runs))
+        + (
+            f"{'this book: rho [95% CI]' + ('' if block else ', p'):<34}"
+            if one
+            else "".join(f"{k:>{width}}" for k in runs)
+        )
     )
     for score, label in scores.items():
         print(f"--- P_gap with {label}")
-        tables = [predictor_table(s, score, n_resamples, seed) for s in runs.values()]
+        tables = [predictor_table(s, score, n_resamples, seed, block) for s in runs.values()]
         for i, r in enumerate(tables[0]):
             keep = (only or {}).get(score)
             if (keep is not None and r["name"] not in keep) or (paper_only and r["paper"] is None):

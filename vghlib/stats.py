@@ -197,17 +197,25 @@ def block_spearman(
     (:func:`compare_across`).
     """
     x, y = _pairs(x, y)
-    n = x.size
+    idx = _block_indices(x.size, block, n_resamples, seed)  # (R, n)
+    lo, hi = _percentiles(np.asarray(_rho(x[idx], y[idx], axis=-1)), level)
+    return Correlation(_rho(x, y), (lo, hi), float("nan"), x.size, level)
+
+
+def _block_indices(n: int, block: int, n_resamples: int, seed: int) -> np.ndarray:
+    """(n_resamples, n) indices of a moving-block bootstrap: runs of ``block`` consecutive
+    checkpoints, starts drawn uniformly with replacement, joined and cut to n."""
     if not 1 <= block <= n:
         raise ValueError(f"block must lie in 1..{n} (the number of checkpoints), got {block}")
     rng = np.random.default_rng(seed)
-    k = -(-n // block)  # blocks per resample
-    starts = rng.integers(0, n - block + 1, size=(n_resamples, k))  # (R, k)
-    idx = (starts[..., None] + np.arange(block)).reshape(n_resamples, -1)[:, :n]  # (R, n)
-    boot = np.asarray(_rho(x[idx], y[idx], axis=-1))
+    starts = rng.integers(0, n - block + 1, size=(n_resamples, -(-n // block)))
+    return (starts[..., None] + np.arange(block)).reshape(n_resamples, -1)[:, :n]
+
+
+def _percentiles(boot: np.ndarray, level: float) -> tuple[float, float]:
     a = (1 - level) / 2
     lo, hi = np.quantile(boot, [a, 1 - a])
-    return Correlation(_rho(x, y), (float(lo), float(hi)), float("nan"), n, level)
+    return float(lo), float(hi)
 
 
 @dataclass(frozen=True)
@@ -310,16 +318,21 @@ def leave_one_out_predictions(features, y) -> np.ndarray:
 
 
 def spearman_difference(
-    x1, x2, y, n_resamples: int = 2000, level: float = 0.95, seed: int = 0
+    x1, x2, y, n_resamples: int = 2000, level: float = 0.95, seed: int = 0, block: int | None = None
 ) -> tuple[float, tuple]:
     """ρ(x1, y) − ρ(x2, y) and its paired bootstrap interval: does predictor x1 beat x2 on y?
 
     The same resampled checkpoints serve both correlations, so the interval is that of the
-    difference, not of two separate estimates.
+    difference, not of two separate estimates. ``block``: resample runs of that many
+    consecutive checkpoints (the moving-block bootstrap of :func:`block_spearman`), for the
+    checkpoints of one trajectory; None resamples single checkpoints.
     """
     x1, y = _pairs(x1, y)
     x2 = _pairs(x2, y)[0]
     stat = lambda a, b, c, axis=-1: np.asarray(_rho(a, c, axis) - _rho(b, c, axis))  # noqa: E731
+    if block is not None:
+        idx = _block_indices(y.size, block, n_resamples, seed)
+        return float(stat(x1, x2, y)), _percentiles(stat(x1[idx], x2[idx], y[idx]), level)
     return float(stat(x1, x2, y)), _paired_interval((x1, x2, y), stat, n_resamples, level, seed)
 
 
