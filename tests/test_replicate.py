@@ -119,5 +119,5 @@ def test_verdicts_count_the_cases_where_each_conclusion_holds(capsys):
     assert {x["verdict"] for x in flipped if x["conclusion"] == "P_gap: ρ > 0"} == {"fails in all"}
     replicate.print_verdicts(rows)
     out = capsys.readouterr().out.splitlines()
-    assert "traj, single" in out[0] and out[1].split()[-4:] == ["4/5"] * 4
+    assert "ans, single" in out[0] and out[1].split()[-4:] == ["4/5"] * 4
     assert max(len(line) for line in out) <= 80  # fits the book's text column

@@ -292,11 +292,11 @@ CONCLUSIONS = (
     ("alignment × H_α beats p(1 − p)", lambda r: r["alignment × H_α"] > r["p(1 − p)"]),
     ("p(1 − p): ρ > 0", lambda r: r["p(1 − p)"] > 0),
 )
-# Short column heads for the readings: the costate's scale (per trajectory, or eq 1's 1/n) and Λ
-# (from single samples, or exact).
+# Short column heads for the readings: the costate's scale (one per answer, as eq 14 and Section 6,
+# or eq 1's 1/n) and Λ (from single samples, or exact).
 READING_LABELS = {
-    "trajectory/single": "traj, single",
-    "trajectory/cond": "traj, exact",
+    "trajectory/single": "ans, single",
+    "trajectory/cond": "ans, exact",
     "group/single": "1/n, single",
     "group/cond": "1/n, exact",
 }
@@ -328,9 +328,9 @@ def print_verdicts(rows, readings=READINGS) -> None:
     """The verdict table: one line per conclusion, one column per reading, "k/K" in each
     (:data:`READING_LABELS` names the columns)."""
     v = verdicts(rows, readings)
-    print(f"{'conclusion':<32}" + "".join(f"{READING_LABELS[r]:>12}" for r in readings))
+    print(f"{'conclusion':<31}" + "".join(f"{READING_LABELS[r]:>12}" for r in readings))
     for text, _ in CONCLUSIONS:
         cells = "".join(
             f"{str(x['k']) + '/' + str(x['K']):>12}" for x in v if x["conclusion"] == text
         )
-        print(f"{text:<32}{cells}")
+        print(f"{text:<31}{cells}")
