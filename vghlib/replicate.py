@@ -34,6 +34,7 @@ import numpy as np
 from vghlib import cli, env, impact, scoring
 from vghlib.results import summarise
 from vghlib.stats import rank_correlation
+from vghlib.sweep import int_list
 
 __all__ = [
     "VARIANTS",
@@ -166,13 +167,6 @@ def _trajectory(work: Path, seed: int, pretrain_args: tuple) -> Path:
     return work / f"seed{seed}"
 
 
-def _ints(s: str) -> tuple:
-    try:
-        return tuple(int(x) for x in s.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m vghlib replicate",
@@ -180,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         "trajectory per seed, one resumable sweep per variant, one committed digest each.",
     )
     ap.add_argument(
-        "--seeds", type=_ints, default=(0, 1, 2, 3, 4), help="pretraining seeds (default 0-4)"
+        "--seeds", type=int_list, default=(0, 1, 2, 3, 4), help="pretraining seeds (default 0-4)"
     )
     ap.add_argument(
         "--variants",

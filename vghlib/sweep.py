@@ -60,6 +60,7 @@ __all__ = [
     "build_parser",
     "config_from_args",
     "parse_shard",
+    "int_list",
     "main",
 ]
 
@@ -242,7 +243,8 @@ def _run_key(key, name, step, model, ev, tr, config: SweepConfig) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def _ints(s: str) -> tuple:
+def int_list(s: str) -> tuple:
+    """``"1,2,3"`` -> (1, 2, 3): an argparse ``type`` for comma-separated integers."""
     try:
         return tuple(int(x) for x in s.split(",") if x.strip())
     except ValueError:
@@ -290,13 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--budgets",
-        type=_ints,
+        type=int_list,
         default=d.budgets,
         help=f"GRPO budgets K, comma-separated (default {','.join(map(str, d.budgets))})",
     )
     ap.add_argument(
         "--seeds",
-        type=_ints,
+        type=int_list,
         default=d.seeds,
         help=f"GRPO seeds, comma-separated (default {','.join(map(str, d.seeds))})",
     )
