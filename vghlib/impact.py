@@ -68,6 +68,20 @@ def grpo_costate_scale(p, group_size: int, kind: str = "grpo", std_eps: float = 
     ``"mean"`` (c = 1 − 1/n, :func:`vghlib.grpo.group_mean_scale`), ``"loo"`` and ``"none"``
     (c = 1). ``p`` may be an array.
     """
+    a0, a1 = group_advantage_means(p, group_size, kind, std_eps)
+    out = a1 - a0
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def group_advantage_means(p, group_size: int, kind: str = "grpo", std_eps: float = 1e-4):
+    """(A_0, A_1): the expected advantage of a sample with reward 0 and with reward 1 (eq 1).
+
+    The expectation is over the other n − 1 samples of the group, whose successes
+    k' ~ Binomial(n − 1, p) are independent of the sample's own. This is all the advantage
+    contributes to E[λ̂ | h] when h is shared by the group: E[λ̂ | h] = Σ_o π(o) A_{r(o)}
+    ∇log π(o), for an answer of any length (:mod:`vghlib.sequences`). ``kind`` and ``std_eps``
+    as in :func:`grpo_costate_scale`; ``p`` may be an array.
+    """
     n = int(group_size)
     if n < 2:
         raise ValueError(f"group_size must be >= 2, got {group_size!r}")
@@ -91,8 +105,9 @@ def grpo_costate_scale(p, group_size: int, kind: str = "grpo", std_eps: float = 
 
     a1 = (w * adv(1.0, j + 1.0)).sum(-1)
     a0 = (w * adv(0.0, j * 1.0)).sum(-1)
-    out = a1 - a0
-    return float(out) if out.ndim == 0 else out
+    if a0.ndim == 0:
+        return float(a0), float(a1)
+    return a0, a1
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,21 +171,24 @@ def headroom(rewards, alpha: float, axis: int = -1):
 COSTATE_SCALES = ("trajectory", "group")
 
 
-def costate_scale_factor(scale: str, group_size: int) -> float:
+def costate_scale_factor(scale: str, group_size: int, answer_length: int = 1) -> float:
     """The factor s on the empirical costate λ̂ under each reading of its scale.
 
     ``"trajectory"`` (s = 1): one costate per sampled trajectory, Â_i ∂log π(o_i)/∂h, as eq 14
-    and Section 6 write it. ``"group"`` (s = 1/n): the costate of eq 1's objective, which averages
-    the group's n trajectories. The paper leaves the choice open. The alignment E⟨sλ̂, G⟩ only
+    and Section 6 write it. ``"group"`` (s = 1/(n |o|)): the costate of eq 1's objective, which
+    averages the group's n trajectories and each trajectory's |o| = ``answer_length`` tokens
+    (1/n for a one-token answer). The paper leaves the choice open. The alignment E⟨sλ̂, G⟩ only
     scales with s, but S = Σ − E[‖G‖ ‖sλ̂ − G‖] does not: as s grows from 0 it starts at 0, rises
     while sλ̂ approaches G, and turns negative once ‖sλ̂ − G‖ exceeds ‖G‖ on average. So the sign
     of S, and of P_gap, can belong to the convention rather than to the checkpoint.
     """
     if scale not in COSTATE_SCALES:
         raise ValueError(f"costate scale must be one of {COSTATE_SCALES}, got {scale!r}")
-    if int(group_size) < 1:
-        raise ValueError(f"group_size must be >= 1, got {group_size!r}")
-    return 1.0 if scale == "trajectory" else 1.0 / int(group_size)
+    if int(group_size) < 1 or int(answer_length) < 1:
+        raise ValueError(
+            f"group_size and answer_length must be >= 1, got {group_size!r}, {answer_length!r}"
+        )
+    return 1.0 if scale == "trajectory" else 1.0 / (int(group_size) * int(answer_length))
 
 
 def score_from_prompts(
@@ -181,24 +199,29 @@ def score_from_prompts(
     group_size: int,
     adv_kind: str = "grpo",
     scale: str = "trajectory",
+    answer_length: int = 1,
 ) -> dict:
     """The exact-conditional-mean score (eq 24–30) from per-prompt p = p(y*|q) and ‖G_q‖² alone.
 
-    For a one-token answer E[λ̂ | h] = c(p, n) G (:func:`grpo_costate_scale`), so Σ, Λ, S, the
+    With a 0/1 reward and a state h shared by the group, E[λ̂ | h] = c(p, n) G
+    (:func:`grpo_costate_scale`; for an answer of several tokens, :mod:`vghlib.sequences`), so
+    Σ, Λ, S, the
     alignment, H_α and P_gap need nothing but these two numbers per prompt, for any α, group
     size n and advantage kind: which is how the book varies them without new samples.
     ``scale``: the costate's scale (:func:`costate_scale_factor`: ``"trajectory"``, or eq 1's
-    ``"group"`` = 1/n). Returns ``sigma_energy``, ``lam_cond``, ``usable_cond``, ``alignment``,
-    ``headroom``, ``p_gap_cond``, ``bernoulli_var`` and ``scale_mean``, and two scores that no
-    scale convention can flip: ``align_headroom`` = alignment × H_α and ``cosine_headroom`` =
-    cos × H_α, with cos = E⟨u, G⟩ / √(E‖u‖² E‖G‖²) the alignment freed of its scale.
+    ``"group"`` = 1/(n |o|), |o| = ``answer_length``). Returns ``sigma_energy``, ``lam_cond``,
+    ``usable_cond``, ``alignment``, ``headroom``, ``p_gap_cond``, ``bernoulli_var`` and
+    ``scale_mean``, and two scores that no scale convention can flip: ``align_headroom`` =
+    alignment × H_α and ``cosine_headroom`` = cos × H_α, with cos = E⟨u, G⟩ / √(E‖u‖² E‖G‖²)
+    the alignment freed of its scale.
     """
     p, g2 = np.asarray(p, dtype=float), np.asarray(g2, dtype=float)
     if p.shape != g2.shape or p.ndim != 1:
         raise ValueError(
             f"p and g2 must be 1-D arrays of the same length, got {p.shape}, {g2.shape}"
         )
-    c = costate_scale_factor(scale, group_size) * grpo_costate_scale(p, group_size, adv_kind)
+    s = costate_scale_factor(scale, group_size, answer_length)
+    c = s * grpo_costate_scale(p, group_size, adv_kind)
     sigma_energy = float(g2.mean())  # eq 26
     lam_cond = float((np.abs(c - 1) * g2).mean())  # ‖G‖ ‖cG − G‖
     h = float(np.mean(bernoulli_headroom(p, alpha)))  # eq 28

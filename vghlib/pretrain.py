@@ -130,9 +130,7 @@ class PretrainConfig:
                 f"unknown config fields {sorted(unknown)} (written by another vghlib?)"
             )
         try:
-            task = LabelCopyTask(
-                **{k: tuple(v) if isinstance(v, list) else v for k, v in t.items()}
-            )
+            task = LabelCopyTask.from_dict(t)
             return cls(task=task, **d)
         except ValueError as e:
             raise TrajectoryError(f"the manifest's config is refused: {e}") from e
@@ -213,7 +211,9 @@ def _config_problems(c: "PretrainConfig") -> list[str]:
 
 
 def config_dict(config: PretrainConfig) -> dict:
-    return json.loads(json.dumps(asdict(config)))  # tuples -> lists, as stored in the manifest
+    d = json.loads(json.dumps(asdict(config)))  # tuples -> lists, as stored in the manifest
+    d["task"] = config.task.to_dict()  # a one-token task keeps its old form (and hash)
+    return d
 
 
 def config_hash(config: PretrainConfig) -> str:
@@ -261,8 +261,8 @@ def markov_transitions(config: PretrainConfig) -> torch.Tensor:
 
 
 def doc_words(config: PretrainConfig) -> int:
-    """Words per document: a copying prompt plus its answer."""
-    return config.task.n_filler + 4
+    """Words per document: a copying prompt plus its answer (n_filler + 2 + 2k for k labels)."""
+    return config.task.n_filler + 2 + 2 * config.task.answer_length
 
 
 def filler_texts(
@@ -281,9 +281,9 @@ def filler_texts(
 
 
 def copy_texts(n: int, config: PretrainConfig, generator: torch.Generator) -> list[str]:
-    """``n`` label-copying documents: a task prompt and its answer label."""
+    """``n`` label-copying documents: a task prompt and its answer label(s)."""
     prompts, target = config.task.texts(n, generator)
-    return [f"{p} {config.task.labels[int(y)]}" for p, y in zip(prompts, target)]
+    return [f"{p} {' '.join(config.task.answer_words(y))}" for p, y in zip(prompts, target)]
 
 
 def corpus_texts(
@@ -685,11 +685,22 @@ def main(argv=None) -> int:
         help=f"torch threads while training (default {d.threads}; part of the config, "
         "since the result's bits depend on it)",
     )
+    ap.add_argument(
+        "--answer-length",
+        type=int,
+        default=d.task.answer_length,
+        help="labels per answer, 1 to 4: the copying documents copy that many labels "
+        f"(default {d.task.answer_length})",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     try:
         config = PretrainConfig(
-            seed=a.seed, steps=a.steps, n_checkpoints=a.checkpoints, threads=a.threads
+            seed=a.seed,
+            steps=a.steps,
+            n_checkpoints=a.checkpoints,
+            threads=a.threads,
+            task=LabelCopyTask(answer_length=a.answer_length),
         )
     except ValueError as e:  # nothing is written to --out
         flag = " On the command line, --checkpoints sets n_checkpoints." * (

@@ -59,6 +59,12 @@ VARIANTS = {
 # Readings of the score: the costate's scale (eq 14 per trajectory, eq 1's 1/n) x Λ from single
 # samples (Section 6) or from the exact conditional mean (eq 26).
 READINGS = tuple(f"{s}/{lam}" for s in impact.COSTATE_SCALES for lam in scoring.LAMBDA_KINDS)
+# What an answer of k > 1 labels changes (``--answer-length``): its trajectories pretrain for 1000
+# steps (they learn to copy two labels within ~300 steps, so a longer run only adds saturated
+# checkpoints), and its score reads hidden[1], the state below the last block, which attention
+# carries to the later answer tokens (at the last layer that credit is 0).
+MULTI_TOKEN_PRETRAIN = ("--steps", "1000")
+MULTI_TOKEN_SWEEP = ("--layer", "1")
 DIGEST_FORMAT = "vghlib.replicate/1"
 
 
@@ -69,6 +75,11 @@ def digest(summary, *, seed: int, variant: str) -> dict:
     seed) and ``mean_gain``; ``predictors[reading][name]``: one value per checkpoint.
     """
     per_seed = np.mean([summary.gain_by_seed[b] for b in summary.budgets], axis=0)  # (C, S)
+    credit = {  # answers of several tokens: the two parts of G (vghlib.sequences)
+        k: [float(x) for x in summary.score[k]]
+        for k in ("sigma_now", "sigma_future")
+        if k in summary.score
+    }
     return {
         "format": DIGEST_FORMAT,
         "seed": int(seed),
@@ -81,9 +92,10 @@ def digest(summary, *, seed: int, variant: str) -> dict:
                 "r_before": float(rb),
                 "gain": [float(g) for g in gs],
                 "mean_gain": float(mg),
+                **{k: v[i] for k, v in credit.items()},
             }
-            for n, st, rb, gs, mg in zip(
-                summary.names, summary.steps, summary.r_before, per_seed, summary.mean_gain
+            for i, (n, st, rb, gs, mg) in enumerate(
+                zip(summary.names, summary.steps, summary.r_before, per_seed, summary.mean_gain)
             )
         ],
         "predictors": {
@@ -160,8 +172,8 @@ def rho_table(grid, *, low: float = 0.0, high: float = 1.0) -> list[dict]:
 
 
 def _trajectory(work: Path, seed: int, pretrain_args: tuple) -> Path:
-    """Seed 0 with the default settings is Part IV's own trajectory (the book's cache); every
-    other trajectory lives under ``work``."""
+    """Seed 0 with the default settings (one-token answers) is Part IV's own trajectory (the
+    book's cache); every other trajectory lives under ``work``."""
     if seed == 0 and not pretrain_args:
         return env.cache_dir("laptop-trajectory")
     return work / f"seed{seed}"
@@ -178,18 +190,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--variants",
-        default=",".join(VARIANTS),
-        help=f"GRPO variants, comma-separated (default all: {', '.join(VARIANTS)})",
+        default=None,
+        help=f"GRPO variants, comma-separated (default all: {', '.join(VARIANTS)}; grpo-n8 for "
+        "answers of several labels)",
+    )
+    ap.add_argument(
+        "--answer-length",
+        type=int,
+        default=1,
+        help="labels per answer (default 1). With k > 1 the trajectories are pretrained on "
+        f"k-label copying ({' '.join(MULTI_TOKEN_PRETRAIN)}), the sweeps reward whole answers and "
+        f"score {' '.join(MULTI_TOKEN_SWEEP)}, and only grpo-n8 runs unless --variants says more",
     )
     ap.add_argument(
         "--work",
         default=None,
-        help="trajectories and full results files (default: the book's cache, replicate/)",
+        help="trajectories and full results files (default: the book's cache, replicate/, or "
+        "replicate-k<k>/ for answers of k > 1 labels)",
     )
     ap.add_argument(
         "--out",
-        default=str(env.REPO_ROOT / "results" / "replicate"),
-        help="the digests (default: results/replicate/ in the repository)",
+        default=None,
+        help="the digests (default: results/replicate/ in the repository, or "
+        "results/replicate-k<k>/)",
     )
     ap.add_argument("--jobs", type=int, default=1, help="commands run at once (one core each)")
     small = ap.add_argument_group(
@@ -217,22 +240,28 @@ def _passed(a, flags: dict) -> tuple:
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
+    k = a.answer_length
+    if a.variants is None:
+        a.variants = ",".join(VARIANTS) if k == 1 else "grpo-n8"
     variants = [v.strip() for v in a.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
-    if unknown or not variants or not a.seeds or a.jobs < 1 or min(a.seeds) < 0:
+    if unknown or not variants or not a.seeds or a.jobs < 1 or min(a.seeds) < 0 or not 1 <= k <= 4:
         print(
             f"error: give known --variants (of {', '.join(VARIANTS)}; unknown: {unknown}), "
-            "at least one --seeds >= 0 and --jobs >= 1",
+            "at least one --seeds >= 0, --jobs >= 1 and --answer-length in 1..4",
             file=sys.stderr,
         )
         return 2
-    work = Path(a.work) if a.work else env.cache_dir("replicate")
-    out = Path(a.out)
+    tag = "replicate" if k == 1 else f"replicate-k{k}"
+    work = Path(a.work) if a.work else env.cache_dir(tag)
+    out = Path(a.out) if a.out else env.REPO_ROOT / "results" / tag
+    task_pre = () if k == 1 else ("--answer-length", str(k), *MULTI_TOKEN_PRETRAIN)
+    task_swp = () if k == 1 else ("--answer-length", str(k), *MULTI_TOKEN_SWEEP)
     say = (lambda *_: None) if a.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
 
-    pre = _passed(a, {"pretrain_steps": "--steps", "n_checkpoints": "--checkpoints"})
-    swp = _passed(
+    pre = task_pre + _passed(a, {"pretrain_steps": "--steps", "n_checkpoints": "--checkpoints"})
+    swp = task_swp + _passed(
         a,
         {
             "budgets": "--budgets",

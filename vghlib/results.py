@@ -144,7 +144,7 @@ class SweepConfig:
         if self.dtype == "bfloat16":  # bfloat16 files written before train_grpo cleared the
             d["autocast"] = "recast-after-each-step"  # autocast cache are refused, not mixed in
         d["budgets"], d["seeds"] = list(self.budgets), list(self.seeds)
-        d["task"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["task"].items()}
+        d["task"] = self.task.to_dict()  # a one-token task keeps its old form (and hash)
         return d
 
     @classmethod
@@ -152,9 +152,7 @@ class SweepConfig:
         d = dict(d)
         d.pop("autocast", None)
         d["grpo"] = GRPOConfig(**d["grpo"])
-        d["task"] = tasks.LabelCopyTask(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in d["task"].items()}
-        )
+        d["task"] = tasks.LabelCopyTask.from_dict(d["task"])
         d["budgets"], d["seeds"] = tuple(d["budgets"]), tuple(d["seeds"])
         return cls(**d)
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vghlib import grpo, impact, models, tasks
+from vghlib import grpo, impact, models, sequences, tasks
 from vghlib.stats import block_spearman, spearman, zscore
 
 __all__ = [
@@ -101,9 +101,28 @@ def checkpoint_score(
 
     ``micro_batch``: at most this many prompts per forward and backward pass (None: all at once);
     prompts are independent rows, so only the memory changes (and the rounding).
+
+    An answer of k > 1 tokens (``batch.answer_length``): the same fields, measured at the state
+    of the first answer position by :func:`vghlib.sequences.measure` (sampled answers of k
+    tokens, a 0/1 reward for the whole answer, λ̂_i = Â_i ∂log π(o_i|q)/∂h; the conditional mean
+    is still c(p, n) G, and eq 1's scale is 1/(n k)), plus ``sigma_now`` and ``sigma_future``:
+    E‖·‖² of the first token's credit and of the credit attention carries back from the later
+    tokens, the two parts of G.
     """
     alpha = impact.check_alpha(alpha)
     models.layer_index(layer, len(models.decoder_layers(model)) - 1)  # fail before any work
+    if batch.answer_length > 1:
+        return _sequence_score(
+            model,
+            batch,
+            alpha=alpha,
+            group_size=group_size,
+            layer=layer,
+            adv_kind=adv_kind,
+            seed=seed,
+            checkpoint=checkpoint,
+            mb=micro_batch,
+        )
     g = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         z = tasks.answer_logits(model, batch, micro_batch).double().cpu()  # (N, V)
@@ -133,11 +152,18 @@ def checkpoint_score(
         parts = [answer_state_vjp(model, batch.rows(c), layer, cotangents_of(c)) for c in chunks]
         G, *lam = [torch.cat([pt[k] for pt in parts]) for k in range(len(parts[0]))]
     G, lam = G.cpu().numpy(), np.stack([x.cpu().numpy() for x in lam], 1)  # (N, d), (N, n, d)
-    n = answers.shape[1]
+    entropy = float(-(torch.softmax(z, -1) * torch.log_softmax(z, -1)).sum(-1).mean())
+    return _assemble(p, G, lam, r.numpy(), entropy, alpha=alpha, adv_kind=adv_kind)
+
+
+def _assemble(p, G, lam, r, entropy, *, alpha, adv_kind, answer_length=1) -> dict:
+    """The score's fields from per-prompt p (N,), G (N, d), costates λ̂ (N, n, d), rewards
+    (N, n) and the policy's entropy, for an answer of ``answer_length`` tokens."""
+    n = lam.shape[1]
     flat, paired = lam.reshape(-1, G.shape[1]), np.repeat(G, n, axis=0)  # (N n, d) each
     align_s, sigma_energy, lam_single = impact.usable_terms(flat, paired)
     lam_energy = float((flat**2).sum(-1).mean())  # E‖λ̂‖²
-    s_group = impact.costate_scale_factor("group", n)  # eq 1's 1/n
+    s_group = impact.costate_scale_factor("group", n, answer_length)  # eq 1's 1/(n |o|)
     g2 = (G**2).sum(-1)  # ‖G_q‖², (N,)
     out = {
         "r_before": float(p.mean()),
@@ -145,13 +171,44 @@ def checkpoint_score(
         "lam_single_group": impact.usable_terms(s_group * flat, paired)[2],
         "alignment_single": align_s,
         "cosine_single": impact.cosine(align_s, lam_energy, sigma_energy),
-        "headroom_mc": float(np.mean(impact.headroom(r.numpy(), alpha, axis=-1))),
-        "entropy": float(-(torch.softmax(z, -1) * torch.log_softmax(z, -1)).sum(-1).mean()),
+        "headroom_mc": float(np.mean(impact.headroom(r, alpha, axis=-1))),
+        "entropy": entropy,
     }
-    out.update(impact.score_from_prompts(p, g2, alpha=alpha, group_size=n, adv_kind=adv_kind))
+    out.update(
+        impact.score_from_prompts(
+            p, g2, alpha=alpha, group_size=n, adv_kind=adv_kind, answer_length=answer_length
+        )
+    )
     out["usable_single"] = out["sigma_energy"] - lam_single
     out["p_gap_single"] = out["usable_single"] * out["headroom"]
     out["prompt_p"], out["prompt_g2"] = p.tolist(), g2.tolist()
+    return out
+
+
+def _sequence_score(model, batch, *, alpha, group_size, layer, adv_kind, seed, checkpoint, mb):
+    """:func:`checkpoint_score` for an answer of k > 1 tokens (:func:`vghlib.sequences.measure`)."""
+    m = sequences.measure(
+        model,
+        batch,
+        layer=layer,
+        group_size=group_size,
+        adv_kind=adv_kind,
+        generator=torch.Generator().manual_seed(int(seed)),
+        micro_batch=mb,
+        checkpoint=checkpoint,
+    )
+    out = _assemble(
+        m["p"].numpy(),
+        m["g"].numpy(),
+        m["lam"].numpy(),
+        m["rewards"].numpy(),
+        m["entropy"],
+        alpha=alpha,
+        adv_kind=adv_kind,
+        answer_length=batch.answer_length,
+    )
+    out["sigma_now"] = float((m["g_now"] ** 2).sum(-1).mean())
+    out["sigma_future"] = float((m["g_future"] ** 2).sum(-1).mean())
     return out
 
 
@@ -189,8 +246,11 @@ def predictors(
     alpha = cfg.alpha if alpha is None else impact.check_alpha(alpha)
     sc = summary.score
     P, G2 = sc["prompt_p"], sc["prompt_g2"]  # (C, N)
+    k = cfg.task.answer_length
     exact = [
-        impact.score_from_prompts(p, g2, alpha=alpha, group_size=n, adv_kind=kind, scale=scale)
+        impact.score_from_prompts(
+            p, g2, alpha=alpha, group_size=n, adv_kind=kind, scale=scale, answer_length=k
+        )
         for p, g2 in zip(P, G2)
     ]
     col = lambda k: np.array([e[k] for e in exact])  # noqa: E731
@@ -205,7 +265,7 @@ def predictors(
                 "with those settings."
             )
         lam_s = sc["lam_single" if scale == "trajectory" else "lam_single_group"]
-        s = impact.costate_scale_factor(scale, n)
+        s = impact.costate_scale_factor(scale, n, k)
         p_gap = (sigma - lam_s) * h
         align_h = s * sc["alignment_single"] * h
         cos_h = sc["cosine_single"] * h

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from transformers.utils import logging as hf_logging
 
 from vghlib import checkpoints as ckpts
-from vghlib import scoring
+from vghlib import scoring, tasks
 from vghlib.results import (
     ResultsError,
     ResultsFile,
@@ -316,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden state the score reads: 0 embeddings .. L last block (default -1 = L)",
     )
     ap.add_argument(
+        "--answer-length",
+        type=int,
+        default=d.task.answer_length,
+        help="labels per answer, 1 to 4 (default 1): k > 1 samples answers of k tokens, rewards "
+        "the whole answer, and scores the state of the first answer position (give --layer "
+        "below the last, where attention carries the later tokens' credit)",
+    )
+    ap.add_argument(
         "--lr",
         type=float,
         default=g.learning_rate,
@@ -397,6 +405,7 @@ def config_from_args(a) -> SweepConfig:
         n_train=a.n_train,
         dtype=a.dtype,
         grpo=g,
+        task=tasks.LabelCopyTask(answer_length=a.answer_length),
         micro_batch=a.micro_batch,
         prop2_prompts=a.prop2_prompts,
     )

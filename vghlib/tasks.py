@@ -22,7 +22,7 @@ estimate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -75,6 +75,7 @@ class LabelCopyTask:
     filler_words: tuple = FILLER_WORDS
     label_word: str = "label"  # marks the target: the answer is the word right after it
     answer_word: str = "answer"  # the prompt's last word; the next token is the answer
+    answer_length: int = 1  # k labels after the marker, copied in order: an answer of k tokens
 
     def __post_init__(self):
         if len(set(self.labels)) != len(self.labels) or len(self.labels) < 2:
@@ -84,15 +85,40 @@ class LabelCopyTask:
                 f"max_distractors must lie in 0..n_filler={self.n_filler}, "
                 f"got {self.max_distractors}"
             )
+        if (
+            not isinstance(self.answer_length, int)
+            or isinstance(self.answer_length, bool)
+            or not 1 <= self.answer_length <= 4
+        ):
+            raise ValueError(
+                f"answer_length must be an integer in 1..4 (labels copied after the marker), "
+                f"got {self.answer_length!r}"
+            )
         clash = set(self.filler_words) & (set(self.labels) | {self.label_word, self.answer_word})
         if clash:
             raise ValueError(f"filler words must not be labels or marker words: {sorted(clash)}")
 
+    def to_dict(self) -> dict:
+        """The fields as stored in a manifest or a results file (lists for tuples).
+        ``answer_length`` is left out when it is 1, so one-token configs keep their old hashes."""
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if d["answer_length"] == 1:
+            del d["answer_length"]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LabelCopyTask":
+        """The task stored by :meth:`to_dict`."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
     def texts(self, n: int, generator: torch.Generator) -> tuple[list[str], torch.Tensor]:
-        """Draw ``n`` prompt strings and the index of their target label:
-        ``(texts, target (n,))``."""
-        g, nf, nl = generator, self.n_filler, len(self.labels)
-        target = torch.randint(0, nl, (n,), generator=g)  # (n,)
+        """Draw ``n`` prompt strings and the index of their target labels:
+        ``(texts, target)``, target ``(n,)`` for one-token answers and ``(n, k)`` for
+        ``answer_length`` k > 1 (each of the k labels uniform, independently; the distractors
+        differ from the first)."""
+        g, nf, nl, k_ans = generator, self.n_filler, len(self.labels), self.answer_length
+        target = torch.randint(0, nl, (n,) if k_ans == 1 else (n, k_ans), generator=g)
+        first = target if k_ans == 1 else target[:, 0]  # (n,)
         fill = torch.randint(0, len(self.filler_words), (n, nf), generator=g)  # (n, nf) word index
         n_dis = torch.randint(0, self.max_distractors + 1, (n,), generator=g)  # (n,)
         insert_at = torch.randint(0, nf + 1, (n,), generator=g)  # (n,)
@@ -103,11 +129,15 @@ class LabelCopyTask:
             slots = torch.randperm(nf, generator=g)[:k].tolist()
             offsets = torch.randint(1, nl, (k,), generator=g).tolist()  # a label != y*
             for s, o in zip(slots, offsets):
-                words[s] = self.labels[(int(target[i]) + o) % nl]
+                words[s] = self.labels[(int(first[i]) + o) % nl]
             j = int(insert_at[i])
-            words[j:j] = [self.label_word, self.labels[int(target[i])]]
+            words[j:j] = [self.label_word, *self.answer_words(target[i])]
             out.append(" ".join(words + [self.answer_word]))
         return out, target
+
+    def answer_words(self, target) -> list[str]:
+        """The label words of one prompt's answer, from its ``target`` (an index, or k of them)."""
+        return [self.labels[int(y)] for y in torch.as_tensor(target).reshape(-1).tolist()]
 
     def batch(self, tokenizer, n: int, seed: int, add_bos: bool | None = None) -> "TaskBatch":
         """``n`` tokenized prompts drawn with ``seed`` (same seed, same prompts, for any
@@ -128,13 +158,18 @@ class TaskBatch:
     input_ids: torch.Tensor  # (N, S) long
     attention_mask: torch.Tensor  # (N, S) long, 0 on left pads
     position_ids: torch.Tensor  # (N, S) long, 0 at each row's first real token
-    target: torch.Tensor  # (N,) index of y* in task.labels
-    target_ids: torch.Tensor  # (N,) token id of y*
+    target: torch.Tensor  # (N,) index of y* in task.labels; (N, k) for an answer of k labels
+    target_ids: torch.Tensor  # (N,) token id of y*; (N, k) for an answer of k labels
     label_ids: torch.Tensor  # (n_labels,) token id of each candidate label in answer position
     texts: list = field(repr=False)
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
+
+    @property
+    def answer_length(self) -> int:
+        """k, the number of answer tokens (1: the answer is the next token)."""
+        return 1 if self.target_ids.dim() == 1 else self.target_ids.shape[1]
 
     def to(self, device) -> "TaskBatch":
         """The same prompts with every tensor on ``device``."""
@@ -298,14 +333,20 @@ def make_batch(
             )
     check_known_words(tokenizer, texts)
     ids = encode(tokenizer, texts, add_bos=add_bos)
-    answered = encode(
-        tokenizer, [f"{t} {task.labels[int(y)]}" for t, y in zip(texts, target)], add_bos=add_bos
-    )
-    for i, (a, b, y) in enumerate(zip(ids, answered, target.tolist())):
-        if b != a + [int(label_ids[y])]:
+    if target.dim() != (1 if task.answer_length == 1 else 2) or (
+        target.dim() == 2 and target.shape[1] != task.answer_length
+    ):
+        raise ValueError(
+            f"target must have shape (N,) for a one-token answer or (N, k) for an answer of "
+            f"k = task.answer_length = {task.answer_length} labels, got {tuple(target.shape)}"
+        )
+    answers = [" ".join(task.answer_words(y)) for y in target]
+    answered = encode(tokenizer, [f"{t} {a}" for t, a in zip(texts, answers)], add_bos=add_bos)
+    for i, (a, b, y) in enumerate(zip(ids, answered, target)):
+        if b != a + label_ids[y].reshape(-1).tolist():
             raise ValueError(
                 f"prompt {i}: with tokenizer {_describe(tokenizer)}, adding the answer "
-                f"{task.labels[y]!r} to {texts[i]!r} changes the prompt's tokens; "
+                f"{answers[i]!r} to {texts[i]!r} changes the prompt's tokens; "
                 "end prompts with a word boundary before the answer"
             )
     S = max(len(x) for x in ids)
@@ -343,10 +384,51 @@ def answer_logits(model, batch: TaskBatch, micro_batch: int | None = None) -> to
     return parts[0] if len(parts) == 1 else torch.cat(parts)  # (N, V)
 
 
+def continuation_logits(
+    model, batch: TaskBatch, tokens: torch.Tensor, micro_batch: int | None = None
+) -> torch.Tensor:
+    """Logits of the k answer positions with the answer ``tokens`` written after each prompt:
+    ``(N, k, V)`` for ``tokens`` ``(N, k)`` (teacher forcing).
+
+    Entry ``[:, t]`` is the next-token distribution after the prompt and ``tokens[:, :t]``, so
+    ``[:, 0]`` is :func:`answer_logits`. The tokens continue each row's positions after its last
+    real token (left padding stays on the left). Runs with gradients when the caller has them on.
+    """
+    tokens = torch.as_tensor(tokens, dtype=torch.long)
+    if tokens.dim() != 2 or tokens.shape[0] != len(batch) or tokens.shape[1] < 1:
+        raise ValueError(
+            f"tokens must have shape (N={len(batch)}, k >= 1), got {tuple(tokens.shape)}"
+        )
+    k = tokens.shape[1]
+    dev = next(model.parameters()).device
+    parts = []
+    for rows in batch.chunks(micro_batch):
+        r = rows.to(batch.input_ids.device)
+        ids, mask, pos = batch.input_ids[r], batch.attention_mask[r], batch.position_ids[r]
+        more = tokens[rows, :-1].to(ids.device)  # (rows, k - 1): what is read, not predicted
+        step = torch.arange(1, k, device=ids.device)
+        out = model(
+            input_ids=torch.cat([ids, more], 1).to(dev),
+            attention_mask=torch.cat([mask, torch.ones_like(more)], 1).to(dev),
+            position_ids=torch.cat([pos, pos[:, -1:] + step], 1).to(dev),
+            use_cache=False,
+        )
+        parts.append(out.logits[:, -k:])  # (rows, k, V)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
 def _check_logits(logits: torch.Tensor, batch: TaskBatch, checkpoint) -> torch.Tensor:
-    if logits.dim() == 3:  # full (N, S, V) logits of a left-padded batch: keep the answer position
+    k = batch.answer_length
+    if k > 1:  # teacher-forced logits of the k answer positions
+        if logits.dim() != 3 or logits.shape[:2] != (len(batch), k):
+            raise ValueError(
+                f"an answer of k = {k} tokens needs the logits of its k positions, shape "
+                f"(N={len(batch)}, {k}, V) (tasks.continuation_logits with the targets), "
+                f"got {tuple(logits.shape)}"
+            )
+    elif logits.dim() == 3:  # full (N, S, V) logits of a left-padded batch: keep the last
         logits = logits[:, -1]
-    if logits.dim() != 2 or logits.shape[0] != len(batch):
+    if k == 1 and (logits.dim() != 2 or logits.shape[0] != len(batch)):
         raise ValueError(
             f"expected answer-position logits of shape (N={len(batch)}, V), got "
             f"{tuple(logits.shape)}"
@@ -358,8 +440,8 @@ def _check_logits(logits: torch.Tensor, batch: TaskBatch, checkpoint) -> torch.T
         )
     # NaN or +inf make p(y*|q) undefined; -inf (a masked token) is fine while a row keeps a
     # finite entry, which exact_reward checks through p itself.
-    bad_entry = torch.isnan(logits) | torch.isposinf(logits)  # (N, V)
-    bad = bad_entry.any(-1).nonzero().flatten()
+    bad_entry = torch.isnan(logits) | torch.isposinf(logits)  # (N, V) or (N, k, V)
+    bad = bad_entry.reshape(len(batch), -1).any(-1).nonzero().flatten()
     if bad.numel():
         i = int(bad[0])
         raise ValueError(
@@ -373,11 +455,17 @@ def _check_logits(logits: torch.Tensor, batch: TaskBatch, checkpoint) -> torch.T
 def exact_reward(logits: torch.Tensor, batch: TaskBatch, checkpoint=None) -> torch.Tensor:
     """R(θ; q) = p_θ(y* | q) = softmax(z)[y*] for each prompt: ``(N,)``.
 
-    Let z be ``logits`` (answer position, ``(N, V)``, or the full ``(N, S, V)``). Differentiable
+    Let z be ``logits`` (answer position, ``(N, V)``, or the full ``(N, S, V)``). For an answer
+    of k > 1 tokens, z is ``(N, k, V)`` from :func:`continuation_logits` with the targets, and
+    p(y*|q) = Π_t softmax(z_t)[y*_t], the probability of writing the whole answer. Differentiable
     in z; no sampling. ``checkpoint`` only labels error messages.
     """
     z = _check_logits(logits, batch, checkpoint)
-    p = torch.softmax(z, dim=-1).gather(-1, batch.target_ids[:, None].to(z.device))[:, 0]  # (N,)
+    if batch.answer_length > 1:  # p(y*|q) = Π_t p(y*_t | q, y*_<t)
+        logp = torch.log_softmax(z, dim=-1).gather(-1, batch.target_ids[..., None].to(z.device))
+        p = logp[..., 0].sum(-1).exp()  # (N,)
+    else:
+        p = torch.softmax(z, dim=-1).gather(-1, batch.target_ids[:, None].to(z.device))[:, 0]
     _check_finite(p, checkpoint, "p(y*|q)")
     return p
 
@@ -385,7 +473,12 @@ def exact_reward(logits: torch.Tensor, batch: TaskBatch, checkpoint=None) -> tor
 @torch.no_grad()
 def r_before(model, batch: TaskBatch, checkpoint=None) -> float:
     """R_before = E_q p_θ(y* | q), the mean exact reward over the batch's prompts."""
-    return float(exact_reward(answer_logits(model, batch), batch, checkpoint).mean())
+    z = (
+        answer_logits(model, batch)
+        if batch.answer_length == 1
+        else continuation_logits(model, batch, batch.target_ids)
+    )
+    return float(exact_reward(z, batch, checkpoint).mean())
 
 
 def _check_finite(r: torch.Tensor, checkpoint, what: str):

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from vghlib import grpo, tasks
+from vghlib import grpo, sequences, tasks
 
 __all__ = ["GRPOConfig", "RunRecord", "train_grpo", "answer_logprobs"]
 
@@ -177,10 +177,20 @@ def train_grpo(
             rec.r_exact.append(None)
             return
         with torch.no_grad():
-            z = tasks.answer_logits(model, eval_d, micro_batch)
+            if eval_d.answer_length == 1:
+                z = tasks.answer_logits(model, eval_d, micro_batch)
+            else:
+                z = tasks.continuation_logits(model, eval_d, eval_d.target_ids, micro_batch)
             rec.r_exact.append(float(tasks.exact_reward(z, eval_d, checkpoint).double().mean()))
 
     measure()
+    if train_batch.answer_length > 1:
+        for k in range(updates):
+            _sequence_update(model, opt, ref, train_batch, config, g, device, micro_batch, rec)
+            measure()
+            if progress is not None:
+                progress(k + 1)
+        return rec
     for k in range(updates):
         rows = torch.randperm(len(train_batch), generator=g)[: config.prompts_per_step]
         with torch.no_grad():
@@ -248,3 +258,54 @@ def train_grpo(
         if progress is not None:
             progress(k + 1)
     return rec
+
+
+def _sequence_update(model, opt, ref, train_batch, config, g, device, micro_batch, rec) -> None:
+    """One GRPO update (eq 1) with answers of k > 1 tokens: sample a group of k-token answers per
+    prompt (:func:`vghlib.sequences.sample_answers`), reward each whole answer 0/1, and take
+    ``num_iterations`` steps on the clipped surrogate over every token (mask 1 everywhere: every
+    answer has k tokens, so ``max_completion_length`` = k)."""
+    rows = torch.randperm(len(train_batch), generator=g)[: config.prompts_per_step]
+    sub = train_batch.rows(rows).to(device)
+    n, N = config.group_size, len(sub)
+    answers = sequences.sample_answers(
+        model, sub, n, g, config.temperature, micro_batch
+    )  # (N, n, k) on the CPU
+    k = answers.shape[2]
+    r = sequences.answer_rewards(answers, sub.to("cpu"))  # (N, n)
+    adv = grpo.advantages(r, config.adv_kind)  # (N, n)
+    answers_d = answers.to(device)
+    ref_logp = None
+    if ref is not None:
+        with torch.no_grad():
+            ref_logp = sequences.answer_logprobs(ref, sub, answers_d, config.temperature)
+    chunks = sub.chunks(micro_batch)
+    old = [None] * len(chunks)
+    for _ in range(config.num_iterations):
+        opt.zero_grad(set_to_none=True)
+        info = {"clip_frac": 0.0, "kl": 0.0}
+        for j, c in enumerate(chunks):
+            part = sub if len(chunks) == 1 else sub.rows(c)
+            logp = sequences.answer_logprobs(model, part, answers_d[c], config.temperature)
+            if old[j] is None:  # the sampling policy: the first iteration's own log-probs
+                old[j] = logp.detach()
+            loss, inf = grpo.grpo_loss(
+                logp.reshape(-1, k),
+                old[j].reshape(-1, k),
+                adv[c].reshape(-1).to(logp),
+                torch.ones(logp.shape[0] * n, k, dtype=logp.dtype, device=logp.device),
+                clip_eps=config.clip_eps,
+                clip_eps_high=config.clip_eps_high,
+                kl_coef=config.kl_coef,
+                ref_logp=None if ref_logp is None else ref_logp[c.to(device)].reshape(-1, k),
+                loss_type=config.loss_type,
+                max_completion_length=k,
+            )
+            (loss * (len(c) / N)).backward()
+            for key in info:
+                info[key] += float(inf[key]) * len(c) / N
+        opt.step()
+        torch.clear_autocast_cache()  # see train_grpo
+    rec.r_sampled.append(float(r.mean()))
+    rec.clip_frac.append(info["clip_frac"])
+    rec.kl.append(info["kl"])
