@@ -66,13 +66,17 @@ READINGS = tuple(f"{s}/{lam}" for s in impact.COSTATE_SCALES for lam in scoring.
 MULTI_TOKEN_PRETRAIN = ("--steps", "1000")
 MULTI_TOKEN_SWEEP = ("--layer", "1")
 DIGEST_FORMAT = "vghlib.replicate/1"
+ALPHAS = (0.5, 1.0, 2.0, 5.0, 10.0)  # headroom temperatures of the digest's α sweep
 
 
 def digest(summary, *, seed: int, variant: str) -> dict:
     """The small record the chapter reads: one finished sweep of one trajectory.
 
     ``checkpoints``: name, step, R_before, ``gain`` (the mean ΔR over budgets, one per GRPO
-    seed) and ``mean_gain``; ``predictors[reading][name]``: one value per checkpoint.
+    seed), ``mean_gain``, ``gain_by_budget`` (the mean ΔR over seeds at each budget K) and
+    ``mean_r_after`` (the level the paper's second predictor targets); for answers of several
+    tokens also ``sigma_now`` and ``sigma_future``. ``predictors[reading][name]``: one value per
+    checkpoint. ``alpha_sweep[reading][α]``: the exact P_gap at each α of :data:`ALPHAS`.
     """
     per_seed = np.mean([summary.gain_by_seed[b] for b in summary.budgets], axis=0)  # (C, S)
     credit = {  # answers of several tokens: the two parts of G (vghlib.sequences)
@@ -92,6 +96,8 @@ def digest(summary, *, seed: int, variant: str) -> dict:
                 "r_before": float(rb),
                 "gain": [float(g) for g in gs],
                 "mean_gain": float(mg),
+                "gain_by_budget": {str(b): float(summary.gain[b][i]) for b in summary.budgets},
+                "mean_r_after": float(summary.mean_r_after[i]),
                 **{k: v[i] for k, v in credit.items()},
             }
             for i, (n, st, rb, gs, mg) in enumerate(
@@ -106,6 +112,19 @@ def digest(summary, *, seed: int, variant: str) -> dict:
                 ).items()
             }
             for reading in READINGS
+        },
+        "alpha_sweep": {  # the exact P_gap for other headroom temperatures α (eq 28)
+            reading: {
+                f"{alpha:g}": [
+                    float(x)
+                    for x in scoring.predictors(
+                        summary, scale=reading.split("/")[0], lam="cond", alpha=alpha
+                    )["P_gap"]
+                ]
+                for alpha in ALPHAS
+            }
+            for reading in READINGS
+            if reading.endswith("/cond")
         },
     }
 

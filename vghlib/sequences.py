@@ -303,7 +303,7 @@ def conditional_costate_mc(
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """E[λ̂ | h_q] estimated from ``n_groups`` = M sampled groups per prompt: the mean of the M n
-    costates λ̂_i = Â_i ∇ log π(o_i|q), each Â_i from its own group (eq 1, 14).
+    costates λ̂_i = Â_i ∇ log π(o_i|q), each Â_i from its own group (eq 1 and eq 14).
 
     Unbiased for every M, with standard error O(1/√M), so it converges to
     :func:`conditional_costate` as M grows: use it when V^k answers are too many to enumerate.
