@@ -121,3 +121,40 @@ def test_verdicts_count_the_cases_where_each_conclusion_holds(capsys):
     out = capsys.readouterr().out.splitlines()
     assert "ans, single" in out[0] and out[1].split()[-4:] == ["4/5"] * 4
     assert max(len(line) for line in out) <= 80  # fits the book's text column
+
+
+def _digest(p_gap, gain, r_before, by_budget, alpha_sweep):
+    cps = [
+        {
+            "step": 10 * i,
+            "r_before": rb,
+            "mean_gain": g,
+            "mean_r_after": rb + g,
+            "gain_by_budget": {"10": b10, "20": b20},
+        }
+        for i, (rb, g, (b10, b20)) in enumerate(zip(r_before, gain, by_budget))
+    ]
+    return {
+        "checkpoints": cps,
+        "predictors": {"trajectory/cond": {"P_gap": list(p_gap)}},
+        "alpha_sweep": {"trajectory/cond": alpha_sweep},
+    }
+
+
+def test_other_conclusions_reads_level_alpha_budget_and_n_star_from_a_digest():
+    """Each number is a rank correlation of the digest's own columns, so a hand-made digest with a
+    known order gives known values; a reversed column flips the sign (the check can fail)."""
+    rb = [0.1, 0.2, 0.3, 0.4, 0.5]
+    gain = [0.01, 0.3, 0.2, 0.1, 0.05]  # the largest gain at step 10
+    p_gap = [0.0, 0.9, 0.5, 0.3, 0.1]  # same order as the gain: N* = step 10
+    budgets = [(g, g) for g in gain]
+    d = _digest(p_gap, gain, rb, budgets, {"1": p_gap, "2": [-x for x in p_gap]})
+    o = replicate.other_conclusions(d)
+    assert o["alpha"] == {"1": pytest.approx(1.0), "2": pytest.approx(-1.0)}
+    assert o["budget"]["10"] == pytest.approx(1.0) and o["budget"]["20"] == pytest.approx(1.0)
+    assert o["n_star"] == 10 and o["best_step"] == 10
+    assert o["level_r_before"] == pytest.approx(
+        replicate.rank_correlation(rb, [r + g for r, g in zip(rb, gain)])
+    )
+    with pytest.raises(ValueError, match="no α sweep"):
+        replicate.other_conclusions(d, "group/cond")

@@ -433,22 +433,22 @@ def test_grpo_over_sequences_is_seeded_micro_batchable_and_still_without_a_learn
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="train._sequence_update always rewards 1[o = y*] and ignores GRPOConfig.reward_kind: "
-    "reward_kind='prob' (equal rewards, zero advantages for one token) silently trains with the "
-    "indicator reward when answers have several tokens",
-)
-def test_grpo_over_sequences_honours_or_refuses_the_prob_reward(k2):
+def test_grpo_over_sequences_honours_the_reward_kind(k2):
     """With ``reward_kind="prob"`` every member of a group gets p(y*|q), so GRPO's advantages are
-    0 and R does not move (as for one token); a trainer that cannot do this must refuse."""
+    0 and R does not move (as for one token). ``"centered"`` subtracts the same p from every
+    member, so its advantages, and the run, equal the indicator's; the indicator's own run moves R
+    (the control)."""
     model, tok = k2
     train_b, eval_b = K2.batch(tok, 32, seed=5), K2.batch(tok, 16, seed=6)
-    try:
-        rec = train_grpo(copy.deepcopy(model), train_b, eval_b, GRPOConfig(reward_kind="prob"), 2)
-    except ValueError:
-        return
-    assert rec.r_exact == [rec.r_exact[0]] * 3
+
+    def run(kind):
+        return train_grpo(copy.deepcopy(model), train_b, eval_b, GRPOConfig(reward_kind=kind), 2)
+
+    flat, hit, centred = run("prob"), run("indicator"), run("centered")
+    assert flat.r_exact == [flat.r_exact[0]] * 3
+    assert hit.r_exact[1:] != pytest.approx([hit.r_exact[0]] * 2, rel=1e-9)
+    assert centred.r_exact == pytest.approx(hit.r_exact, rel=1e-9)
+    assert flat.r_sampled == hit.r_sampled[:1] + flat.r_sampled[1:]  # the same first samples
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ import numpy as np
 
 from vghlib import cli, env, impact, scoring
 from vghlib.results import summarise
-from vghlib.stats import rank_correlation
+from vghlib.stats import rank_correlation, zscore
 from vghlib.sweep import int_list
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "write_digest",
     "read_grid",
     "rho_table",
+    "other_conclusions",
     "main",
 ]
 
@@ -342,6 +343,40 @@ READING_LABELS = {
     "group/single": "1/n, single",
     "group/cond": "1/n, exact",
 }
+
+
+def other_conclusions(d: dict, reading: str = "trajectory/cond") -> dict:
+    """Part IV's other conclusions on one trajectory (one digest ``d``), under one exact reading.
+
+    * ``level``: ρ with the mean R_after of z(R_before) alone (``level_r_before``) and of
+      z(R_before) + z(P_gap) (``level_with_p_gap``), the paper's second predictor (Section 6);
+    * ``alpha``: ρ(P_gap, mean ΔR) at each α of :data:`ALPHAS` (eq 28's free temperature);
+    * ``budget``: ρ(P_gap, ΔR at K) at each budget K;
+    * ``n_star``: eq 31's N* = argmax P_gap, and ``best_step``, the step of the largest mean gain.
+    """
+    if reading not in d.get("alpha_sweep", {}):
+        raise ValueError(
+            f"reading {reading!r} has no α sweep in this digest (exact readings: "
+            f"{sorted(d.get('alpha_sweep', {}))}); rewrite the digests with "
+            "`python -m vghlib replicate`"
+        )
+    cps = d["checkpoints"]
+    rb = np.array([c["r_before"] for c in cps])
+    gain = np.array([c["mean_gain"] for c in cps])
+    level = np.array([c["mean_r_after"] for c in cps])
+    p_gap = np.array(d["predictors"][reading]["P_gap"])
+    steps = [c["step"] for c in cps]
+    return {
+        "level_r_before": rank_correlation(zscore(rb), level),
+        "level_with_p_gap": rank_correlation(zscore(rb) + zscore(p_gap), level),
+        "alpha": {a: rank_correlation(v, gain) for a, v in d["alpha_sweep"][reading].items()},
+        "budget": {
+            b: rank_correlation(p_gap, [c["gain_by_budget"][b] for c in cps])
+            for b in cps[0]["gain_by_budget"]
+        },
+        "n_star": impact.best_checkpoint(p_gap, steps),
+        "best_step": int(steps[int(np.argmax(gain))]),
+    }
 
 
 def by_trajectory(rows) -> dict:

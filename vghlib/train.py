@@ -272,7 +272,13 @@ def _sequence_update(model, opt, ref, train_batch, config, g, device, micro_batc
         model, sub, n, g, config.temperature, micro_batch
     )  # (N, n, k) on the CPU
     k = answers.shape[2]
-    r = sequences.answer_rewards(answers, sub.to("cpu"))  # (N, n)
+    hit = sequences.answer_rewards(answers, sub)  # (N, n): 1 for a whole right answer
+    r = hit
+    if config.reward_kind != "indicator":  # as tasks.per_sample_rewards, with p(y*|q) exact
+        with torch.no_grad():
+            z = tasks.continuation_logits(model, sub, sub.target_ids, micro_batch)
+            p = tasks.exact_reward(z.double(), sub).cpu()[:, None]  # (N, 1)
+        r = p.expand_as(hit).clone() if config.reward_kind == "prob" else hit - p
     adv = grpo.advantages(r, config.adv_kind)  # (N, n)
     answers_d = answers.to(device)
     ref_logp = None
@@ -306,6 +312,6 @@ def _sequence_update(model, opt, ref, train_batch, config, g, device, micro_batc
                 info[key] += float(inf[key]) * len(c) / N
         opt.step()
         torch.clear_autocast_cache()  # see train_grpo
-    rec.r_sampled.append(float(r.mean()))
+    rec.r_sampled.append(float(hit.mean()))
     rec.clip_frac.append(info["clip_frac"])
     rec.kl.append(info["kl"])
