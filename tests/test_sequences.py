@@ -501,3 +501,8 @@ def test_the_sweep_command_runs_on_a_two_token_trajectory(tiny_k2_trajectory, tm
     )
     assert run.returncode == 2 and "answer_length" in run.stderr
     assert not bad.exists() and not list(tmp_path.glob("bad*"))
+    run = subprocess.run(  # the trajectory was pretrained on two labels: one is refused
+        [*cli, "--out", str(bad), *small], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 2 and "pass --answer-length 2" in run.stderr, run.stderr[-2000:]
+    assert not bad.exists()

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from transformers.utils import logging as hf_logging
 
 from vghlib import checkpoints as ckpts
-from vghlib import scoring, tasks
+from vghlib import pretrain, scoring, tasks
 from vghlib.results import (
     ResultsError,
     ResultsFile,
@@ -472,6 +472,23 @@ def _check_options(a) -> str | None:
     return None
 
 
+def _check_answer_length(refs, config: SweepConfig) -> None:
+    """Refuse a sweep whose answers are not those the trajectory was pretrained to write (a laptop
+    trajectory's manifest records its task); Hub checkpoints and bare folders are not checked."""
+    if not refs or refs[0].is_hub:
+        return
+    folder = Path(refs[0].location).parent
+    m = pretrain.read_manifest(folder)
+    if m is None:
+        return
+    k = int(m["config"]["task"].get("answer_length", 1))
+    if k != config.task.answer_length:
+        raise ValueError(
+            f"{folder} was pretrained on answers of {k} label(s), but this sweep asks for "
+            f"{config.task.answer_length}: pass --answer-length {k}"
+        )
+
+
 def _say(msg: str, rank: int = 0) -> None:
     if rank == 0:
         print(msg, file=sys.stderr)
@@ -496,6 +513,7 @@ def _main(a) -> int:
                 "50000:1000000:50000), so that a sweep never runs on every branch"
             )
         refs = ckpts.resolve(model_spec, a.steps, stage=a.stage, cache_dir=a.cache_dir)
+        _check_answer_length(refs, config)
         ids = {r.name: ckpts.weights_id(r, a.cache_dir) for r in refs}
     except ValueError as err:  # CheckpointError is a ValueError
         _say(f"error: {err}", rank)
