@@ -6,9 +6,11 @@ then prints one row per sweep (rows written, the compute time its rows record) a
 the whole command. Seed 0 is rebuilt too, so the timing counts every pretraining run.
 
     python benchmarks/replicate_time.py [--jobs 2] [--seeds 0,1,2,3,4] [--variants ...] [--keep DIR]
+    python benchmarks/replicate_time.py --answer-length 2     # the two-label grid
 
 Target: the book's grid (5 seeds x 5 GRPO recipes, 24 checkpoints, 3 GRPO seeds) in at most
-45 minutes on the 2-core build machine with ``--jobs 2``.
+45 minutes on the 2-core build machine with ``--jobs 2``. The two-label grid (5 seeds, GRPO with
+n = 8 only) is timed on its own with ``--answer-length 2``.
 """
 
 from __future__ import annotations
@@ -24,21 +26,25 @@ import tempfile
 import time
 from pathlib import Path
 
-from vghlib.replicate import VARIANTS
+from vghlib.replicate import MULTI_TOKEN_PRETRAIN
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=None, help="default: every recipe (one label), grpo-n8")
+    ap.add_argument("--answer-length", default="1", help="labels per answer (default 1)")
     ap.add_argument("--keep", default=None, help="work folder to keep (default: a temp folder)")
     a = ap.parse_args()
     work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="replicate-"))
     # seed 0 must not come from the book's cache: give pretrain an explicit, default step count
-    cmd = [sys.executable, "-m", "vghlib", "replicate", "--seeds", a.seeds, "--variants",
-           a.variants, "--jobs", str(a.jobs), "--work", str(work / "work"), "--out",
-           str(work / "digests"), "--pretrain-steps", "2000"]  # fmt: skip
+    steps = "2000" if a.answer_length == "1" else MULTI_TOKEN_PRETRAIN[1]
+    cmd = [sys.executable, "-m", "vghlib", "replicate", "--seeds", a.seeds, "--jobs",
+           str(a.jobs), "--work", str(work / "work"), "--out", str(work / "digests"),
+           "--pretrain-steps", steps, "--answer-length", a.answer_length]  # fmt: skip
+    if a.variants:
+        cmd += ["--variants", a.variants]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     wall = time.perf_counter() - t0
