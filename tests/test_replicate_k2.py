@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from vghlib import env, replicate
@@ -17,16 +16,18 @@ GRID = env.REPO_ROOT / "results" / "replicate-k2"
 
 # Run as `python -m vghlib` runs its commands: portable numerics pinned before torch is imported,
 # one thread. It pretrains the first trajectory only up to the checkpoint asked for (the same
-# config, so the same bits as the full run up to there), then sweeps that checkpoint alone.
+# config, so the same bits as the full run up to there), then measures that checkpoint as the sweep
+# does: its score row, and the GRPO run of the sweep's first seed.
 SCRIPT = r"""
 import copy, json, sys
+import numpy as np
 import torch
-from vghlib import pretrain, replicate
-from vghlib.results import SweepConfig, summarise
-from vghlib.sweep import run_sweep
+from vghlib import impact, pretrain, replicate, scoring
+from vghlib.results import SweepConfig
 from vghlib.tasks import LabelCopyTask
+from vghlib.train import train_grpo
 
-committed, step, out = json.load(open(sys.argv[1])), int(sys.argv[2]), sys.argv[3]
+committed, step = json.load(open(sys.argv[1])), int(sys.argv[2])
 torch.set_num_threads(1)
 k = committed["sweep_config"]["task"]["answer_length"]
 steps = int(replicate.MULTI_TOKEN_PRETRAIN[1])
@@ -48,29 +49,43 @@ try:
     pretrain.train(config, tok, on_checkpoint=keep, progress=False)
 except Reached:
     pass
-sweep = SweepConfig.from_dict(committed["sweep_config"])
-name = f"step{step:06d}"
-run_sweep(
-    [(name, step, None)],
-    out,
-    sweep,
-    load=lambda _: (copy.deepcopy(got["model"]), tok),
-    progress=False,
+sw = SweepConfig.from_dict(committed["sweep_config"])
+ev, tr = sw.batches(tok)
+n = sw.grpo.group_size
+s = scoring.checkpoint_score(
+    copy.deepcopy(got["model"]), ev, alpha=sw.alpha, group_size=n, layer=sw.layer,
+    adv_kind=sw.grpo.adv_kind, seed=sw.score_seed,
 )
-d = replicate.digest(summarise(out), seed=committed["seed"], variant=committed["variant"])
-print(json.dumps(d))
+rec = train_grpo(
+    copy.deepcopy(got["model"]), tr, ev, sw.grpo, max(sw.budgets), seed=sw.seeds[0],
+    record_at=sw.budgets,
+)
+exact_group = impact.score_from_prompts(
+    np.array(s["prompt_p"]), np.array(s["prompt_g2"]), alpha=sw.alpha, group_size=n,
+    adv_kind=sw.grpo.adv_kind, scale="group", answer_length=k,
+)
+print(json.dumps({
+    "r_before": s["r_before"],
+    "sigma_now": s["sigma_now"],
+    "sigma_future": s["sigma_future"],
+    "gain_seed0": float(np.mean([rec.r_after(b) - rec.r_exact[0] for b in sw.budgets])),
+    "trajectory/single": s["p_gap_single"],
+    "trajectory/cond": s["p_gap_cond"],
+    "group/single": (s["sigma_energy"] - s["lam_single_group"]) * s["headroom"],
+    "group/cond": exact_group["p_gap_cond"],
+}))
 """
 
 
 @pytest.mark.slow
-def test_a_committed_two_token_checkpoint_regenerates_from_scratch(tmp_path):
+def test_a_committed_two_token_checkpoint_regenerates_from_scratch():
     path = GRID / "seed0-grpo-n8.json"
     committed = json.loads(path.read_text())
     rb = [c["r_before"] for c in committed["checkpoints"]]
     i = next(j for j, r in enumerate(rb) if r >= 0.1)  # the first one past the hopeless start
     step = committed["checkpoints"][i]["step"]
     run = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(path), str(step), str(tmp_path / "r.jsonl")],
+        [sys.executable, "-c", SCRIPT, str(path), str(step)],
         env={**os.environ, **PORTABLE_NUMERICS, "HF_HUB_OFFLINE": "1"},
         capture_output=True,
         text=True,
@@ -78,19 +93,18 @@ def test_a_committed_two_token_checkpoint_regenerates_from_scratch(tmp_path):
         cwd=env.REPO_ROOT,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    again = json.loads(run.stdout.strip().splitlines()[-1])
-    (mine,) = again["checkpoints"]
+    mine = json.loads(run.stdout.strip().splitlines()[-1])
     theirs = committed["checkpoints"][i]
-    assert mine["step"] == step and 0.1 <= mine["r_before"] <= 0.9
-    for key in ("r_before", "mean_gain", "sigma_now", "sigma_future"):
+    assert 0.1 <= mine["r_before"] <= 0.9
+    for key in ("r_before", "sigma_now", "sigma_future"):
         assert mine[key] == pytest.approx(theirs[key], rel=1e-9, abs=1e-12), key
-    np.testing.assert_allclose(mine["gain"], theirs["gain"], rtol=1e-9, atol=1e-12)
+    assert mine["gain_seed0"] == pytest.approx(theirs["gain"][0], rel=1e-9, abs=1e-12)
     for reading in replicate.READINGS:
-        for name, values in again["predictors"][reading].items():
-            want = committed["predictors"][reading][name][i]
-            assert values[0] == pytest.approx(want, rel=1e-9, abs=1e-15), (reading, name)
+        want = committed["predictors"][reading]["P_gap"][i]
+        assert mine[reading] == pytest.approx(want, rel=1e-9, abs=1e-15), reading
     # The comparison can fail: the next checkpoint's committed numbers are not this one's.
     assert mine["r_before"] != pytest.approx(committed["checkpoints"][i + 1]["r_before"], rel=1e-3)
+    assert mine["gain_seed0"] != pytest.approx(theirs["gain"][1], rel=1e-6)  # another GRPO seed
 
 
 def test_the_committed_two_token_grid_is_complete():
