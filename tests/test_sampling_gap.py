@@ -25,6 +25,7 @@ from vghlib.sampling_gap import (
     prop2_chain,
     prop2_per_position,
     prop3_bound,
+    rmsnorm_setting,
     sampling_path_gap,
     softmax_jacobian,
     softmax_jacobian_top_eigenvalue,
@@ -379,6 +380,47 @@ def test_prop3_rank_bound_holds_when_it_says_something():
     assert prop3_bound(2, 4, 4) >= 16  # vacuous: no 16 x 16 matrix has rank above 16
     with pytest.raises(ValueError, match="earlier"):
         attention_jacobian(full, tok, (0, 3), (2, 3))
+
+
+def test_rmsnorm_setting_eps_and_float64_are_scoped():
+    m = tiny_olmo2(vocab_size=5, hidden_size=16, n_layers=1, n_heads=2, head_dim=4, init_std=0.3)
+    norm = m.model.layers[0].post_attention_layernorm
+    eps0 = norm.variance_epsilon
+    x = torch.randn(3, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x[0] *= 1e-3  # a small row: eps matters there
+    ref = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-2) * norm.weight.detach()
+    with rmsnorm_setting(m, eps=1e-2, float64=True):
+        assert norm.variance_epsilon == 1e-2 and m.model.norm.variance_epsilon == 1e-2
+        assert torch.allclose(norm(x), ref, rtol=1e-14, atol=0)  # float64: exact to rounding
+    with rmsnorm_setting(m, eps=1e-2):  # Hugging Face's float32: only float32 accuracy
+        err = float(((norm(x).detach() - ref).abs() / ref.abs()).max())
+        assert 1e-12 < err < 1e-5
+    assert norm.variance_epsilon == eps0 and "forward" not in norm.__dict__  # restored
+    with pytest.raises(ValueError, match="positive"):
+        with rmsnorm_setting(m, eps=0.0):
+            pass
+    with pytest.raises(ValueError, match="RMSNorm"):
+        with rmsnorm_setting(torch.nn.Linear(2, 2)):
+            pass
+
+
+def test_prop3_olmo2_exact_rank_and_eps_suppressed_directions():
+    """With the norms in float64 the tiny OLMo-2 reaches the bound (8 after one layer); the 8th
+    singular value is suppressed by the post-attention norm, in proportion to eps."""
+    tok = torch.tensor([1, 3, 4, 0, 2, 3])
+    olmo = HFCausalLM(
+        tiny_olmo2(vocab_size=5, hidden_size=32, n_layers=1, n_heads=2, head_dim=4, init_std=0.3)
+    )
+    s8 = {}
+    for eps in (1e-6, 1e-5):
+        with rmsnorm_setting(olmo.model, eps=eps, float64=True):
+            J = attention_jacobian(olmo, tok, (0, 1), (1, 4))
+        s = torch.linalg.svdvals(J) / torch.linalg.svdvals(J)[0]
+        assert numeric_rank(J, rtol=1e-12) == prop3_bound(1, 2, 4) == 8
+        assert s[8] < 1e-14  # true zeros
+        s8[eps] = float(s[7])
+    assert 1e-12 < s8[1e-6] < 1e-3
+    assert s8[1e-5] / s8[1e-6] == pytest.approx(10, rel=0.05)  # linear in eps
 
 
 def test_theorem1_rhs_against_the_double_sum():

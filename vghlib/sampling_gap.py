@@ -25,6 +25,8 @@ constant hides the vocabulary".
   A = ∂h^{(l)}_{j+1}/∂e_{j+1}, E the embedding matrix and B = ∂z_j/∂h^{(l)}_j
   (:func:`sampling_path_gap`).
 * Prop 3: numeric rank of cross-position Jacobians against L · d_head · n_heads.
+  :func:`rmsnorm_setting` changes the eps and the precision of a Hugging Face model's RMSNorms,
+  which set the size of the singular values that the post-attention norm suppresses.
 * Theorem 1: both sides of eq 23, measured on a policy (:func:`theorem1_sides`).
 
 Entropy is in nats throughout (``entropy``, one function for numpy arrays and torch tensors).
@@ -33,6 +35,7 @@ Entropy is in nats throughout (``entropy``, one function for numpy arrays and to
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -62,6 +65,7 @@ __all__ = [
     "numeric_rank",
     "prop3_bound",
     "attention_jacobian",
+    "rmsnorm_setting",
     "theorem1_rhs",
     "Theorem1Sides",
     "theorem1_sides",
@@ -514,6 +518,44 @@ def attention_jacobian(policy, tokens: torch.Tensor, src: tuple, dst: tuple) -> 
             "src position must be earlier than dst position for a cross-position Jacobian"
         )
     return position_jacobian(policy, tokens, src, dst)
+
+
+def _rmsnorm_float64(self, hidden_states: torch.Tensor) -> torch.Tensor:
+    h = hidden_states.to(torch.float64)
+    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
+    return (self.weight.to(torch.float64) * h).to(hidden_states.dtype)
+
+
+@contextmanager
+def rmsnorm_setting(model: torch.nn.Module, eps: float | None = None, float64: bool = False):
+    """Within the block, every RMSNorm of a Hugging Face ``model`` (each submodule with a
+    ``variance_epsilon``, as Olmo2RMSNorm and LlamaRMSNorm have) uses ``eps`` in place of the
+    config's ``rms_norm_eps``, and with ``float64=True`` computes in float64 instead of
+    Hugging Face's float32. Restored on exit; only this model's norm instances are touched.
+
+    Used for Prop 3: it separates the singular values of a Jacobian that the post-attention norm
+    suppresses (of size proportional to ``eps``) from rounding.
+    """
+    norms = [m for m in model.modules() if hasattr(m, "variance_epsilon")]
+    if not norms:
+        raise ValueError("model has no RMSNorm with a variance_epsilon attribute")
+    if eps is not None and not eps > 0:
+        raise ValueError("eps must be positive")
+    old = [(m.variance_epsilon, m.__dict__.get("forward")) for m in norms]
+    try:
+        for m in norms:
+            if eps is not None:
+                m.variance_epsilon = float(eps)
+            if float64:
+                m.forward = _rmsnorm_float64.__get__(m)
+        yield model
+    finally:
+        for m, (e, fwd) in zip(norms, old):
+            m.variance_epsilon = e
+            if fwd is None:
+                m.__dict__.pop("forward", None)
+            else:
+                m.forward = fwd
 
 
 # --------------------------------------------------------------------------------------------
