@@ -146,7 +146,6 @@ LABELS = {
         "and {} heads of width": r"^\s*Mini {}x4 heads",
         "heads of width {}, the": r"^\s*Mini 2x{} heads",
         "8, {} and 24": r"^\s*Mini 2x4 heads\s+2\s+{}\s",
-        "8, {} and 22": r"^\s*OLMo-2 2x4 heads\s+2\s+{}\s",
         "With {} heads of width": r"^\s*Mini {}x8 \(vacuous\)",
         "the bounds are {},": r"^\s*Mini 4x8 \(vacuous\)\s+1\s+\d+\s+{}\s",
         "fails in {} of 32": r"^Theorem 1 fails .* in {} of 32 cases",
