@@ -148,7 +148,6 @@ LABELS = {
         "8, {} and 24": r"^\s*Mini 2x4 heads\s+2\s+{}\s",
         "With {} heads of width": r"^\s*Mini {}x8 \(vacuous\)",
         "the bounds are {},": r"^\s*Mini 4x8 \(vacuous\)\s+1\s+\d+\s+{}\s",
-        "fails in {} of 32": r"^Theorem 1 fails .* in {} of 32 cases",
         "conditional mean is negative at {}": r"S with the exact conditional mean at {}$",
         "has alignment {} and": r": alignment {} ",
         "final reward at {}": r"^\s+z\(R_before\)\s+mean R_after\s+{} ",

@@ -32,7 +32,14 @@ from vghlib.sampling_gap import (
     theorem1_rhs,
     theorem1_sides,
 )
-from vghlib.token_costates import costate_relaxed, match_reward, position_jacobian, value_grad_exact
+from vghlib.token_costates import (
+    costate_relaxed,
+    match_reward,
+    multilinear_reward,
+    position_jacobian,
+    relaxed_rollout,
+    value_grad_exact,
+)
 
 
 def test_softmax_jacobian_matches_autograd():
@@ -350,6 +357,81 @@ def test_sampling_gap_equals_relaxed_minus_direct_jacobian():
                 assert sg["direct"] > 0.1  # the RNN's recurrence is a path besides the token
     with pytest.raises(ValueError, match="position"):
         sampling_path_gap(p, tok, 5, 0)
+
+
+def _gumbel_total_jacobian(p, rows, g, j, l, tau):
+    """∂h^(l)_{j+1}/∂h^(l)_j along a Gumbel-softmax rollout: row j + 1 is recomputed as
+    softmax((z_j + g)/τ) from the perturbed state, every other row is held."""
+    d = p.d_model
+
+    def h_next(delta):
+        pr = torch.zeros(1, rows.shape[0], d, dtype=torch.float64)
+        pr[0, j] = delta
+        z = p(rows[None], {l: pr}).logits[0, j]
+        y = torch.softmax((z + g) / tau, -1)
+        x2 = torch.cat([rows[None, : j + 1], y[None, None], rows[None, j + 2 :]], 1)
+        return p(x2, {l: pr}).hidden[l][0, j + 1]
+
+    return torch.autograd.functional.jacobian(h_next, torch.zeros(d, dtype=torch.float64))
+
+
+def test_gumbel_reading_is_the_rollouts_own_jacobian_and_the_softmax_one_without_noise():
+    tok, tau = torch.tensor([1, 3, 4, 0, 2, 3]), 0.7
+    gen = torch.Generator().manual_seed(0)
+    for p in (RNNPolicy(5, 8, init_scale=2.0), MiniTransformer(5, 16, 2, 2, 4, init_scale=3.0)):
+        rows, noise = eb.gumbel_rollout_rows(p, tok[:1], 5, 1, tau, gen)
+        rows, noise = rows[0], noise[0]
+        onehot = F.one_hot(tok, 5).to(torch.float64)
+        for l in range(p.n_layers + 1):
+            # no noise and one-hot rows: the Gumbel reading is the book's (softmax) reading
+            ref = sampling_path_gap(p, tok, 2, l, tau)
+            zero = sampling_path_gap(p, onehot, 2, l, tau, noise=torch.zeros(5))
+            torch.testing.assert_close(zero["matrix"], ref["matrix"])
+            assert zero["direct"] == pytest.approx(ref["direct"], rel=1e-12)
+            # along the relaxed rollout: the autograd Jacobian of the rollout's own step
+            sg = sampling_path_gap(p, rows, 2, l, tau, noise=noise[2])
+            direct = position_jacobian(p, rows, (l, 2), (l, 3))
+            torch.testing.assert_close(
+                _gumbel_total_jacobian(p, rows, noise[2], 2, l, tau) - direct, sg["matrix"]
+            )
+            # negative control: the noise moves the Jacobian, so the two readings differ
+            noisy = sampling_path_gap(p, onehot, 2, l, tau, noise=noise[2])
+            assert abs(noisy["gap"] - ref["gap"]) > 1e-3 * ref["gap"]
+    with pytest.raises(ValueError, match="rows"):
+        sampling_path_gap(p, torch.zeros(2, 3, 5), 0, 0)
+
+
+def test_gumbel_rollout_rows_are_the_relaxed_rollouts():
+    pol = MiniTransformer(3, 16, 2, 2, 4, init_scale=3.0, seed=0)
+    table = torch.rand(3, 3, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    prefix, R = torch.tensor([1]), multilinear_reward(table)
+    ref = relaxed_rollout(pol, prefix, 3, R, 7, 0.5, generator=torch.Generator().manual_seed(2))
+    rows, noise = eb.gumbel_rollout_rows(pol, prefix, 3, 7, 0.5, torch.Generator().manual_seed(2))
+    assert rows.shape == (7, 4, 3) and noise.shape == (7, 3, 3)
+    torch.testing.assert_close(R(rows[:, 1:]), ref.detach())
+
+
+def test_theorem1_sides_under_both_readings():
+    pol = MiniTransformer(3, 16, 2, 2, 4, init_scale=3.0, seed=0)
+    args = (pol, torch.tensor([1]), 3, match_reward(0, -1), [0, 2], 0.5)
+    kw = dict(n_relaxed=300, n_sequences=3)
+    one = theorem1_sides(*args, **kw, generator=torch.Generator().manual_seed(0))
+    both = theorem1_sides(
+        *args, **kw, generator=torch.Generator().manual_seed(0), jacobian=("softmax", "gumbel")
+    )
+    # the book's reading is unchanged by asking for the second one (drawn after it)
+    assert both.rhs == one.rhs == both.rhs_by["softmax"] and both.lhs == one.lhs
+    assert both.jacobian_samples == one.jacobian_samples
+    for l in (0, 2):
+        assert both.rhs_by["gumbel"][l] > 0
+        assert abs(both.rhs_by["gumbel"][l] - both.rhs[l]) > 1e-6 * both.rhs[l]  # control
+        assert both.holds(l, reading="gumbel") == (
+            both.lhs[l] <= both.rhs_by["gumbel"][l] + 2 * both.se[l]
+        )
+    g = theorem1_sides(*args, **kw, generator=torch.Generator().manual_seed(0), jacobian="gumbel")
+    assert g.rhs == g.rhs_by["gumbel"] and g.jacobian_samples == []
+    with pytest.raises(ValueError, match="jacobian"):
+        theorem1_sides(*args, **kw, jacobian="hard")
 
 
 def test_numeric_rank():

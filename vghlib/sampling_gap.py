@@ -27,7 +27,9 @@ constant hides the vocabulary".
 * Prop 3: numeric rank of cross-position Jacobians against L · d_head · n_heads.
   :func:`rmsnorm_setting` changes the eps and the precision of a Hugging Face model's RMSNorms,
   which set the size of the singular values that the post-attention norm suppresses.
-* Theorem 1: both sides of eq 23, measured on a policy (:func:`theorem1_sides`).
+* Theorem 1: both sides of eq 23, measured on a policy (:func:`theorem1_sides`), with the right
+  side read from noise-free softmax Jacobians along hard sequences (the book's reading) or from
+  the Gumbel-softmax rollout's own Jacobians (:func:`gumbel_rollout_rows`).
 
 Entropy is in nats throughout (``entropy``, one function for numpy arrays and torch tensors).
 """
@@ -45,7 +47,13 @@ from scipy.optimize import minimize_scalar
 from scipy.special import entr
 
 from vghlib.models import sample
-from vghlib.token_costates import check_layers, costate_relaxed, position_jacobian, value_grad_exact
+from vghlib.token_costates import (
+    check_layers,
+    costate_relaxed,
+    gumbel_noise,
+    position_jacobian,
+    value_grad_exact,
+)
 
 __all__ = [
     "entropy",
@@ -67,6 +75,8 @@ __all__ = [
     "attention_jacobian",
     "rmsnorm_setting",
     "theorem1_rhs",
+    "JACOBIAN_READINGS",
+    "gumbel_rollout_rows",
     "Theorem1Sides",
     "theorem1_sides",
 ]
@@ -448,27 +458,43 @@ def opnorm(M) -> float:
 
 
 def sampling_path_gap(
-    policy, tokens: torch.Tensor, position: int, layer: int, temperature: float = 1.0
+    policy,
+    tokens: torch.Tensor,
+    position: int,
+    layer: int,
+    temperature: float = 1.0,
+    noise: torch.Tensor | None = None,
 ) -> dict:
     """Measured sampling-path Jacobian at ``layer`` from ``position`` j to j + 1, and its bound.
 
-    ``tokens`` ``(S,)`` with S > j + 1. S = A Eᵀ J_sm B (see module docstring), where J_sm is
-    the softmax Jacobian at the logits z_j and temperature τ. Returns ``gap`` = ‖S‖, the factor
-    norms ``read`` ‖A‖, ``emb`` ‖E‖, ``head`` ‖B‖, ``factor`` = ‖A‖‖E‖‖B‖ (the paper's C without
-    the softmax part), the :func:`prop2_chain` entries at z_j multiplied by ``factor`` (bounds on
-    ``gap``), and ``direct`` = ‖∂h^{(l)}_{j+1}/∂h^{(l)}_j‖ with tokens fixed (J^attn of eq 20).
+    ``tokens``: ids ``(S,)`` or relaxed rows ``(S, V)``, with S > j + 1. S = A Eᵀ J_sm B (see
+    module docstring), where J_sm is the softmax Jacobian at the logits z_j and temperature τ.
+    With ``noise`` g ``(V,)`` (a Gumbel draw), J_sm is taken at z_j + g instead: the Jacobian
+    (diag y − y yᵀ)/τ of the relaxed sample y = softmax((z_j + g)/τ), which with relaxed rows
+    along a Gumbel-softmax rollout is that rollout's own sampling-path Jacobian (the *Gumbel
+    reading* of :func:`theorem1_sides`); ``noise=None`` (the default) is the noise-free one.
+    Returns ``gap`` = ‖S‖, the factor norms ``read`` ‖A‖, ``emb`` ‖E‖, ``head`` ‖B‖, ``factor``
+    = ‖A‖‖E‖‖B‖ (the paper's C without the softmax part), the :func:`prop2_chain` entries at the
+    same point multiplied by ``factor`` (bounds on ``gap``), and ``direct`` =
+    ‖∂h^{(l)}_{j+1}/∂h^{(l)}_j‖ with the inputs fixed (J^attn of eq 20).
     """
     (layer,) = check_layers(policy, [layer])
-    tokens = torch.as_tensor(tokens, dtype=torch.long)
+    tokens = torch.as_tensor(tokens)
+    if tokens.ndim == 1:
+        tokens = tokens.long()
+    elif tokens.ndim != 2:
+        raise ValueError("tokens must be ids (S,) or relaxed rows (S, V)")
     j = position
-    if not 0 <= j < tokens.numel() - 1:
-        raise ValueError(f"position must be in 0..S-2 = {tokens.numel() - 2}")
+    if not 0 <= j < tokens.shape[0] - 1:
+        raise ValueError(f"position must be in 0..S-2 = {tokens.shape[0] - 2}")
     B = position_jacobian(policy, tokens, (layer, j), ("logits", j))  # (V, d)
     # (d, d) each, one pass: A through the embedding at j + 1, and the direct path from h^(l)_j
     A, direct = position_jacobian(policy, tokens, [(0, j + 1), (layer, j)], (layer, j + 1))
     E = policy.embedding_matrix().detach().to(torch.float64)  # (V, d)
     with torch.no_grad():
         z = policy(tokens[None]).logits[0, j]
+    if noise is not None:
+        z = z + torch.as_tensor(noise, dtype=z.dtype)
     Jsm = softmax_jacobian(z, temperature)  # (V, V)
     S = A @ E.T @ Jsm @ B  # (d, d)
     chain = prop2_chain(z, temperature)
@@ -583,6 +609,31 @@ def theorem1_rhs(jac_norm, eps, gamma: float = 1.0) -> np.ndarray:
     return rhs
 
 
+JACOBIAN_READINGS = ("softmax", "gumbel")
+
+
+def gumbel_rollout_rows(
+    policy, prefix: torch.Tensor, horizon: int, n: int, temperature: float, generator=None
+) -> tuple:
+    """``n`` Gumbel-softmax rollouts from ``prefix``, as :func:`relaxed_rollout` draws them.
+
+    Returns ``(rows (n, P + T, V), noise (n, T, V))``: the prefix as one-hot rows followed by the
+    relaxed samples y_k = softmax((z_{P+k−1} + g_k)/τ), and the Gumbel noise g_k of each step (the
+    noise at the logits read at position P − 1 + k). No gradients.
+    """
+    prefix = torch.as_tensor(prefix, dtype=torch.long)
+    dtype, V = policy.embedding_matrix().dtype, policy.vocab_size
+    x = torch.nn.functional.one_hot(prefix, V).to(dtype).expand(n, -1, -1)
+    gs = []
+    with torch.no_grad():
+        for _ in range(int(horizon)):
+            z = policy(x).logits[:, -1]
+            g = gumbel_noise(z.shape, dtype, generator)
+            x = torch.cat([x, torch.softmax((z + g) / temperature, -1)[:, None]], 1)
+            gs.append(g)
+    return x, torch.stack(gs, 1)
+
+
 @dataclass
 class Theorem1Sides:
     """Both sides of Theorem 1 (eq 23) at step t = 1, for each measured layer.
@@ -593,7 +644,10 @@ class Theorem1Sides:
     ``se[l]`` its standard error (the norm of the per-coordinate standard errors), ``rhs[l]`` the
     right side from :func:`theorem1_rhs`, ``value_grad_norm[l]`` = ‖G‖. ``entropy`` is the mean
     next-token entropy (nats) over the sampled sequences. ``jacobian_samples`` lists
-    ``(measured gap, paper's Prop 2 bound)`` for every sampling-path Jacobian that was measured.
+    ``(measured gap, paper's Prop 2 bound)`` for every noise-free sampling-path Jacobian that was
+    measured. ``rhs_by[reading][l]`` is the right side under each Jacobian reading that was
+    asked for (``"softmax"`` or ``"gumbel"``, see :func:`theorem1_sides`); ``rhs`` is that of
+    the first one.
     """
 
     lhs: dict
@@ -602,10 +656,13 @@ class Theorem1Sides:
     value_grad_norm: dict
     entropy: float
     jacobian_samples: list = field(default_factory=list)
+    rhs_by: dict = field(default_factory=dict)
 
-    def holds(self, layer: int, n_se: float = 2.0) -> bool:
-        """LHS ≤ RHS + ``n_se`` standard errors: the verdict the book prints."""
-        return self.lhs[layer] <= self.rhs[layer] + n_se * self.se[layer]
+    def holds(self, layer: int, n_se: float = 2.0, reading: str | None = None) -> bool:
+        """LHS ≤ RHS + ``n_se`` standard errors: the verdict the book prints (``reading``: whose
+        right side; the first one asked for by default)."""
+        rhs = self.rhs if reading is None else self.rhs_by[reading]
+        return self.lhs[layer] <= rhs[layer] + n_se * self.se[layer]
 
 
 def theorem1_sides(
@@ -619,6 +676,7 @@ def theorem1_sides(
     n_sequences: int = 8,
     gamma: float = 1.0,
     generator: torch.Generator | None = None,
+    jacobian="softmax",
 ) -> Theorem1Sides:
     """Measure both sides of Theorem 1 (eq 23, product form of A.9) at t = 1 on ``policy``.
 
@@ -631,7 +689,20 @@ def theorem1_sides(
     expectation, so they are taken at their largest over ``n_sequences`` sampled sequences,
     which favours the theorem. Draws the relaxed rollouts and then the sequences from
     ``generator``, in that order.
+
+    ``jacobian`` chooses which Jacobians the right side reads, one reading or a tuple of them
+    (the left side and its s.e. are the same for all; ``rhs_by`` has one entry per reading):
+
+    * ``"softmax"`` (the book's): ‖S_k‖ and ‖J‖ along ``n_sequences`` hard sampled sequences,
+      with the noise-free softmax Jacobian (diag p − p pᵀ)/τ at p = softmax(z/τ);
+    * ``"gumbel"``: the Gumbel rollout's own Jacobians, along ``n_sequences`` further
+      Gumbel-softmax rollouts (drawn after the sequences): relaxed rows as inputs and
+      (diag y − y yᵀ)/τ at the relaxed sample y = softmax((z + g)/τ) of each step, the
+      Jacobian that the relaxed costates of the left side are computed with.
     """
+    readings = (jacobian,) if isinstance(jacobian, str) else tuple(jacobian)
+    if not readings or any(r not in JACOBIAN_READINGS for r in readings):
+        raise ValueError(f"jacobian must be one of {JACOBIAN_READINGS} or a tuple of them")
     layers = check_layers(policy, layers)
     T = int(horizon)
     _, G = value_grad_exact(policy, prefix, T, reward_fn, layers)
@@ -642,19 +713,26 @@ def theorem1_sides(
     with torch.no_grad():
         p = torch.softmax(policy(xs).logits[:, :T], -1)  # (n, T, V)
         ent = float(entropy(p).mean())  # mean next-token entropy per step (nats)
-    out = Theorem1Sides({}, {}, {}, {}, ent)
+    if "gumbel" in readings:
+        rows, noise = gumbel_rollout_rows(policy, prefix, T, n_sequences, temperature, generator)
+    out = Theorem1Sides({}, {}, {}, {}, ent, rhs_by={r: {} for r in readings})
     for l in layers:
         m = lt[l][:, 0].mean(0)
         out.se[l] = float((lt[l][:, 0].std(0) / n_relaxed**0.5).norm())
-        S_sup, J_sup = np.zeros(T), np.zeros(T)
-        for x in xs:
-            for j in range(T - 1):
-                sg = sampling_path_gap(policy, x, j, l, temperature)
-                out.jacobian_samples.append((sg["gap"], sg["paper_bound"]))
-                S_sup[j + 1] = max(S_sup[j + 1], sg["gap"])
-                J_sup[j + 1] = max(J_sup[j + 1], sg["direct"])
         lam_norm = np.array([float(lt[l][:, k].mean(0).norm()) for k in range(T)])
-        out.rhs[l] = float(theorem1_rhs(J_sup, S_sup * lam_norm, gamma)[0])
+        for r in readings:
+            S_sup, J_sup = np.zeros(T), np.zeros(T)
+            for i in range(n_sequences):
+                for j in range(T - 1):
+                    if r == "softmax":
+                        sg = sampling_path_gap(policy, xs[i], j, l, temperature)
+                        out.jacobian_samples.append((sg["gap"], sg["paper_bound"]))
+                    else:
+                        sg = sampling_path_gap(policy, rows[i], j, l, temperature, noise[i, j])
+                    S_sup[j + 1] = max(S_sup[j + 1], sg["gap"])
+                    J_sup[j + 1] = max(J_sup[j + 1], sg["direct"])
+            out.rhs_by[r][l] = float(theorem1_rhs(J_sup, S_sup * lam_norm, gamma)[0])
+        out.rhs[l] = out.rhs_by[readings[0]][l]
         out.lhs[l] = float((m - G[l]).norm())
         out.value_grad_norm[l] = float(G[l].norm())
     return out

@@ -408,7 +408,9 @@ def costate_hat_samples(
     return R, {l: v[:, P - 1] for l, v in lam.items()}
 
 
-def _gumbel(shape, dtype, generator):
+def gumbel_noise(shape, dtype, generator):
+    """Standard Gumbel noise −log(−log u), u uniform in float64 from ``generator`` (the draws of
+    :func:`relaxed_rollout`)."""
     u = (
         torch.rand(shape, generator=generator, dtype=torch.float64)
         .clamp(1e-12, 1 - 1e-12)
@@ -452,7 +454,7 @@ def relaxed_rollout(
     ys = []
     for step in range(m):
         z = policy(x, probes).logits[:, -1]  # (n, V)
-        zg = z + _gumbel(z.shape, dtype, generator)
+        zg = z + gumbel_noise(z.shape, dtype, generator)
         y = torch.softmax(zg / temperature, dim=-1)
         if kind == "st":
             y = F.one_hot(zg.argmax(-1), V).to(dtype) + y - y.detach()
