@@ -432,6 +432,8 @@ def test_theorem1_sides_under_both_readings():
     assert g.rhs == g.rhs_by["gumbel"] and g.jacobian_samples == []
     with pytest.raises(ValueError, match="jacobian"):
         theorem1_sides(*args, **kw, jacobian="hard")
+    with pytest.raises(ValueError, match="one token"):
+        theorem1_sides(pol, torch.tensor([1, 2]), *args[2:], **kw)
 
 
 def test_numeric_rank():

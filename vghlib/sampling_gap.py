@@ -703,6 +703,12 @@ def theorem1_sides(
     readings = (jacobian,) if isinstance(jacobian, str) else tuple(jacobian)
     if not readings or any(r not in JACOBIAN_READINGS for r in readings):
         raise ValueError(f"jacobian must be one of {JACOBIAN_READINGS} or a tuple of them")
+    n_prefix = torch.as_tensor(prefix).numel()
+    if n_prefix != 1:
+        raise ValueError(
+            f"prefix must be one token (the prompt, e.g. BOS), got {n_prefix}: the steps "
+            "t = 1..T are read at positions 0..T-1, which assumes it"
+        )
     layers = check_layers(policy, layers)
     T = int(horizon)
     _, G = value_grad_exact(policy, prefix, T, reward_fn, layers)
