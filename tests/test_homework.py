@@ -50,10 +50,12 @@ def _run(path, answers, student, workdir, monkeypatch):
         if cell.cell_type != "code":
             continue
         src = cell.source.replace('STUDENT = ""', f"STUDENT = {student!r}")
-        m = re.match(r"(q\d+) = None  #[^\n]*\nexercises\.(check_\w+)\(", src)
+        m = re.match(
+            r"answer = None  #[^\n]*\nexercises\.(check_\w+)\(answer\)\nq\d+ = answer$", src
+        )
         if m:
-            exercise = next(k for k, f in X.CHECKERS.items() if f.__name__ == m[2])
-            src = src.replace(f"{m[1]} = None", f"{m[1]} = __planted__.get({exercise!r})", 1)
+            exercise = next(k for k, f in X.CHECKERS.items() if f.__name__ == m[1])
+            src = src.replace("answer = None", f"answer = __planted__.get({exercise!r})", 1)
         exec(compile(src, f"{path.name}:{cell.id}", "exec"), ns)
     return ns
 

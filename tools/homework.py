@@ -164,8 +164,8 @@ def notebook(session: dict) -> nbformat.NotebookNode:
             "md",
             f"# Homework, session {n}: {session['title']}\n\n"
             f"Read first: {chapters}.\n\n"
-            f"{_questions(len(qs))} checked here: put your answer in the variable of the "
-            "cell under each question (replace `None`) and run the cell. The check says whether "
+            f"{_questions(len(qs))} checked here: in the cell under each question, replace "
+            "`None` by your answer and run the cell. The check says whether "
             "the answer is right, never what it is, and you may try again. Question "
             f"{len(qs) + 1} is written, in the markdown cell under it; your teacher marks it "
             f"({wp} points). When you are done, run the last cell: it prints your score and saves "
@@ -186,7 +186,7 @@ def notebook(session: dict) -> nbformat.NotebookNode:
         cells.append(
             _cell(
                 "code",
-                f"q{i} = None  # {q['answer']}\nexercises.{name}(q{i})",
+                f"answer = None  # {q['answer']}\nexercises.{name}(answer)\nq{i} = answer",
                 f"hw{n}-a{i}",
             )
         )
