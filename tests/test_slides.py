@@ -8,7 +8,7 @@ import nbformat
 import pytest
 import yaml
 
-from tools import REPO_ROOT
+from tools import REPO_ROOT, browser
 from tools import homework as H
 from tools import slides as S
 
@@ -116,8 +116,6 @@ def test_the_slide_check_catches_each_planted_defect(tmp_path):
     """The browser check of the decks against its negative controls (needs Chromium and
     `make offline-assets`)."""
     pytest.importorskip("selenium")
-    from tools import browser  # noqa: PLC0415  (optional: selenium, only for this test)
-
     lib = REPO_ROOT / "_build" / "offline"
     if not shutil.which("chromedriver") or not (lib / "node_modules" / "reveal.js").is_dir():
         pytest.skip("needs chromium, chromedriver and `make offline-assets`")

@@ -20,6 +20,7 @@ prints a table. ``--self-test`` first builds a small book with one defect of eac
 every check to catch its defect and pass the clean page: the negative control of the checks.
 ``--lab NOTEBOOK`` opens a notebook in JupyterLab (jupyterlab-myst) and checks that its macros, its
 MyST and an exercise render, with screenshots; a copy without its macros cell must fail that check.
+``--slides DIR`` checks the course's slide decks instead (:func:`check_slides`, make test-slides).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import nbformat
 import yaml
 
 from tools import REPO_ROOT as ROOT
-from tools import sphinxext
+from tools import slides, sphinxext
 
 #: JavaScript run in the page after MathJax and the widgets have finished; returns the findings.
 PAGE_JS = (
@@ -823,9 +824,6 @@ def check_slides(folder: Path, shots: Path | None = None) -> dict[str, dict[str,
 
 def slides_main(folder: Path, shots: Path, self_test_first: bool) -> int:
     """``--slides DIR``: the decks of DIR, after the planted defects when ``--self-test``."""
-    # Local: the decks' builder (nbconvert) is needed only for the planted decks.
-    from tools import slides  # noqa: PLC0415  (optional: only the slide check needs it)
-
     if self_test_first:
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "lib").symlink_to(Path(folder).resolve() / "lib")

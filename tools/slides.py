@@ -33,6 +33,7 @@ from pathlib import Path
 
 import nbformat
 import yaml
+from nbconvert import SlidesExporter
 
 from tools import REPO_ROOT, student
 from tools import notebooks as nbs
@@ -477,9 +478,6 @@ def assemble(session: Session, root: Path = REPO_ROOT, base: str = "../html/") -
 
 def export(deck: Deck, out_html: Path, lib: str = "lib") -> None:
     """Write the deck as reveal.js HTML; scripts come from ``lib/`` beside the file."""
-    # Local: nbconvert pulls in its whole exporter stack; only a build of the decks needs it.
-    from nbconvert import SlidesExporter  # noqa: PLC0415  (optional: only the build needs it)
-
     exporter = SlidesExporter(
         extra_template_basedirs=[str(TEMPLATE.parent)],
         template_name=TEMPLATE.name,
