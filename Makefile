@@ -25,6 +25,10 @@ help:
 	@echo "make lab    JupyterLab with the book's kernel"
 	@echo "make student  copies of the notebooks without solutions or outputs, in student/ (python -m tools.student)"
 	@echo "make check  report whether the environment matches requirements.txt (python -m tools.requirements)"
+	@echo "make slides  one reveal.js deck per session of the course into _build/slides (course/slides.yml; needs npm once)"
+	@echo "make test-slides  the decks in headless Chromium, after planted defects (python -m tools.browser --slides)"
+	@echo "make instructor  the answer key: the notebooks with every solution shown, in _build/instructor"
+	@echo "make homework  course/homework/*.ipynb and course/rubrics/*.md from course/homework.yml"
 
 venv: $(STAMP)
 
@@ -95,6 +99,22 @@ lab: $(STAMP)
 
 student: $(STAMP)
 	$(PY) -m tools.student --src book --out student
+
+# The teaching kit (book/teaching_kit.md): slide decks, the answer key, homework and rubrics.
+SLIDES := _build/slides
+.PHONY: slides test-slides instructor homework
+
+slides: $(STAMP) offline-assets
+	$(PY) -m tools.slides --out $(SLIDES)
+
+test-slides: slides
+	$(PY) -m tools.browser --self-test --slides $(SLIDES)
+
+instructor: $(STAMP)
+	$(PY) -m tools.instructor --src book --out _build/instructor
+
+homework: $(STAMP)
+	$(PY) -m tools.homework --write
 
 clean-book:
 	rm -rf _build

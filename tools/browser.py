@@ -20,6 +20,7 @@ prints a table. ``--self-test`` first builds a small book with one defect of eac
 every check to catch its defect and pass the clean page: the negative control of the checks.
 ``--lab NOTEBOOK`` opens a notebook in JupyterLab (jupyterlab-myst) and checks that its macros, its
 MyST and an exercise render, with screenshots; a copy without its macros cell must fail that check.
+``--slides DIR`` checks the course's slide decks instead (:func:`check_slides`, make test-slides).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import nbformat
 import yaml
 
 from tools import REPO_ROOT as ROOT
-from tools import sphinxext
+from tools import slides, sphinxext
 
 #: JavaScript run in the page after MathJax and the widgets have finished; returns the findings.
 PAGE_JS = (
@@ -710,6 +711,146 @@ def lab_self_test(notebook: Path, shots: Path) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------------------------------------- slides
+
+#: Run on the slide that reveal.js shows: raw TeX in its text, and whether its content overflows.
+SLIDE_JS = (
+    r"""
+const el = Reveal.getCurrentSlide();
+const cfg = Reveal.getConfig();
+const out = {tex: [], overflow: []};
+const skip = 'pre, code, script, style, mjx-container, textarea';
+const tex = /\\(frac|tfrac|mathbb|mathrm|mathcal|operatorname|sum|sqrt|begin|end|left|right|"""
+    r"""lambda|hat|le|ge|cdot|E|norm|costate|costatehat|vgrad|groupsize|headroom|ent|adv)\b|"""
+    r"""\$[^$\s][^$\n]{0,80}\$|\\\(|\\\[/;
+const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+let node;
+while ((node = walker.nextNode())) {
+  const p = node.parentElement;
+  if (p && p.closest(skip)) continue;
+  if (tex.test(node.textContent)) out.tex.push(node.textContent.trim().slice(0, 100));
+}
+if (el.scrollHeight > cfg.height + 2) out.overflow.push('content ' + el.scrollHeight + ' px high');
+if (el.scrollWidth > cfg.width + 2) out.overflow.push('content ' + el.scrollWidth + ' px wide');
+for (const pre of el.querySelectorAll('pre')) {
+  if (pre.scrollWidth > pre.clientWidth + 2) out.overflow.push('printed output cut at the right');
+}
+return out;
+"""
+)
+
+#: After MathJax: errors and undefined macros in the whole deck.
+SLIDES_MATH_JS = (
+    r"""
+const out = [];
+for (const e of document.querySelectorAll('mjx-merror')) out.push('MathJax error: ' + """
+    r"""(e.getAttribute('data-mjx-error') || e.textContent).slice(0, 100));
+if (window.MathJax && MathJax.startup && MathJax.startup.document && MathJax.startup.toMML) {
+  for (const item of MathJax.startup.document.math) {
+    let mml = '';
+    try { mml = MathJax.startup.toMML(item.root); } catch (err) { continue; }
+    const m = mml.match(/<mtext[^>]*mathcolor="red"[^>]*>([^<]*)</);
+    if (m) out.push('undefined macro ' + m[1]);
+  }
+}
+return out;
+"""
+)
+
+SLIDE_CHECKS = ("slides", "tex", "math", "overflow", "console")
+
+
+def check_slides(folder: Path, shots: Path | None = None) -> dict[str, dict[str, list[str]]]:
+    """Open every deck ``*.html`` of ``folder`` in headless Chromium (nothing but 127.0.0.1 is
+    reachable) and return, per deck, the problems of each check: fewer than two slides, raw TeX
+    on a slide, a MathJax error or undefined macro, a slide whose content overflows it, and any
+    console error or file the server could not serve. Saves one screenshot per slide under
+    ``shots/<deck>/NN.png``."""
+    decks = sorted(p.name for p in Path(folder).glob("*.html"))
+    if not decks:
+        raise SystemExit(f"No slide decks in {folder}: run `make slides` first.")
+    server, drv, found = _Server(Path(folder)), open_browser(1280, 960), {}
+    try:
+        for deck in decks:
+            res = {k: [] for k in SLIDE_CHECKS}
+            before = len(server.failures)
+            drv.get_log("browser")
+            drv.get(server.url + deck)
+            mj = drv.execute_async_script(MATHJAX_WAIT_JS)
+            if mj != "ok":
+                res["math"].append(f"MathJax did not finish: {mj}")
+            for _ in range(100):
+                if drv.execute_script("return !!(window.Reveal && Reveal.isReady());"):
+                    break
+                time.sleep(0.1)
+            else:
+                res["console"].append("reveal.js did not start")
+                found[deck] = res
+                continue
+            n = drv.execute_script("return Reveal.getTotalSlides();")
+            if n < 2:
+                res["slides"].append(f"{n} slide(s)")
+            res["math"] += drv.execute_script(SLIDES_MATH_JS)
+            folder_shots = shots / Path(deck).stem if shots else None
+            if folder_shots:
+                folder_shots.mkdir(parents=True, exist_ok=True)
+                for old in folder_shots.glob("*.png"):
+                    old.unlink()
+            for i in range(n):
+                drv.execute_script("Reveal.slide(arguments[0]);", i)
+                time.sleep(0.15)
+                one = drv.execute_script(SLIDE_JS)
+                res["tex"] += [f"slide {i + 1}: {t}" for t in one["tex"]]
+                res["overflow"] += [f"slide {i + 1}: {t}" for t in one["overflow"]]
+                if folder_shots:
+                    drv.save_screenshot(str(folder_shots / f"{i + 1:02d}.png"))
+            res["console"] += [
+                e.get("message", "")[:200]
+                for e in drv.get_log("browser")
+                if e.get("level") == "SEVERE" and "/favicon.ico" not in e.get("message", "")
+            ]
+            res["console"] += [
+                f"server could not answer: {status} {path}"
+                for status, path in server.failures[before:]
+                if path != "/favicon.ico"
+            ]
+            res["count"] = n
+            found[deck] = res
+    finally:
+        drv.quit()
+        server.close()
+    return found
+
+
+def slides_main(folder: Path, shots: Path, self_test_first: bool) -> int:
+    """``--slides DIR``: the decks of DIR, after the planted defects when ``--self-test``."""
+    if self_test_first:
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "lib").symlink_to(Path(folder).resolve() / "lib")
+            slides.self_test_decks(Path(tmp))
+            res = check_slides(Path(tmp))
+        missed = []
+        for deck, must in slides.SELF_TEST_DECKS.items():
+            failed = {k for k in SLIDE_CHECKS if res[deck][k]}
+            missed += [f"{deck}: the {k} check did not catch its defect" for k in must - failed]
+            missed += [f"{deck}: the {k} check failed: {res[deck][k][:2]}" for k in failed - must]
+        for m in missed:
+            print("SELF-TEST FAIL", m)
+        if missed:
+            return 1
+        print(f"slides self-test: {len(res)} planted decks, every defect caught")
+    res = check_slides(folder, shots)
+    bad = 0
+    for deck, r in res.items():
+        problems = [f"[{k}] {p}" for k in SLIDE_CHECKS for p in r[k]]
+        print(f"{deck}: {r.get('count', 0)} slides, {'ok' if not problems else 'FAIL'}")
+        for p in problems:
+            print("   ", p)
+        bad += bool(problems)
+    print(f"{len(res)} decks checked, {bad} failed; screenshots under {shots}")
+    return 1 if bad else 0
+
+
 # --------------------------------------------------------------------------------------------- main
 
 
@@ -732,7 +873,10 @@ def main(argv: list[str] | None = None) -> int:
         help="also check this notebook in JupyterLab, and a copy without its macros "
         "(which must fail)",
     )
+    ap.add_argument("--slides", metavar="DIR", help="check only the slide decks in DIR")
     args = ap.parse_args(argv)
+    if args.slides:  # the course's slide decks (make test-slides), with --self-test's planted decks
+        return slides_main(Path(args.slides), Path(args.shots) / "slides", args.self_test)
 
     t0 = time.time()
     failures = []

@@ -17,8 +17,16 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 import torch
+from scipy import integrate, special
 
-from vghlib.systems import lq_objective, lq_policy_value, lq_value_grad, scalar_lq
+from vghlib.systems import (
+    lq_objective,
+    lq_policy_value,
+    lq_value,
+    lq_value_grad,
+    lqr_gains,
+    scalar_lq,
+)
 
 NO_ANSWER = "no answer yet: set your answer variable and run the cell again"
 
@@ -38,6 +46,19 @@ __all__ = [
     "check_proofs_sup_ratio",
     "check_grpo_dead_group",
     "check_impact_scale",
+    "check_sfpd_pd_var",
+    "check_costates_lq_value",
+    "check_proofs_tight",
+    "check_ctrl_lqr",
+    "check_gap_jac_norm",
+    "check_credit_relaxed_ratio",
+    "check_grpo_advantage",
+    "check_grpo_kl",
+    "check_impact_headroom",
+    "check_impact_scale_n8",
+    "check_olmo2_bf16",
+    "check_olmo2_jac_norm",
+    "check_olmo2_paper_bound",
 ]
 
 
@@ -326,4 +347,280 @@ check_impact_scale = _numeric(
     rtol=2e-3,
     hint="with n = 2 only the mixed groups count; write both advantages with the unbiased std",
     doc="The factor c(p, n) of E[λ̂ | h] = c·G for GRPO advantages at p = 0.5 and n = 2.",
+)
+
+
+# ------------------------------------------------------------------ Homework of the course plan
+# The checkers below belong to the homework notebooks of the course plan (``course/homework/``);
+# the same rules hold: the reference is computed by the library, and the verdict never shows it.
+
+
+def _read_mu_sigma(exercise_id: str, answer, mu, sigma):
+    """The reader's expression with ``mu`` and ``sigma`` bound to the reference's symbols, or the
+    Feedback that says why it could not be read."""
+    if isinstance(answer, str):
+        try:
+            return sp.sympify(answer, locals={"mu": mu, "sigma": sigma})
+        except (sp.SympifyError, TypeError, SyntaxError) as err:
+            return Feedback(
+                exercise_id, False, f"could not read your answer as an expression: {err}"
+            )
+    try:
+        return sp.sympify(answer).subs({sp.Symbol("mu"): mu, sp.Symbol("sigma"): sigma})
+    except (sp.SympifyError, TypeError) as err:
+        return Feedback(exercise_id, False, f"could not read your answer as an expression: {err}")
+
+
+def _pd_variance_quadratic():
+    """Var of the one-sample PD estimator of ∂_μ E[x²], x = μ + σ z, by sympy integration."""
+    mu, sigma = sp.symbols("mu sigma", positive=True)
+    z = sp.symbols("z", real=True)
+    phi = sp.exp(-(z**2) / 2) / sp.sqrt(2 * sp.pi)
+    g = sp.diff((mu + sigma * z) ** 2, mu)  # the pathwise sample c'(x) ∂x/∂μ
+    second = sp.integrate(sp.expand(g**2 * phi), (z, -sp.oo, sp.oo))
+    first = sp.integrate(sp.expand(g * phi), (z, -sp.oo, sp.oo))
+    return sp.simplify(second - first**2), (mu, sigma)
+
+
+@_exercise("sfpd-pd-var", lambda: _pd_variance_quadratic()[0])
+def check_sfpd_pd_var(answer) -> Feedback:
+    """Var of the one-sample PD estimator of ∂_μ E[x²] for x ~ N(μ, σ²).
+
+    ``answer`` is a sympy expression (or a string) in the symbols ``mu`` and ``sigma``.
+    """
+    if answer is None:
+        return _none("sfpd-pd-var", "an expression in mu and sigma")
+    ref, (mu, sigma) = _pd_variance_quadratic()
+    read = _read_mu_sigma("sfpd-pd-var", answer, mu, sigma)
+    if isinstance(read, Feedback):
+        return read
+    return check_symbolic(
+        "sfpd-pd-var",
+        read,
+        ref,
+        hint="the pathwise sample is the derivative of the cost at x = μ + σz with respect to μ",
+    )
+
+
+def _riccati_value():
+    sys_, K, sigma = scalar_lq()
+    P, c = lq_policy_value(sys_, K, sigma)
+    return float(lq_value(P, c, torch.tensor([[2.0]], dtype=torch.float64), 0)[0])
+
+
+check_costates_lq_value = _numeric(
+    "costates-lq-value",
+    "check_costates_lq_value",
+    _riccati_value,
+    rtol=1e-3,
+    what="your value of V_1(2)",
+    hint="V_1(s) = P_1 s² + c_1: the constant c_t collects the policy noise, "
+    "c_t = −σ²R + γ(σ²B²P_{t+1} + c_{t+1}) from c_4 = 0",
+    doc="The value V_1(s) at s = 2 of vghlib.systems.scalar_lq under a = −0.8 s + 0.3 ξ "
+    "(no process noise).",
+)
+
+
+def _tight_ratio():
+    sg = importlib.import_module("vghlib.sampling_gap")
+    p = torch.tensor([0.9, 0.1], dtype=torch.float64)
+    return float(sg.softmax_jacobian_top_eigenvalue(p)) / float(1 - p.max())
+
+
+check_proofs_tight = _numeric(
+    "proofs-tight",
+    "check_proofs_tight",
+    _tight_ratio,
+    rtol=2e-3,
+    what="the ratio ‖M‖ / (1 − p_max)",
+    hint="for two tokens M = diag(p) − ppᵀ is a multiple of one fixed 2×2 matrix",
+    doc="‖diag(p) − ppᵀ‖₂ / (1 − p_max) at p = (0.9, 0.1).",
+)
+
+
+def _lqr_first_gain():
+    sys_, _, _ = scalar_lq()
+    gains, _ = lqr_gains(sys_)
+    return float(gains[0, 0, 0])
+
+
+check_ctrl_lqr = _numeric(
+    "ctrl-lqr",
+    "check_ctrl_lqr",
+    _lqr_first_gain,
+    rtol=2e-3,
+    what="the optimal gain K_1",
+    hint="run the optimal Riccati recursion backwards from S_4 = 0: the last gain is 0, and each "
+    "K_t minimises the one-step cost plus γ S_{t+1} (A + B K)²",
+    doc="The optimal (LQR) gain K_1 of the first step of vghlib.systems.scalar_lq (A = 0.9, "
+    "B = 0.5, Q = 1, R = 0.1, T = 3, γ = 0.9).",
+)
+
+
+def _top_eigenvalue(p) -> float:
+    sg = importlib.import_module("vghlib.sampling_gap")
+    return float(sg.softmax_jacobian_top_eigenvalue(torch.as_tensor(p, dtype=torch.float64)))
+
+
+check_gap_jac_norm = _numeric(
+    "gap-jac-norm",
+    "check_gap_jac_norm",
+    lambda: _top_eigenvalue([0.6, 0.3, 0.1]),
+    rtol=2e-3,
+    what="the spectral norm",
+    hint="the matrix is symmetric and positive semidefinite: its norm is its largest eigenvalue, "
+    "which lies between the two largest probabilities",
+    doc="‖diag(p) − ppᵀ‖₂ at p = (0.6, 0.3, 0.1), the left side of Prop 2 at τ = 1.",
+)
+
+
+def _relaxed_over_exact(delta: float = 4.0, tau: float = 0.5) -> float:
+    """E[λ^τ] / G for one step, two tokens, reward 1[o = 0] and logit difference ``delta``.
+
+    V = σ(Δ), so G = σ(Δ)(1 − σ(Δ)); the relaxed sample is y_0 = σ((Δ + g)/τ) with g a standard
+    logistic variable, so E[λ^τ] = E[σ'((Δ + g)/τ)] / τ, integrated numerically.
+    """
+
+    def dsig(x):
+        s = special.expit(x)
+        return s * (1 - s)
+
+    lo, hi = -delta - 60 * max(tau, 1.0), 60.0
+    mean, _ = integrate.quad(
+        lambda g: dsig((delta + g) / tau) / tau * dsig(g),
+        lo,
+        hi,
+        points=[-delta, 0.0],
+        epsabs=0,
+        epsrel=1e-9,
+        limit=400,
+    )
+    return mean / float(dsig(delta))
+
+
+check_credit_relaxed_ratio = _numeric(
+    "credit-relaxed-ratio",
+    "check_credit_relaxed_ratio",
+    _relaxed_over_exact,
+    rtol=2e-3,
+    what="the ratio E[λ^τ] / G",
+    hint="differentiate E[σ((Δ + g)/τ)] under the expectation and integrate against the "
+    "logistic density numerically (scipy.integrate.quad)",
+    doc="E[λ^τ] / G for one step, two tokens, reward 1[o_1 = 0], logit difference Δ = 4 and "
+    "temperature τ = 1/2 (the setting of the exercise credit-ex-zero).",
+)
+
+
+def _grpo_success_advantage():
+    g = importlib.import_module("vghlib.grpo")
+    return float(g.advantages(torch.tensor([[1.0, 0.0, 0.0, 0.0]], dtype=torch.float64))[0, 0])
+
+
+check_grpo_advantage = _numeric(
+    "grpo-advantage",
+    "check_grpo_advantage",
+    _grpo_success_advantage,
+    rtol=1e-3,
+    what="the advantage of the correct answer",
+    hint="eq 1: subtract the group mean and divide by the group's std (unbiased, n − 1) plus "
+    "ξ = 1e-4",
+    doc="The GRPO advantage of the one correct answer in a group of four with rewards "
+    "(1, 0, 0, 0).",
+)
+
+
+def _k3_half_quarter():
+    g = importlib.import_module("vghlib.grpo")
+    logp = torch.tensor(np.log(0.5), dtype=torch.float64)
+    ref_logp = torch.tensor(np.log(0.25), dtype=torch.float64)
+    return float(g.k3_kl(logp, ref_logp))
+
+
+check_grpo_kl = _numeric(
+    "grpo-kl",
+    "check_grpo_kl",
+    _k3_half_quarter,
+    rtol=1e-3,
+    what="the k3 estimate",
+    hint="k3 = ρ − log ρ − 1 with ρ = π_ref / π_θ of the sampled token",
+    doc="The per-token k3 estimate of eq 1's KL term for a token with π_θ = 0.5 and π_ref = 0.25.",
+)
+
+
+check_impact_headroom = _numeric(
+    "impact-headroom",
+    "check_impact_headroom",
+    _ref("vghlib.impact", "bernoulli_headroom", 0.25, 2.0),
+    rtol=1e-3,
+    what="the headroom",
+    hint="eq 28 for a 0/1 reward: the log of the mean of exp(αr), over α, minus the mean of r",
+    doc="The headroom H_α (eq 28) of a 0/1 reward with success probability 0.25, α = 2.",
+)
+
+check_impact_scale_n8 = _numeric(
+    "impact-scale-n8",
+    "check_impact_scale_n8",
+    _ref("vghlib.impact", "grpo_costate_scale", 0.25, 8),
+    rtol=2e-3,
+    what="the factor c(0.25, 8)",
+    hint="condition on the number of successes among the other 7 answers (a binomial), write "
+    "both advantages for each count, and average",
+    doc="The factor c(p, n) of E[λ̂ | h] = c·G for GRPO advantages at p = 0.25 and n = 8.",
+)
+
+
+def _bf16_rounding():
+    return float(torch.finfo(torch.bfloat16).eps) / 2
+
+
+check_olmo2_bf16 = _numeric(
+    "olmo2-bf16",
+    "check_olmo2_bf16",
+    _bf16_rounding,
+    rtol=1e-3,
+    what="the largest relative rounding error",
+    hint="bfloat16 stores 7 bits of the mantissa explicitly, one more is implicit; rounding to "
+    "the nearest number errs by at most half a unit in the last place",
+    doc="The largest relative error of rounding a real number to the nearest bfloat16 (no "
+    "overflow or underflow).",
+)
+
+
+def _olmo2_probs():
+    """p over OLMo-2's 100,352 tokens: 0.5, 0.3 and the remaining 0.2 spread evenly."""
+    v = 100352
+    p = torch.full((v,), 0.2 / (v - 2), dtype=torch.float64)
+    p[0], p[1] = 0.5, 0.3
+    return p
+
+
+def _olmo2_paper_bound():
+    sg = importlib.import_module("vghlib.sampling_gap")
+    p = _olmo2_probs()
+    h = float(sg.entropy(p))
+    return 2 * sg.c_vocab(p.numel())[0] * np.sqrt(h / np.log(p.numel()))
+
+
+check_olmo2_jac_norm = _numeric(
+    "olmo2-jac-norm",
+    "check_olmo2_jac_norm",
+    lambda: _top_eigenvalue(_olmo2_probs()),
+    rtol=2e-3,
+    what="the spectral norm",
+    hint="equal probabilities give repeated eigenvalues; what is left is the secular equation "
+    "1 = Σ_i p_i² / (p_i − λ) over the distinct values, with their multiplicities",
+    doc="‖diag(p) − ppᵀ‖₂ for p over 100,352 tokens with p = 0.5, 0.3 on two tokens and 0.2 "
+    "spread evenly over the rest.",
+)
+
+check_olmo2_paper_bound = _numeric(
+    "olmo2-paper-bound",
+    "check_olmo2_paper_bound",
+    _olmo2_paper_bound,
+    rtol=2e-3,
+    what="the right side of Prop 2",
+    hint="2 C_V √(H / log|V|) with the entropy H of p in nats and C_V from "
+    "vghlib.sampling_gap.c_vocab",
+    doc="The paper's bound 2 C_V √(H / log|V|) of Prop 2 at τ = 1 for the distribution of "
+    "check_olmo2_jac_norm.",
 )
