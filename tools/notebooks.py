@@ -19,6 +19,7 @@ book's MyST roles and directives into plain Markdown for the student copies
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -142,29 +143,44 @@ def notebooks(root: Path = REPO_ROOT / "book") -> list[Path]:
     return sorted(p for p in Path(root).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
+def _serialised(cell) -> dict:
+    """``cell`` as nbformat writes it into a file (sorted keys, source split into lines)."""
+    return json.loads(nbformat.writes(nbformat.v4.new_notebook(cells=[cell])))["cells"][0]
+
+
 def sync(paths, check: bool = False, config: dict | None = None) -> list[Path]:
     """Put the generated head cells first in each notebook; returns the notebooks that changed
-    (with ``check=True`` nothing is written: the list is what ``--sync`` would change)."""
+    (with ``check=True`` nothing is written: the list is what ``--sync`` would change).
+
+    Only the head cells are rewritten: every other cell keeps its bytes, key order included (the
+    file is read and written as JSON, in nbformat's layout), so that a sync merges cleanly with
+    edits of the notebook's body."""
     config = config or book_config()
     want = head_cells(config)
     changed = []
     for path in paths:
-        nb = nbformat.read(path, as_version=4)
+        text = Path(path).read_text()
+        nb = nbformat.reads(text, as_version=4)
         head = [c for c in nb.cells[:2] if _is_head(c)]
         if len(head) == 2 and all(map(_same, head, want)):
             continue
         changed.append(path)
         if check:
             continue
-        rest = [c for c in nb.cells if not _is_head(c)]
-        new = head_cells(config)
-        for i, old in enumerate(head[:2]):
-            if _same(old, new[i]):  # an up-to-date head cell stays exactly as it is
-                new[i] = old
-            elif "id" in old:  # keep cell ids stable across re-syncs
-                new[i]["id"] = old["id"]
-        nb.cells = new + rest
-        nbformat.write(nb, path)
+        raw = json.loads(text)  # the cells as stored, in the same order as nb.cells
+        stored = [r for c, r in zip(nb.cells[:2], raw["cells"]) if _is_head(c)]
+        rest = [r for c, r in zip(nb.cells, raw["cells"]) if not _is_head(c)]
+        cells = []
+        for i, cell in enumerate(head_cells(config)):
+            old = head[i] if i < len(head) else None
+            if old is not None and _same(old, cell):  # up to date: it stays exactly as it is
+                cells.append(stored[i])
+                continue
+            if old is not None and "id" in old:  # keep cell ids stable across re-syncs
+                cell["id"] = old["id"]
+            cells.append(_serialised(cell))
+        raw["cells"] = cells + rest
+        Path(path).write_text(json.dumps(raw, indent=1, ensure_ascii=False) + "\n")
     return changed
 
 
