@@ -16,10 +16,15 @@ each records which one it is in a small file, ``vgh-build.json`` at the top of i
 (:data:`MARKER`): :func:`require_offline_build` reads it, so that the browser test refuses a folder
 built without the offline assets instead of failing page by page on raw TeX.
 
-In both builds the extension also drops a script that a page would include twice: the inline
-configurations of sphinx-thebe and sphinx-togglebutton reach each page twice (once with filename
-None, once with ""), and the second ``const THEBE_JS_URL`` is a syntax error in every page's
-console.
+In both builds the extension also
+
+- drops a script that a page would include twice: the inline configurations of sphinx-thebe and
+  sphinx-togglebutton reach each page twice (once with filename None, once with ""), and the second
+  ``const THEBE_JS_URL`` is a syntax error in every page's console;
+- defines the MyST substitutions ``repository_url`` and ``clone_command`` from the repository URL
+  (``repository.url`` of ``_config.yml``, :mod:`tools.address`), which ``book/course.md`` uses, and
+  prints a message (not a warning: the book builds with ``--warningiserror``) while that URL is
+  still the placeholder.
 
 ``_config.yml`` loads it as a local extension (``sphinx: local_extensions: {tools.sphinxext: ./}``:
 Jupyter Book puts the folder of ``_config.yml`` on ``sys.path``); a copy of that file for a book
@@ -34,8 +39,11 @@ import re
 from pathlib import Path
 
 import yaml
+from sphinx.util import logging
 
-from tools import REPO_ROOT
+from tools import REPO_ROOT, address
+
+LOGGER = logging.getLogger(__name__)
 
 #: The files the offline folder must hold, relative to it (the Makefile's offline-assets target).
 REQUIRED = (
@@ -121,6 +129,13 @@ def require_offline_build(html: Path) -> dict:
 
 
 def _config_inited(app, config) -> None:
+    url = (getattr(config, "html_theme_options", None) or {}).get("repository_url")
+    if url:
+        config.myst_substitutions = {
+            **(config.myst_substitutions or {}),
+            "repository_url": url.rstrip("/"),
+            "clone_command": f"```bash\n{address.clone_command(url)}\n```",
+        }
     folder = offline_folder()
     if folder is None:
         return
@@ -152,6 +167,9 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
 
 
 def _builder_inited(app) -> None:
+    url = (app.config.html_theme_options or {}).get("repository_url")
+    if url and address.is_placeholder(url):
+        LOGGER.info("note: " + address.placeholder_message(url))
     # A marker left by an earlier build must not vouch for this one until it has finished.
     if app.builder.format == "html":
         (Path(app.outdir) / MARKER).unlink(missing_ok=True)
