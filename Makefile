@@ -17,11 +17,13 @@ TEST_CMD := $(PY) -m pytest tests book --nbval --nbval-current-env \
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every notebook)"
-	@echo "make book-offline  the same book, serving MathJax and the widget embedder itself (needs npm)"
+	@echo "make book-offline  the same book, serving MathJax and the widget embedder itself (needs npm),"
+	@echo "            into its own folder, _build/offline-book/_build/html (make book does not touch it)"
 	@echo "make test   ruff, unit tests, and every notebook under nbval"
 	@echo "make test-fast  the unit tests only: no notebooks, no tests marked slow (about 35 s on 2 cores)"
 	@echo "make lint   ruff check and ruff format --check"
-	@echo "make test-browser  the offline book opened in headless Chromium, page by page, with screenshots (python -m tools.browser)"
+	@echo "make test-browser  builds the offline book, then opens it in headless Chromium, page by page, with"
+	@echo "            screenshots in _build/screenshots (python -m tools.browser; it refuses the online build)"
 	@echo "make lab    JupyterLab with the book's kernel"
 	@echo "make student  copies of the notebooks without solutions or outputs, in student/ (python -m tools.student)"
 	@echo "make check  report whether the environment matches requirements.txt (python -m tools.requirements)"
@@ -44,10 +46,18 @@ $(STAMP): requirements.txt pyproject.toml
 check: $(STAMP)
 	@$(PY) -m tools.requirements
 
+# The two builds write to two folders, so that neither replaces the other: `make book` to _build/html,
+# `make book-offline` to $(OFFLINE_HTML) (jupyter-book --path-output P writes P/_build/html). Both
+# execute the notebooks through the one cache of _config.yml (_build/.jupyter_cache, relative to
+# this folder), so the two books show the same outputs and a notebook runs once for both.
+HTML := _build/html
+OFFLINE_BOOK := _build/offline-book
+OFFLINE_HTML := $(OFFLINE_BOOK)/_build/html
+
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 	@echo
-	@echo "The book is at $(CURDIR)/_build/html/index.html"
+	@echo "The book is at $(CURDIR)/$(HTML)/index.html"
 
 # ruff first (lint and format, settings in pyproject.toml): a few seconds, before the long run.
 lint: $(STAMP)
@@ -85,14 +95,17 @@ $(OFFLINE)/.installed: offline/package.json offline/package-lock.json offline/re
 	@touch $@
 
 book-offline: $(STAMP) offline-assets
-	VGH_OFFLINE_STATIC=$(abspath $(OFFLINE_STATIC)) $(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+	VGH_OFFLINE_STATIC=$(abspath $(OFFLINE_STATIC)) $(VENV)/bin/jupyter-book build . \
+	  --path-output $(OFFLINE_BOOK) --warningiserror --keep-going
 	@echo
-	@echo "The offline book is at $(CURDIR)/_build/html/index.html"
+	@echo "The offline book is at $(CURDIR)/$(OFFLINE_HTML)/index.html"
 
 # Builds the offline book, requires every browser check to catch a planted defect (--self-test),
-# then checks every page of _toc.yml and one notebook in JupyterLab. Screenshots: _build/screenshots/.
+# then checks every page of _toc.yml in $(OFFLINE_HTML) and one notebook in JupyterLab.
+# Screenshots: _build/screenshots/. A folder that the offline build did not write is refused.
 test-browser: book-offline
-	VGH_OFFLINE_STATIC=$(abspath $(OFFLINE_STATIC)) $(PY) -m tools.browser --self-test --lab book/part1/sf_vs_pd.ipynb
+	VGH_OFFLINE_STATIC=$(abspath $(OFFLINE_STATIC)) $(PY) -m tools.browser --html $(OFFLINE_HTML) \
+	  --self-test --lab book/part1/sf_vs_pd.ipynb
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab book

@@ -3,6 +3,11 @@
 their own self-test (`python -m tools.browser --self-test`, run by `make test-browser`): a book
 with one planted defect per check."""
 
+import json
+import re
+import shutil
+from types import SimpleNamespace
+
 import pytest
 import yaml
 from sphinx.builders.html._assets import _JavaScript as JS
@@ -88,3 +93,109 @@ def test_the_self_test_plants_one_defect_per_check():
     planted = set().union(*browser.SELF_TEST_PAGES.values())
     assert planted == set(browser.CHECKS)
     assert browser.SELF_TEST_PAGES["book/clean"] == set()
+
+
+def _complete_offline_folder(folder):
+    for rel in sphinxext.REQUIRED:
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith("woff-v2"):
+            target.mkdir()
+        else:
+            target.write_text("")
+    return folder
+
+
+def _finish_build(outdir, offline_static=None, monkeypatch=None):
+    """What the extension does at the start and end of an HTML build, without Sphinx."""
+    if offline_static is None:
+        monkeypatch.delenv(sphinxext.ENV, raising=False)
+    else:
+        monkeypatch.setenv(sphinxext.ENV, str(offline_static))
+    app = SimpleNamespace(
+        builder=SimpleNamespace(format="html"),
+        outdir=str(outdir),
+        config=SimpleNamespace(html_theme_options={}),
+    )
+    sphinxext._builder_inited(app)
+    (outdir / "index.html").write_text("<html></html>")
+    if offline_static is not None:  # what html_static_path copies
+        shutil.copytree(offline_static, outdir / "_static", dirs_exist_ok=True)
+    sphinxext._build_finished(app, None)
+
+
+def test_the_browser_test_accepts_only_a_folder_the_offline_build_wrote(tmp_path, monkeypatch):
+    html = tmp_path / "html"
+    with pytest.raises(RuntimeError, match="No built book at .*make book-offline"):
+        sphinxext.require_offline_build(html)
+    html.mkdir()
+    (html / "index.html").write_text("<html></html>")
+    with pytest.raises(RuntimeError, match="has no vgh-build.json"):  # built before the marker
+        sphinxext.require_offline_build(html)
+    (html / sphinxext.MARKER).write_text("{not json")
+    with pytest.raises(RuntimeError, match="cannot be read"):
+        sphinxext.require_offline_build(html)
+    # the online build (make book) writes a marker that says so, and is refused
+    _finish_build(html, None, monkeypatch)
+    assert json.loads((html / sphinxext.MARKER).read_text()) == {"offline": False}
+    with pytest.raises(RuntimeError, match=r"online build \(`make book`\).*CDNs"):
+        sphinxext.require_offline_build(html)
+    # control: the offline build's folder is accepted, and the same folder rebuilt online is not
+    static = _complete_offline_folder(tmp_path / "static")
+    offline = tmp_path / "offline-html"
+    offline.mkdir()
+    _finish_build(offline, static, monkeypatch)
+    assert sphinxext.require_offline_build(offline)["offline"] is True
+    # a marker that says offline over a _static folder without the assets is refused too
+    shutil.rmtree(offline / "_static" / "mathjax")
+    with pytest.raises(RuntimeError, match="lacks mathjax/tex-mml-chtml.js"):
+        sphinxext.require_offline_build(offline)
+
+
+def test_a_build_removes_the_marker_it_has_not_yet_earned(tmp_path, monkeypatch):
+    static = _complete_offline_folder(tmp_path / "static")
+    html = tmp_path / "html"
+    html.mkdir()
+    _finish_build(html, static, monkeypatch)
+    assert (html / sphinxext.MARKER).is_file()
+    app = SimpleNamespace(
+        builder=SimpleNamespace(format="html"),
+        outdir=str(html),
+        config=SimpleNamespace(html_theme_options={}),
+    )
+    sphinxext._builder_inited(app)  # a new build starts: the old marker no longer vouches
+    assert not (html / sphinxext.MARKER).exists()
+    sphinxext._build_finished(app, RuntimeError("the build failed"))
+    assert not (html / sphinxext.MARKER).exists()
+    with pytest.raises(RuntimeError, match="has no vgh-build.json"):
+        sphinxext.require_offline_build(html)
+
+
+def test_the_browser_test_refuses_the_online_build_before_its_self_test(tmp_path, monkeypatch):
+    html = tmp_path / "html"
+    html.mkdir()
+    _finish_build(html, None, monkeypatch)
+    monkeypatch.setattr(browser, "self_test", lambda: pytest.fail("the self-test ran"))
+    with pytest.raises(SystemExit, match="browser test: .*online build"):
+        browser.main(["--html", str(html), "--self-test"])
+
+
+def test_the_two_builds_write_to_two_folders_and_the_browser_test_checks_the_offline_one(
+    tmp_path, monkeypatch
+):
+    make = (REPO_ROOT / "Makefile").read_text()
+    var = dict(re.findall(r"^(\w+) := (\S+)$", make, re.MULTILINE))
+    book = re.search(r"^book: .*\n((?:\t.*\n)+)", make, re.MULTILINE)[1]
+    offline = re.search(r"^book-offline: .*\n((?:\t.*\n)+)", make, re.MULTILINE)[1]
+    test = re.search(r"^test-browser: .*\n((?:\t.*\n)+)", make, re.MULTILINE)[1]
+    assert "--path-output" not in book  # jupyter-book's default: _build/html
+    assert "--path-output $(OFFLINE_BOOK)" in offline
+    # jupyter-book --path-output P writes P/_build/html
+    assert var["OFFLINE_HTML"] == "$(OFFLINE_BOOK)/_build/html"
+    offline_html = REPO_ROOT / var["OFFLINE_BOOK"] / "_build" / "html"
+    assert offline_html == sphinxext.OFFLINE_HTML != REPO_ROOT / "_build" / "html"
+    assert "--html $(OFFLINE_HTML)" in test
+    # without --html, the browser test checks that folder too
+    monkeypatch.setattr(sphinxext, "OFFLINE_HTML", tmp_path / "elsewhere")
+    with pytest.raises(SystemExit, match=f"No built book at {tmp_path / 'elsewhere'}"):
+        browser.main([])

@@ -1,6 +1,7 @@
 """tools.notebooks: the notebooks outside the rendered book (JupyterLab, Colab, Binder, student
 copies), and tools.student's copies of the whole book."""
 
+import json
 import os
 import re
 import shutil
@@ -78,6 +79,27 @@ def test_a_sync_rewrites_only_the_stale_head_cell(tmp_path):
     code = nbformat.read(nb_path, as_version=4).cells[1]
     assert code.execution_count is None and "execution" not in code.metadata
     assert "git+https://x/y" in code.source
+
+
+def test_a_sync_leaves_every_other_cell_byte_for_byte(tmp_path):
+    # A body cell stored with its keys in another order than nbformat's (id last), as some editors
+    # write it: a sync that rewrote the whole file would reorder them, and conflict with a
+    # concurrent edit of that cell.
+    raw = json.loads(nbformat.writes(nbformat.v4.new_notebook(cells=N.head_cells())))
+    raw["cells"].append({"cell_type": "markdown", "metadata": {}, "source": ["Body, ünchanged."]})
+    raw["cells"][-1]["id"] = "body0001"
+    text = json.dumps(raw, indent=1, ensure_ascii=False) + "\n"
+    body = text[text.index('  {\n   "cell_type": "markdown",\n   "metadata": {},') :]
+    assert body.count('"id": "body0001"') == 1 and "ünchanged" in body
+    path = tmp_path / "a.ipynb"
+    path.write_text(text)
+    other = dict(N.book_config(), repository={"url": "https://github.com/x/fork"})
+    assert N.sync([path], config=other) == [path]
+    after = path.read_text()
+    assert "git+https://github.com/x/fork" in after and after.endswith(body)
+    assert N.sync([path], check=True, config=other) == []
+    # control: nbformat's own writer would have reordered the cell's keys
+    assert not nbformat.writes(nbformat.reads(text, as_version=4)).endswith(body)
 
 
 @pytest.mark.slow

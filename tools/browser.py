@@ -1,8 +1,9 @@
 """The browser check of the built book: headless Chromium, failing on what a reader sees broken.
 
-``python -m tools.browser`` (``make test-browser``) serves ``_build/html`` on 127.0.0.1, opens every
-page of ``_toc.yml`` in Debian's ``chromium`` through ``chromedriver``, with every host except
-127.0.0.1 unreachable (so the book must be the offline build, ``make book-offline``), and checks:
+``python -m tools.browser`` (``make test-browser``) serves the book that ``make book-offline`` built
+(``_build/offline-book/_build/html``, or ``--html``) on 127.0.0.1, opens every page of ``_toc.yml``
+in Debian's ``chromium`` through ``chromedriver``, with every host except 127.0.0.1 unreachable,
+and checks:
 
 - **math**: every ``.math`` element was typeset by MathJax; no MathJax error (``merror``); no
   undefined macro (MathJax shows those in red); no TeX left in the text (``\\frac``, ``$x$``);
@@ -14,6 +15,10 @@ page of ``_toc.yml`` in Debian's ``chromium`` through ``chromedriver``, with eve
   (``Proposition `` with nothing after it);
 - **width**: no display equation or table is wider than the text column;
 - **console**: the browser logged no error (a failed script, a blocked CDN).
+
+The book must be the offline build: a folder without the marker that the offline build writes
+(:func:`tools.sphinxext.require_offline_build`), such as the online build of ``make book`` in
+``_build/html``, is refused before any page is opened.
 
 It saves each page as screenshots of the window's height, ``_build/screenshots/<page>/NN.png``, and
 prints a table. ``--self-test`` first builds a small book with one defect of each kind and requires
@@ -858,7 +863,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m tools.browser", description=__doc__.splitlines()[0]
     )
-    ap.add_argument("--html", default=str(ROOT / "_build" / "html"), help="the built book")
+    ap.add_argument(
+        "--html",
+        default=str(sphinxext.OFFLINE_HTML),
+        help="the offline build of the book (make book-offline); default: %(default)s",
+    )
     ap.add_argument("--toc", default=str(ROOT / "_toc.yml"))
     ap.add_argument("--shots", default=str(ROOT / "_build" / "screenshots"))
     ap.add_argument(
@@ -878,6 +887,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.slides:  # the course's slide decks (make test-slides), with --self-test's planted decks
         return slides_main(Path(args.slides), Path(args.shots) / "slides", args.self_test)
 
+    try:  # before the self-test's minutes: the folder must be the offline build
+        sphinxext.require_offline_build(Path(args.html))
+    except RuntimeError as e:
+        raise SystemExit(f"browser test: {e}") from None
     t0 = time.time()
     failures = []
     if args.self_test:

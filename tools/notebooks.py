@@ -6,9 +6,11 @@ cells generated from ``_config.yml``, the one source of truth for both:
 
 * a markdown cell of ``\\newcommand`` definitions of the book's macros (tag ``remove-cell``: the
   rendered book drops it, since MathJax already knows them there);
-* a code cell that installs ``vghlib`` from the repository URL of ``_config.yml`` when it is
-  missing, as on Colab or a fresh Binder (tag ``remove-cell``; where ``vghlib`` is installed it
-  does nothing). It installs the library only: the book's tooling (``tools/``) is not packaged.
+* a code cell that makes ``vghlib`` importable when it is missing (tag ``remove-cell``; where
+  ``vghlib`` is installed it does nothing): inside a clone of the repository it uses the clone's
+  own ``vghlib``, with no network; elsewhere, as on Colab or a fresh Binder, it installs it with
+  pip from the repository URL of ``_config.yml`` (:mod:`tools.address`). It installs the library
+  only: the book's tooling (``tools/``) is not packaged.
 
 ``python -m tools.notebooks --sync`` rewrites these cells in every notebook of the book and
 ``--check`` fails when one is missing or stale (a test runs it). :func:`plain_markdown` turns the
@@ -19,14 +21,15 @@ book's MyST roles and directives into plain Markdown for the student copies
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
 
 import nbformat
-import yaml
 
 from tools import REPO_ROOT
+from tools.address import book_config, book_url, repository_url
 
 __all__ = [
     "book_config",
@@ -35,17 +38,13 @@ __all__ = [
     "head_cells",
     "sync",
     "book_url",
+    "repository_url",
     "plain_markdown",
     "label_pages",
     "main",
 ]
 
-CONFIG = REPO_ROOT / "_config.yml"
 MACROS_TAG, INSTALL_TAG = "vgh-macros", "vgh-install"
-
-
-def book_config(path: Path = CONFIG) -> dict:
-    return yaml.safe_load(Path(path).read_text())
 
 
 def macros(config: dict | None = None) -> dict:
@@ -88,33 +87,35 @@ def macros_markdown(config: dict | None = None) -> str:
     )
 
 
-def repository_url(config: dict | None = None) -> str:
-    return (config or book_config())["repository"]["url"].rstrip("/")
+#: The install cell's code; ``{url}`` is what pip installs where no clone is found.
+INSTALL_CELL = """\
+# Colab or a fresh Binder: make the book's library importable where it is missing.
+# Inside a clone of the repository, the clone's own vghlib is used (no network); anywhere else,
+# pip installs it. Where vghlib is installed already, this does nothing.
+import importlib.util, os, pathlib, subprocess, sys
+if importlib.util.find_spec("vghlib") is None:
+    here = pathlib.Path.cwd().resolve()
+    clones = [p for p in (here, *here.parents)
+              if (p / "vghlib" / "__init__.py").is_file() and (p / "pyproject.toml").is_file()]
+    if clones:  # the clone's library, also for the commands a notebook starts (PYTHONPATH)
+        root = str(clones[0])
+        sys.path.insert(0, root)
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.getenv("PYTHONPATH")]))
+    else:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{url}"], check=True)"""
 
 
 def install_code(config: dict | None = None, url: str | None = None) -> str:
-    """The cell that installs ``vghlib`` where it is missing (Colab, Binder), from the one URL."""
+    """The cell that makes ``vghlib`` importable where it is missing (Colab, Binder, a bare clone).
+
+    Inside a clone of the repository (a folder above the notebook's holds ``vghlib/`` and
+    ``pyproject.toml``), the clone's own ``vghlib`` is put first on ``sys.path`` and on
+    ``PYTHONPATH`` (for the commands a notebook starts), with no network and no install. Elsewhere
+    it is installed with pip from ``url``, by default ``git+`` the repository URL of
+    ``_config.yml`` (:func:`tools.address.repository_url`).
+    """
     url = url or f"git+{repository_url(config)}"
-    return (
-        "# Colab or a fresh Binder: install the book's library if it is missing "
-        "(elsewhere this does nothing).\n"
-        "import importlib.util, subprocess, sys\n"
-        'if importlib.util.find_spec("vghlib") is None:\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", '
-        f'"{url}"], check=True)'
-    )
-
-
-def book_url(config: dict | None = None) -> str:
-    """Where the rendered book lives: ``html.baseurl``, else the repository's GitHub Pages URL."""
-    config = config or book_config()
-    base = (config.get("html") or {}).get("baseurl")
-    if base:
-        return base.rstrip("/") + "/"
-    m = re.match(r"https://github\.com/([^/]+)/([^/]+)", repository_url(config))
-    if not m:
-        raise ValueError("set html.baseurl in _config.yml: the repository is not on GitHub")
-    return f"https://{m[1]}.github.io/{m[2]}/"
+    return INSTALL_CELL.replace("{url}", url)
 
 
 def head_cells(config: dict | None = None) -> list:
@@ -142,29 +143,44 @@ def notebooks(root: Path = REPO_ROOT / "book") -> list[Path]:
     return sorted(p for p in Path(root).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
+def _serialised(cell) -> dict:
+    """``cell`` as nbformat writes it into a file (sorted keys, source split into lines)."""
+    return json.loads(nbformat.writes(nbformat.v4.new_notebook(cells=[cell])))["cells"][0]
+
+
 def sync(paths, check: bool = False, config: dict | None = None) -> list[Path]:
     """Put the generated head cells first in each notebook; returns the notebooks that changed
-    (with ``check=True`` nothing is written: the list is what ``--sync`` would change)."""
+    (with ``check=True`` nothing is written: the list is what ``--sync`` would change).
+
+    Only the head cells are rewritten: every other cell keeps its bytes, key order included (the
+    file is read and written as JSON, in nbformat's layout), so that a sync merges cleanly with
+    edits of the notebook's body."""
     config = config or book_config()
     want = head_cells(config)
     changed = []
     for path in paths:
-        nb = nbformat.read(path, as_version=4)
+        text = Path(path).read_text()
+        nb = nbformat.reads(text, as_version=4)
         head = [c for c in nb.cells[:2] if _is_head(c)]
         if len(head) == 2 and all(map(_same, head, want)):
             continue
         changed.append(path)
         if check:
             continue
-        rest = [c for c in nb.cells if not _is_head(c)]
-        new = head_cells(config)
-        for i, old in enumerate(head[:2]):
-            if _same(old, new[i]):  # an up-to-date head cell stays exactly as it is
-                new[i] = old
-            elif "id" in old:  # keep cell ids stable across re-syncs
-                new[i]["id"] = old["id"]
-        nb.cells = new + rest
-        nbformat.write(nb, path)
+        raw = json.loads(text)  # the cells as stored, in the same order as nb.cells
+        stored = [r for c, r in zip(nb.cells[:2], raw["cells"]) if _is_head(c)]
+        rest = [r for c, r in zip(nb.cells, raw["cells"]) if not _is_head(c)]
+        cells = []
+        for i, cell in enumerate(head_cells(config)):
+            old = head[i] if i < len(head) else None
+            if old is not None and _same(old, cell):  # up to date: it stays exactly as it is
+                cells.append(stored[i])
+                continue
+            if old is not None and "id" in old:  # keep cell ids stable across re-syncs
+                cell["id"] = old["id"]
+            cells.append(_serialised(cell))
+        raw["cells"] = cells + rest
+        Path(path).write_text(json.dumps(raw, indent=1, ensure_ascii=False) + "\n")
     return changed
 
 

@@ -5,15 +5,26 @@ The published book loads MathJax and the ipywidgets embedder from CDNs. A reader
 ``make book-offline`` installs pinned copies with npm (``offline/package.json``), lays them out in
 one folder, and builds with ``VGH_OFFLINE_STATIC`` naming it. This extension then
 
-- adds that folder to ``html_static_path``, so its files are copied to ``_build/html/_static``;
+- adds that folder to ``html_static_path``, so its files are copied to the output's ``_static``;
 - points ``mathjax_path`` at the local ``tex-mml-chtml.js`` (the same MathJax 3 build Sphinx takes
   from the CDN, so the macros of ``_config.yml`` behave the same);
 - replaces myst-nb's ``nb_ipywidgets_js`` (RequireJS and ``embed-amd.js``) by the local files.
 
-Without ``VGH_OFFLINE_STATIC`` the build is the online one. In both builds the extension also drops
-a script that a page would include twice: the inline configurations of sphinx-thebe and
-sphinx-togglebutton reach each page twice (once with filename None, once with ""), and the second
-``const THEBE_JS_URL`` is a syntax error in every page's console.
+Without ``VGH_OFFLINE_STATIC`` the build is the online one. The two builds go to two folders
+(``make book``: ``_build/html``; ``make book-offline``: ``_build/offline-book/_build/html``), and
+each records which one it is in a small file, ``vgh-build.json`` at the top of its output
+(:data:`MARKER`): :func:`require_offline_build` reads it, so that the browser test refuses a folder
+built without the offline assets instead of failing page by page on raw TeX.
+
+In both builds the extension also
+
+- drops a script that a page would include twice: the inline configurations of sphinx-thebe and
+  sphinx-togglebutton reach each page twice (once with filename None, once with ""), and the second
+  ``const THEBE_JS_URL`` is a syntax error in every page's console;
+- defines the MyST substitutions ``repository_url`` and ``clone_command`` from the repository URL
+  (``repository.url`` of ``_config.yml``, :mod:`tools.address`), which ``book/course.md`` uses, and
+  prints a message (not a warning: the book builds with ``--warningiserror``) while that URL is
+  still the placeholder.
 
 ``_config.yml`` loads it as a local extension (``sphinx: local_extensions: {tools.sphinxext: ./}``:
 Jupyter Book puts the folder of ``_config.yml`` on ``sys.path``); a copy of that file for a book
@@ -22,13 +33,17 @@ in another folder comes from :func:`config_for_copy`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 
 import yaml
+from sphinx.util import logging
 
-from tools import REPO_ROOT
+from tools import REPO_ROOT, address
+
+LOGGER = logging.getLogger(__name__)
 
 #: The files the offline folder must hold, relative to it (the Makefile's offline-assets target).
 REQUIRED = (
@@ -38,6 +53,11 @@ REQUIRED = (
     "widgets/embed-amd.js",
 )
 ENV = "VGH_OFFLINE_STATIC"
+#: The file at the top of a built book that says whether it is the offline build.
+MARKER = "vgh-build.json"
+#: Where ``make book-offline`` builds the book (``jupyter-book build --path-output``
+#: ``_build/offline-book`` writes ``_build/offline-book/_build/html``); the browser test's default.
+OFFLINE_HTML = REPO_ROOT / "_build" / "offline-book" / "_build" / "html"
 
 
 def offline_folder() -> Path | None:
@@ -74,7 +94,48 @@ def config_for_copy(config: Path = REPO_ROOT / "_config.yml") -> str:
     return text
 
 
+def require_offline_build(html: Path) -> dict:
+    """The marker of the book built in ``html``; RuntimeError unless it is the offline build.
+
+    The folder must hold ``index.html`` and :data:`MARKER` with ``"offline": true``, and its
+    ``_static`` folder the offline assets (:data:`REQUIRED`). Each refusal says what to run.
+    """
+    html = Path(html)
+    rebuild = f"Run `make book-offline`, which builds the offline book into {OFFLINE_HTML}."
+    if not (html / "index.html").is_file():
+        raise RuntimeError(f"No built book at {html}. {rebuild}")
+    marker = html / MARKER
+    try:
+        info = json.loads(marker.read_text())
+    except FileNotFoundError:
+        raise RuntimeError(
+            f"{html} has no {MARKER}: it was not built by `make book-offline` (or was built "
+            f"before the builds recorded which one they are). {rebuild}"
+        ) from None
+    except (OSError, ValueError) as e:
+        raise RuntimeError(f"{marker} cannot be read ({e}). {rebuild}") from None
+    if not isinstance(info, dict) or info.get("offline") is not True:
+        raise RuntimeError(
+            f"{html} is the online build (`make book`): its pages load MathJax and the widget "
+            f"embedder from CDNs, which the browser test cannot reach. {rebuild}"
+        )
+    missing = [p for p in REQUIRED if not (html / "_static" / p).exists()]
+    if missing:
+        raise RuntimeError(
+            f"{html} says it is the offline build, but its _static folder lacks "
+            f"{', '.join(missing)}. {rebuild}"
+        )
+    return info
+
+
 def _config_inited(app, config) -> None:
+    url = (getattr(config, "html_theme_options", None) or {}).get("repository_url")
+    if url:
+        config.myst_substitutions = {
+            **(config.myst_substitutions or {}),
+            "repository_url": url.rstrip("/"),
+            "clone_command": f"```bash\n{address.clone_command(url)}\n```",
+        }
     folder = offline_folder()
     if folder is None:
         return
@@ -105,8 +166,29 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = kept
 
 
+def _builder_inited(app) -> None:
+    url = (app.config.html_theme_options or {}).get("repository_url")
+    if url and address.is_placeholder(url):
+        LOGGER.info("note: " + address.placeholder_message(url))
+    # A marker left by an earlier build must not vouch for this one until it has finished.
+    if app.builder.format == "html":
+        (Path(app.outdir) / MARKER).unlink(missing_ok=True)
+
+
+def _build_finished(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    folder = offline_folder()
+    info = {"offline": folder is not None}
+    if folder is not None:
+        info["assets"] = list(REQUIRED)
+    (Path(app.outdir) / MARKER).write_text(json.dumps(info, indent=1) + "\n")
+
+
 def setup(app):
     app.connect("config-inited", _config_inited, priority=100)
+    app.connect("builder-inited", _builder_inited)
+    app.connect("build-finished", _build_finished)
     # Early: html-page-context stops at the first handler that returns a template name.
     app.connect("html-page-context", _unique_scripts, priority=1)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -3,17 +3,21 @@
 Reference: the course plan of the book (``book/course.md``). ``python -m tools.student`` (or
 ``make student``) writes them; the self-checking exercises themselves are in
 :mod:`vghlib.exercises`. Markdown cells become plain Markdown
-(:func:`tools.notebooks.plain_markdown`), which plain Jupyter and Colab render.
+(:func:`tools.notebooks.plain_markdown`), which plain Jupyter and Colab render; their links point
+at the published book, whose address follows ``repository.url`` of ``_config.yml``
+(:func:`tools.address.book_url`).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 
 import nbformat
 
+from tools import address
 from tools import notebooks as nbs
 
 # A ```{solution}``` block of sphinx-exercise, fenced by three or more backticks or colons.
@@ -57,11 +61,13 @@ def exercise_numbers(paths, src_root) -> dict[str, int]:
     return out
 
 
-def export_student_copy(src_root, dest_root) -> list[tuple[str, int]]:
+def export_student_copy(src_root, dest_root, config: dict | None = None) -> list[tuple[str, int]]:
     """Write a copy of every notebook under ``src_root`` to ``dest_root`` without solutions.
 
     Solution blocks are removed from markdown cells, and outputs are cleared so that students run
-    the notebooks themselves. Returns (relative path, solutions removed) for each notebook.
+    the notebooks themselves. Links go to the published book, :func:`tools.address.book_url` of
+    ``config`` (default: ``_config.yml``). Returns (relative path, solutions removed) for each
+    notebook.
     """
     src_root, dest_root = Path(src_root), Path(dest_root)
     if src_root.resolve() in (dest_root.resolve(), *dest_root.resolve().parents):
@@ -69,6 +75,7 @@ def export_student_copy(src_root, dest_root) -> list[tuple[str, int]]:
     report = []
     paths = [p for p in sorted(src_root.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
     labels = nbs.label_pages(src_root)
+    base = address.book_url(config)
     numbers = exercise_numbers(paths, src_root)
     for path in paths:
         nb = nbformat.read(path, as_version=4)
@@ -78,7 +85,9 @@ def export_student_copy(src_root, dest_root) -> list[tuple[str, int]]:
             if cell.cell_type == "markdown":
                 cell.source, n = strip_solutions(cell.source)
                 removed += n
-                cell.source = nbs.plain_markdown(cell.source, page, labels, numbers=numbers)
+                cell.source = nbs.plain_markdown(
+                    cell.source, page, labels, base=base, numbers=numbers
+                )
             elif cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
         # a cell that only printed a reference answer (tagged for the book) has no place here
@@ -102,6 +111,9 @@ def main(argv=None) -> int:
     ap.add_argument("--src", default="book", help="folder with the book's notebooks")
     ap.add_argument("--out", default="student", help="where to write the student copies")
     args = ap.parse_args(argv)
+    url = address.repository_url()
+    if address.is_placeholder(url):
+        print("note: " + address.placeholder_message(url), file=sys.stderr)
     rows = export_student_copy(args.src, args.out)
     for rel, n in rows:
         print(f"{rel:<45} {n:2d} solution(s) removed")
