@@ -165,3 +165,21 @@ def test_add_costs_sums_values_and_expectations():
     assert not E.add_costs(E.quadratic(), E.step()).differentiable
     with pytest.raises(TypeError, match="add_costs takes"):
         E.add_costs(lambda x: x)
+
+
+def test_gaussian_quadratic_variance_matches_the_exercise_and_monte_carlo():
+    expr = X.reference("sfpd-ex-var")
+    syms = {str(v): v for v in expr.free_symbols}
+    for mu, sigma in ((0.5, 1.0), (-1.3, 0.4), (2.0, 3.0)):
+        exact = float(expr.subs({syms["mu"]: mu, syms["sigma"]: sigma}))
+        assert E.gaussian_quadratic_variance("sf", mu, sigma) == pytest.approx(exact, rel=1e-12)
+        assert E.gaussian_quadratic_variance("pd", mu, sigma) == pytest.approx(
+            4 * sigma**2, rel=1e-12
+        )
+    law, cost = E.gaussian_location(1.0), E.quadratic(curvature=2.0)
+    mc = float(E.sf_samples(cost, law, [0.5], 400_000, seed=1)[:, 0].var())
+    assert mc == pytest.approx(E.gaussian_quadratic_variance("sf", 0.5), rel=0.03)
+    # control: a wrong variance (the PD one) is not the SF one
+    assert abs(E.gaussian_quadratic_variance("pd", 0.5) - mc) > 0.5 * mc
+    with pytest.raises(ValueError, match="'sf' or 'pd'"):
+        E.gaussian_quadratic_variance("rf", 0.5)

@@ -418,6 +418,24 @@ def add_costs(*costs: Cost) -> Cost:
     )
 
 
+# ------------------------------------------------------------------ the quadratic cost (Part I)
+def gaussian_quadratic_variance(method: str, mu: float, sigma: float = 1.0) -> float:
+    """Exact per-sample variance of the SF or PD estimate of ∂_μ E[x²], x ~ N(μ, σ²).
+
+    Gauss–Hermite quadrature with 8 nodes integrates polynomials up to degree 15 exactly, and both
+    squared samples are polynomials of degree 6 in the standard normal z (x = μ + σz): SF's sample
+    is x² z/σ, PD's is 2x. Part I's first exercise derives the SF one in closed form.
+    """
+    if method not in ("sf", "pd"):
+        raise ValueError(f"method must be 'sf' or 'pd', got {method!r}")
+    s = _positive("sigma", sigma)
+    z, w = np.polynomial.hermite_e.hermegauss(8)
+    w = w / w.sum()
+    x = float(mu) + s * z
+    g = x**2 * z / s if method == "sf" else 2 * x
+    return float(w @ g**2 - (w @ g) ** 2)
+
+
 # ------------------------------------------------------------------ the cosine crossover (Part I)
 def cosine_variances(omega, sigma: float = 1.0):
     """Exact per-sample variances of SF and PD for ∂_μ E[cos ωx], x ~ N(0, σ²) (at μ = 0).
