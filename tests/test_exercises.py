@@ -99,7 +99,8 @@ def test_gap_crossover():
 
 
 def test_credit_group_mean():
-    assert X.check_credit_group_mean(0.875)
+    assert X.check_credit_group_mean(0.8)  # 1 - 1/5
+    assert not X.check_credit_group_mean(0.875)  # the group of 8 the chapter prints
     assert not X.check_credit_group_mean(1.0)
 
 
