@@ -298,36 +298,34 @@ def regenerate(text: str, records: dict[str, Found], page: str = "") -> str:
     return BLOCK.sub(sub, text)
 
 
-def stale(root: Path = ROOT) -> list[str]:
-    """A unified diff per page whose generated blocks differ from the records (empty: current)."""
+def _changes(root: Path):
+    """(page, text now, text the records give) for each page whose generated blocks differ."""
     records = collect(root)
-    diffs = []
     for page in PAGES:
-        path = root / page
-        old = path.read_text()
+        old = (root / page).read_text()
         new = regenerate(old, records, page)
         if new != old:
-            diffs.append(
-                "".join(
-                    difflib.unified_diff(
-                        old.splitlines(True), new.splitlines(True), page, page + " (records)"
-                    )
-                )
+            yield page, old, new
+
+
+def stale(root: Path = ROOT) -> list[str]:
+    """A unified diff per page whose generated blocks differ from the records (empty: current)."""
+    return [
+        "".join(
+            difflib.unified_diff(
+                old.splitlines(True), new.splitlines(True), page, page + " (records)"
             )
-    return diffs
+        )
+        for page, old, new in _changes(root)
+    ]
 
 
 def write(root: Path = ROOT) -> list[str]:
-    records = collect(root)
-    changed = []
-    for page in PAGES:
-        path = root / page
-        old = path.read_text()
-        new = regenerate(old, records, page)
-        if new != old:
-            path.write_text(new)
-            changed.append(page)
-    return changed
+    """Rewrite the pages whose generated blocks differ from the records; the pages rewritten."""
+    changes = list(_changes(root))  # every record read before any page is written
+    for page, _, new in changes:
+        (root / page).write_text(new)
+    return [page for page, _, _ in changes]
 
 
 def main(argv: list[str] | None = None) -> int:
