@@ -313,7 +313,7 @@ check_credit_group_mean = _numeric(
     _ref("vghlib.grpo", "group_mean_scale", 5),
     rtol=1e-3,
     hint="write Â_i = (1 - 1/n) r_i - (1/n) Σ_{j≠i} r_j and use independence of the samples",
-    doc="The factor E[λ̂] / G under a group-mean baseline, for a group of 5 (the chapter shows 2, 4, 8).",
+    doc="The factor E[λ̂] / G under a group-mean baseline, for a group of 5 (the chapter: 2, 4, 8).",
 )
 
 
