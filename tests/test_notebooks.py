@@ -102,6 +102,24 @@ def test_a_sync_leaves_every_other_cell_byte_for_byte(tmp_path):
     assert not nbformat.writes(nbformat.reads(text, as_version=4)).endswith(body)
 
 
+def test_the_macros_cell_lists_the_references_the_notebook_cites(tmp_path):
+    # every notebook that cites lists each key it cites, with author and year, in its head cell
+    for p in N.notebooks():
+        nb = nbformat.read(p, as_version=4)
+        for key in N.cited_keys(nb):
+            assert f"- `{key}`: {N.citation(key)}." in nb.cells[0].source, (p.name, key)
+    path = tmp_path / "a.ipynb"
+    nb = nbformat.v4.new_notebook(cells=N.head_cells())
+    nb.cells.append(nbformat.v4.new_markdown_cell("As {cite:t}`williams1992simple` shows."))
+    nbformat.write(nb, path)
+    # control: a notebook that starts to cite is stale until its list names the new reference
+    assert N.sync([path], check=True) == [path]
+    assert N.sync([path]) == [path] and N.sync([path], check=True) == []
+    head = nbformat.read(path, as_version=4).cells[0].source
+    assert "- `williams1992simple`: Williams, 1992. Simple Statistical" in head
+    assert "References cited" not in N.head_cells()[0].source  # a notebook that cites nothing
+
+
 @pytest.mark.slow
 def test_the_install_cell_installs_the_library_into_a_fresh_venv(tmp_path):
     """The launch-button cell, run in a fresh venv against a local clone (no network for code)."""
@@ -173,7 +191,7 @@ def test_plain_markdown_turns_myst_into_links_and_headings():
     assert "[chapter](https://b/book/part2/chapter.html)" in out
     assert "[the section](https://b/book/part1/ch.html#sec-a)" in out
     assert "[lem-x](https://b/book/part1/ch.html#lem-x)" in out
-    assert "[Asadulaev et al. 2026](https://b/book/bibliography.html)" in out
+    assert "[Asadulaev et al., 2026](https://b/book/bibliography.html)" in out
     assert "`vghlib.stats.spearman`" in out
     assert "[Exercise 4](https://b/book/part1/ch.html#ex-1)" in out
     assert "**Exercise 4**: First" in out and "**Lemma: A lemma**" in out

@@ -5,7 +5,10 @@ The rendered book gets its LaTeX macros from ``_config.yml`` (MathJax settings) 
 cells generated from ``_config.yml``, the one source of truth for both:
 
 * a markdown cell of ``\\newcommand`` definitions of the book's macros (tag ``remove-cell``: the
-  rendered book drops it, since MathJax already knows them there);
+  rendered book drops it, since MathJax already knows them there), followed, in a notebook that
+  cites, by the list of the references it cites (:func:`tools.bib.notebook_references`): outside
+  the rendered book a ``{cite}`` role shows only its key, and the list gives each key its authors,
+  year and title;
 * a code cell that makes ``vghlib`` importable when it is missing (tag ``remove-cell``; where
   ``vghlib`` is installed it does nothing): inside a clone of the repository it uses the clone's
   own ``vghlib``, with no network; elsewhere, as on Colab or a fresh Binder, it installs it with
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools import REPO_ROOT
+from tools import REPO_ROOT, bib
 from tools.address import book_config, book_url, repository_url
 
 __all__ = [
@@ -36,6 +39,8 @@ __all__ = [
     "macros_markdown",
     "install_code",
     "head_cells",
+    "cited_keys",
+    "citation",
     "sync",
     "book_url",
     "repository_url",
@@ -52,8 +57,9 @@ def macros(config: dict | None = None) -> dict:
     return config["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
 
 
-def macros_markdown(config: dict | None = None) -> str:
-    """The macros of ``_config.yml`` in the two forms that Jupyter front ends read, in one cell.
+def macros_markdown(config: dict | None = None, keys=()) -> str:
+    """The macros of ``_config.yml`` in the two forms that Jupyter front ends read, in one cell,
+    and after them the references ``keys`` that the notebook cites, if any.
 
     - A YAML block first, ``math:`` mapping each macro to its body: jupyterlab-myst takes a YAML
       code block at the top of a notebook's first markdown cell as the notebook's frontmatter and
@@ -77,7 +83,7 @@ def macros_markdown(config: dict | None = None) -> str:
         params = "".join(f"#{i}" for i in range(1, n + 1))
         tex_lines.append(f"\\def\\{name}{params}{{{body}}}")
     yaml_lines.append("```")
-    return (
+    text = (
         "\n".join(yaml_lines) + "\n\n"
         "<!-- The book's LaTeX macros: the YAML block gives them to JupyterLab "
         "(jupyterlab-myst), the \\def lines to Colab and plain Jupyter. Generated from "
@@ -85,6 +91,8 @@ def macros_markdown(config: dict | None = None) -> str:
         "cell. -->\n"
         "$" + " ".join(tex_lines) + "$"
     )
+    references = bib.notebook_references(keys)
+    return text + "\n\n" + references if references else text
 
 
 #: The install cell's code; ``{url}`` is what pip installs where no clone is found.
@@ -118,8 +126,10 @@ def install_code(config: dict | None = None, url: str | None = None) -> str:
     return INSTALL_CELL.replace("{url}", url)
 
 
-def head_cells(config: dict | None = None) -> list:
-    md = nbformat.v4.new_markdown_cell(macros_markdown(config))
+def head_cells(config: dict | None = None, keys=()) -> list:
+    """The two generated cells; ``keys``: the references the notebook cites (its macros cell
+    lists them, :func:`macros_markdown`)."""
+    md = nbformat.v4.new_markdown_cell(macros_markdown(config, keys))
     md.metadata["tags"] = ["remove-cell", MACROS_TAG]
     code = nbformat.v4.new_code_cell(install_code(config))
     code.metadata["tags"] = ["remove-cell", INSTALL_TAG]
@@ -136,6 +146,13 @@ def _same(cell, want) -> bool:
         cell.cell_type == want.cell_type
         and cell.source == want.source
         and cell.metadata.get("tags") == want.metadata.get("tags")
+    )
+
+
+def cited_keys(nb) -> list[str]:
+    """The references that the markdown cells of ``nb`` cite, its head cells left out."""
+    return bib.cited_keys(
+        "\n".join(c.source for c in nb.cells if c.cell_type == "markdown" and not _is_head(c))
     )
 
 
@@ -156,11 +173,11 @@ def sync(paths, check: bool = False, config: dict | None = None) -> list[Path]:
     file is read and written as JSON, in nbformat's layout), so that a sync merges cleanly with
     edits of the notebook's body."""
     config = config or book_config()
-    want = head_cells(config)
     changed = []
     for path in paths:
         text = Path(path).read_text()
         nb = nbformat.reads(text, as_version=4)
+        want = head_cells(config, cited_keys(nb))
         head = [c for c in nb.cells[:2] if _is_head(c)]
         if len(head) == 2 and all(map(_same, head, want)):
             continue
@@ -171,7 +188,7 @@ def sync(paths, check: bool = False, config: dict | None = None) -> list[Path]:
         stored = [r for c, r in zip(nb.cells[:2], raw["cells"]) if _is_head(c)]
         rest = [r for c, r in zip(nb.cells, raw["cells"]) if not _is_head(c)]
         cells = []
-        for i, cell in enumerate(head_cells(config)):
+        for i, cell in enumerate(want):
             old = head[i] if i < len(head) else None
             if old is not None and _same(old, cell):  # up to date: it stays exactly as it is
                 cells.append(stored[i])
@@ -210,32 +227,10 @@ def label_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
     return out
 
 
-_BIB: dict | None = None
-
-
-def citation(key: str, bib: Path = REPO_ROOT / "book" / "references.bib") -> str:
-    """``"Asadulaev et al. 2026"`` for a key of the book's bibliography (the key if unknown)."""
-    global _BIB
-    if _BIB is None:
-        _BIB = {}
-        text = bib.read_text() if bib.is_file() else ""
-        for m in re.finditer(r"@\w+\{([^,]+),(.*?)\n\}", text, re.DOTALL):
-            body = m[2]
-            author = re.search(r"author\s*=\s*[{\"](.+?)[}\"],?\s*\n", body, re.DOTALL)
-            year = re.search(r"year\s*=\s*[{\"]?(\d{4})", body)
-            if author and year:
-                people = [a.strip() for a in re.sub(r"\s+", " ", author[1]).split(" and ")]
-                last = people[0].split(",")[0] if "," in people[0] else people[0].split()[-1]
-                last = last.strip("{}")
-                if len(people) > 2:
-                    who = f"{last} et al."
-                elif len(people) == 2:
-                    second = people[1].split(",")[0].split()[-1].strip("{}")
-                    who = f"{last} and {second}"
-                else:
-                    who = last
-                _BIB[m[1].strip()] = f"{who} {year[1]}"
-    return _BIB.get(key, key)
+def citation(key: str) -> str:
+    """``"Asadulaev et al., 2026"`` for a key of the book's bibliography (the key if unknown)."""
+    entry = bib.entries().get(key)
+    return bib.author_year(entry) if entry is not None else key
 
 
 def _options(body: str) -> tuple[dict, str]:

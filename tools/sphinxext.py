@@ -24,7 +24,10 @@ In both builds the extension also
 - defines the MyST substitutions ``repository_url`` and ``clone_command`` from the repository URL
   (``repository.url`` of ``_config.yml``, :mod:`tools.address`), which ``book/course.md`` uses, and
   prints a message (not a warning: the book builds with ``--warningiserror``) while that URL is
-  still the placeholder.
+  still the placeholder;
+- registers the bibliography's author-year labels with pybtex (:mod:`tools.bib`; ``_config.yml``
+  names the style in ``bibtex_default_style``), so that the bibliography page labels its entries as
+  the text cites them.
 
 ``_config.yml`` loads it as a local extension (``sphinx: local_extensions: {tools.sphinxext: ./}``:
 Jupyter Book puts the folder of ``_config.yml`` on ``sys.path``); a copy of that file for a book
@@ -41,7 +44,7 @@ from pathlib import Path
 import yaml
 from sphinx.util import logging
 
-from tools import REPO_ROOT, address
+from tools import REPO_ROOT, address, bib
 
 LOGGER = logging.getLogger(__name__)
 
@@ -186,6 +189,7 @@ def _build_finished(app, exception) -> None:
 
 
 def setup(app):
+    bib.register()
     app.connect("config-inited", _config_inited, priority=100)
     app.connect("builder-inited", _builder_inited)
     app.connect("build-finished", _build_finished)
