@@ -229,3 +229,16 @@ def test_no_reference_to_an_unnumbered_statement_lacks_its_text():
         "b.md": "See {prf:ref}`x-lemma`, {prf:ref}`Lemma 1 <x-lemma>` and {prf:ref}`y-lemma`.",
     }
     assert N.unnumbered_refs(pages) == [("b.md", "x-lemma")]
+
+
+def test_no_reference_to_an_exercise_follows_the_word_exercise():
+    # A {ref} to an exercise renders as "Exercise 13", so "exercise {ref}`x`" doubles the word.
+    assert N.exercise_word_before_ref(N.book_pages()) == []
+    # Control: the doubled word is found, also across a line break and after a parenthesis; the
+    # word before a reference to a section is not.
+    pages = {
+        "a.md": "```{exercise} First\n:label: ex-a\n\nDo it.\n```\n\n(sec-b)=\n## B\n",
+        "b.md": "As in exercise\n{ref}`ex-a`, (exercise {ref}`ex-a`), {ref}`ex-a`; "
+        "the exercise {ref}`sec-b`.",
+    }
+    assert N.exercise_word_before_ref(pages) == [("b.md", "ex-a"), ("b.md", "ex-a")]

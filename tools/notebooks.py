@@ -46,6 +46,7 @@ __all__ = [
     "repository_url",
     "plain_markdown",
     "label_pages",
+    "exercise_word_before_ref",
     "main",
 ]
 
@@ -341,6 +342,30 @@ def unnumbered_refs(pages: dict[str, str]) -> list[tuple[str, str]]:
     ]
 
 
+_EXERCISE_BOX = re.compile(r"(?:`{3,}|:{3,})\{exercise\}[^\n]*\n((?::[^\n]*\n)*)")
+_WORD_THEN_REF = re.compile(r"\b[Ee]xercises?\s*\(?\s*\{(?:ref|numref)\}`([^`<>]+)`")
+
+
+def exercise_word_before_ref(pages: dict[str, str]) -> list[tuple[str, str]]:
+    """(page, label) of each "exercise {ref}`label`" whose label is an exercise's.
+
+    Sphinx renders a reference to an exercise as "Exercise 13", so the word before it doubles:
+    "exercise Exercise 13". ``pages`` maps a page name to its MyST text.
+    """
+    exercises = set()
+    for text in pages.values():
+        for m in _EXERCISE_BOX.finditer(text):
+            lab = re.search(r":label:\s*(\S+)", m.group(1))
+            if lab:
+                exercises.add(lab.group(1))
+    return [
+        (page, m.group(1).strip())
+        for page, text in pages.items()
+        for m in _WORD_THEN_REF.finditer(text)
+        if m.group(1).strip() in exercises
+    ]
+
+
 def book_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
     """The MyST text of every page under ``root``: markdown files, and notebooks' markdown cells."""
     pages = {}
@@ -379,7 +404,14 @@ def main(argv=None) -> int:
             f"number; give it text: {{prf:ref}}`<text> <{label}>`",
             file=sys.stderr,
         )
-    return 1 if (a.check and bare) else 0
+    doubled = exercise_word_before_ref(book_pages())
+    for page, label in doubled:
+        print(
+            f'{page}: "exercise {{ref}}`{label}`" renders as "exercise Exercise N"; '
+            "drop the word before the reference",
+            file=sys.stderr,
+        )
+    return 1 if (a.check and (bare or doubled)) else 0
 
 
 if __name__ == "__main__":
