@@ -242,3 +242,49 @@ def test_no_reference_to_an_exercise_follows_the_word_exercise():
         "the exercise {ref}`sec-b`.",
     }
     assert N.exercise_word_before_ref(pages) == [("b.md", "ex-a"), ("b.md", "ex-a")]
+
+
+def _figure_cell(source="plt.plot([1, 2])\nplt.show()", meta=None, outputs=1, widget=False):
+    cell = nbformat.v4.new_code_cell(source)
+    png = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480 with 1 Axes>"}
+    cell.outputs = [nbformat.v4.new_output("display_data", png) for _ in range(outputs)]
+    if widget:
+        view = {"application/vnd.jupyter.widget-view+json": {"model_id": "0" * 32}}
+        cell.outputs.append(nbformat.v4.new_output("display_data", view))
+    if meta is not None:
+        cell.metadata["mystnb"] = meta
+    return cell
+
+
+def test_every_figure_has_a_numbered_caption_and_alt_text():
+    for p in N.notebooks():
+        assert N.figure_problems(nbformat.read(p, as_version=4)) == [], p.name
+    names = [
+        c.metadata["mystnb"]["figure"]["name"]
+        for p in N.notebooks()
+        for c in nbformat.read(p, as_version=4).cells
+        if c.cell_type == "code" and "mystnb" in c.metadata
+    ]
+    assert len(names) >= 20 and len(set(names)) == len(names)  # labels are global in the book
+    # controls: each way a figure can lack its caption, its label or its alt text is reported
+    good = {"figure": {"caption": "A line.", "name": "fig-a"}, "image": {"alt": "A rising line."}}
+    nb = nbformat.v4.new_notebook(cells=[_figure_cell(meta=good)])
+    assert N.figure_problems(nb) == []
+    planted = {
+        "without a caption": _figure_cell(meta={**good, "figure": {"name": "fig-b"}}),
+        "without a name": _figure_cell(meta={**good, "figure": {"caption": "A line."}}),
+        "without its own alt text": _figure_cell(meta={"figure": good["figure"], "image": {}}),
+        "hash alt": _figure_cell(meta={**good, "image": {"alt": "ab12" * 16}}),
+        "2 display outputs": _figure_cell(meta=good, widget=True),
+        "used twice": _figure_cell(meta=good),
+        "carries a figure number": _figure_cell(
+            'ax.set_title("Figure 3: gain at each budget")\nplt.show()', meta=good
+        ),
+    }
+    for what, cell in planted.items():
+        nb = nbformat.v4.new_notebook(cells=[_figure_cell(meta=good), cell])
+        found = N.figure_problems(nb)
+        key = "without its own alt text" if what == "hash alt" else what
+        assert any(key in p for p in found), (what, found)
+    bare = nbformat.v4.new_notebook(cells=[_figure_cell()])
+    assert len(N.figure_problems(bare)) == 3  # no caption, no name, no alt

@@ -47,6 +47,7 @@ __all__ = [
     "plain_markdown",
     "label_pages",
     "exercise_word_before_ref",
+    "figure_problems",
     "main",
 ]
 
@@ -366,6 +367,65 @@ def exercise_word_before_ref(pages: dict[str, str]) -> list[tuple[str, str]]:
     ]
 
 
+_HASH = re.compile(r"[0-9a-f]{32,64}")
+_PAPER_FIGURE = re.compile(r"\bFig(?:ure|\.)?\s*\d")
+_TITLE_CALL = re.compile(
+    r"\b(?:set_title|suptitle|title)\s*\(\s*f?[\"']([^\"']*)|\btitle\s*=\s*f?[\"']([^\"']*)"
+)
+
+
+def figure_problems(nb) -> list[str]:
+    """What keeps a notebook's figures from being numbered figures with a caption and alt text.
+
+    A code cell that stores an image must carry, in its metadata, ``mystnb.figure.caption`` and
+    ``mystnb.figure.name`` (myst-nb wraps the output in a numbered figure with that caption and
+    label) and ``mystnb.image.alt`` (the image's alt text; without it the page shows myst-nb's file
+    hash to a screen reader). myst-nb applies the figure options to every display output of the
+    cell, so such a cell must display exactly one: an explorer's controls go in a cell of their
+    own. A figure's title must not carry a figure number of the paper ("Figure 3: ..."): the
+    caption says which of the paper's figures it reproduces.
+    """
+    problems, names = [], {}
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        cid = c.get("id", "?")
+        shown = [
+            o
+            for o in c.get("outputs", [])
+            if o.get("output_type") in ("display_data", "execute_result")
+        ]
+        images = [o for o in shown if "image/png" in o.get("data", {})]
+        meta = c.metadata.get("mystnb", {})
+        figure, image = meta.get("figure", {}), meta.get("image", {})
+        if not images and not figure:
+            continue
+        if images and not str(figure.get("caption", "")).strip():
+            problems.append(f"cell {cid}: a figure without a caption (mystnb.figure.caption)")
+        if images and not str(figure.get("name", "")).startswith("fig-"):
+            problems.append(f"cell {cid}: a figure without a name fig-... (mystnb.figure.name)")
+        alt = str(image.get("alt", "")).strip()
+        if images and (not alt or _HASH.fullmatch(alt) or alt == figure.get("caption")):
+            problems.append(f"cell {cid}: a figure without its own alt text (mystnb.image.alt)")
+        if figure and len(shown) != 1:
+            problems.append(
+                f"cell {cid}: figure options on a cell with {len(shown)} display outputs; "
+                "each would get the caption and the label"
+            )
+        if figure.get("name"):
+            if figure["name"] in names:
+                problems.append(f"cell {cid}: the figure name {figure['name']} is used twice")
+            names[figure["name"]] = cid
+        for m in _TITLE_CALL.finditer(c.source):
+            title = m.group(1) or m.group(2) or ""
+            if _PAPER_FIGURE.search(title):
+                problems.append(
+                    f"cell {cid}: the title {title!r} carries a figure number; "
+                    "put the paper's figure number in the caption"
+                )
+    return problems
+
+
 def book_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
     """The MyST text of every page under ``root``: markdown files, and notebooks' markdown cells."""
     pages = {}
@@ -411,7 +471,14 @@ def main(argv=None) -> int:
             "drop the word before the reference",
             file=sys.stderr,
         )
-    return 1 if (a.check and (bare or doubled)) else 0
+    figures = [
+        f"{p.relative_to(REPO_ROOT)}: {problem}"
+        for p in notebooks()
+        for problem in figure_problems(nbformat.read(p, as_version=4))
+    ]
+    for line in figures:
+        print(line, file=sys.stderr)
+    return 1 if (a.check and (bare or doubled or figures)) else 0
 
 
 if __name__ == "__main__":
