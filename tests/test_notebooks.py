@@ -102,6 +102,24 @@ def test_a_sync_leaves_every_other_cell_byte_for_byte(tmp_path):
     assert not nbformat.writes(nbformat.reads(text, as_version=4)).endswith(body)
 
 
+def test_the_macros_cell_lists_the_references_the_notebook_cites(tmp_path):
+    # every notebook that cites lists each key it cites, with author and year, in its head cell
+    for p in N.notebooks():
+        nb = nbformat.read(p, as_version=4)
+        for key in N.cited_keys(nb):
+            assert f"- `{key}`: {N.citation(key)}." in nb.cells[0].source, (p.name, key)
+    path = tmp_path / "a.ipynb"
+    nb = nbformat.v4.new_notebook(cells=N.head_cells())
+    nb.cells.append(nbformat.v4.new_markdown_cell("As {cite:t}`williams1992simple` shows."))
+    nbformat.write(nb, path)
+    # control: a notebook that starts to cite is stale until its list names the new reference
+    assert N.sync([path], check=True) == [path]
+    assert N.sync([path]) == [path] and N.sync([path], check=True) == []
+    head = nbformat.read(path, as_version=4).cells[0].source
+    assert "- `williams1992simple`: Williams, 1992. Simple Statistical" in head
+    assert "References cited" not in N.head_cells()[0].source  # a notebook that cites nothing
+
+
 @pytest.mark.slow
 def test_the_install_cell_installs_the_library_into_a_fresh_venv(tmp_path):
     """The launch-button cell, run in a fresh venv against a local clone (no network for code)."""
@@ -173,7 +191,7 @@ def test_plain_markdown_turns_myst_into_links_and_headings():
     assert "[chapter](https://b/book/part2/chapter.html)" in out
     assert "[the section](https://b/book/part1/ch.html#sec-a)" in out
     assert "[lem-x](https://b/book/part1/ch.html#lem-x)" in out
-    assert "[Asadulaev et al. 2026](https://b/book/bibliography.html)" in out
+    assert "[Asadulaev et al., 2026](https://b/book/bibliography.html)" in out
     assert "`vghlib.stats.spearman`" in out
     assert "[Exercise 4](https://b/book/part1/ch.html#ex-1)" in out
     assert "**Exercise 4**: First" in out and "**Lemma: A lemma**" in out
@@ -211,3 +229,62 @@ def test_no_reference_to_an_unnumbered_statement_lacks_its_text():
         "b.md": "See {prf:ref}`x-lemma`, {prf:ref}`Lemma 1 <x-lemma>` and {prf:ref}`y-lemma`.",
     }
     assert N.unnumbered_refs(pages) == [("b.md", "x-lemma")]
+
+
+def test_no_reference_to_an_exercise_follows_the_word_exercise():
+    # A {ref} to an exercise renders as "Exercise 13", so "exercise {ref}`x`" doubles the word.
+    assert N.exercise_word_before_ref(N.book_pages()) == []
+    # Control: the doubled word is found, also across a line break and after a parenthesis; the
+    # word before a reference to a section is not.
+    pages = {
+        "a.md": "```{exercise} First\n:label: ex-a\n\nDo it.\n```\n\n(sec-b)=\n## B\n",
+        "b.md": "As in exercise\n{ref}`ex-a`, (exercise {ref}`ex-a`), {ref}`ex-a`; "
+        "the exercise {ref}`sec-b`.",
+    }
+    assert N.exercise_word_before_ref(pages) == [("b.md", "ex-a"), ("b.md", "ex-a")]
+
+
+def _figure_cell(source="plt.plot([1, 2])\nplt.show()", meta=None, outputs=1, widget=False):
+    cell = nbformat.v4.new_code_cell(source)
+    png = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480 with 1 Axes>"}
+    cell.outputs = [nbformat.v4.new_output("display_data", png) for _ in range(outputs)]
+    if widget:
+        view = {"application/vnd.jupyter.widget-view+json": {"model_id": "0" * 32}}
+        cell.outputs.append(nbformat.v4.new_output("display_data", view))
+    if meta is not None:
+        cell.metadata["mystnb"] = meta
+    return cell
+
+
+def test_every_figure_has_a_numbered_caption_and_alt_text():
+    for p in N.notebooks():
+        assert N.figure_problems(nbformat.read(p, as_version=4)) == [], p.name
+    names = [
+        c.metadata["mystnb"]["figure"]["name"]
+        for p in N.notebooks()
+        for c in nbformat.read(p, as_version=4).cells
+        if c.cell_type == "code" and "mystnb" in c.metadata
+    ]
+    assert len(names) >= 20 and len(set(names)) == len(names)  # labels are global in the book
+    # controls: each way a figure can lack its caption, its label or its alt text is reported
+    good = {"figure": {"caption": "A line.", "name": "fig-a"}, "image": {"alt": "A rising line."}}
+    nb = nbformat.v4.new_notebook(cells=[_figure_cell(meta=good)])
+    assert N.figure_problems(nb) == []
+    planted = {
+        "without a caption": _figure_cell(meta={**good, "figure": {"name": "fig-b"}}),
+        "without a name": _figure_cell(meta={**good, "figure": {"caption": "A line."}}),
+        "without its own alt text": _figure_cell(meta={"figure": good["figure"], "image": {}}),
+        "hash alt": _figure_cell(meta={**good, "image": {"alt": "ab12" * 16}}),
+        "2 display outputs": _figure_cell(meta=good, widget=True),
+        "used twice": _figure_cell(meta=good),
+        "carries a figure number": _figure_cell(
+            'ax.set_title("Figure 3: gain at each budget")\nplt.show()', meta=good
+        ),
+    }
+    for what, cell in planted.items():
+        nb = nbformat.v4.new_notebook(cells=[_figure_cell(meta=good), cell])
+        found = N.figure_problems(nb)
+        key = "without its own alt text" if what == "hash alt" else what
+        assert any(key in p for p in found), (what, found)
+    bare = nbformat.v4.new_notebook(cells=[_figure_cell()])
+    assert len(N.figure_problems(bare)) == 3  # no caption, no name, no alt

@@ -70,7 +70,7 @@ def test_the_explorer_plots_the_exact_gradient_the_value_field_and_estimates_aro
             assert np.all(np.abs(mean - other) > 10 * se)
 
     # the field: G_1(s) = dE[R_1 | s_1 = s]/ds on the 9 x 9 grid over [-2, 2]^2
-    field, costates = bottom.collections
+    field, costates, exact_there = bottom.collections
     grid = np.column_stack([field.X, field.Y])
     ticks = np.linspace(-2, 2, 9)
     assert sorted(map(tuple, grid.round(12))) == sorted((x, y) for x in ticks for y in ticks)
@@ -82,10 +82,19 @@ def test_the_explorer_plots_the_exact_gradient_the_value_field_and_estimates_aro
     assert not np.allclose(drawn, swapped, rtol=1e-2, atol=1e-2)  # control: x and y exchanged
 
     # eq 9: the mean BPTT costate of 300 rollouts from each of five states is G_1 there, within
-    # 5% (Monte Carlo error); against G_1 at the other states it is far off
+    # 5% (Monte Carlo error); against G_1 at the other states it is far off. A state's two arrows
+    # are drawn over the grid's, rescaled by one factor that makes the exact one STATE_ARROW long.
     states = np.column_stack([costates.X, costates.Y])
-    mean_costate = np.column_stack([costates.U, costates.V])
+    assert np.array_equal(states, np.column_stack([exact_there.X, exact_there.Y]))
+    assert (
+        costates.get_zorder() > field.get_zorder()
+        and exact_there.get_zorder() > costates.get_zorder()
+    )
     at_states = np.array([value_grad(s) for s in states])
+    exact_arrow = np.column_stack([exact_there.U, exact_there.V])
+    factor = plots.STATE_ARROW / np.linalg.norm(at_states, axis=1, keepdims=True)
+    assert np.allclose(exact_arrow, factor * at_states, rtol=1e-6, atol=1e-9)
+    mean_costate = np.column_stack([costates.U, costates.V]) / factor
     rel = np.linalg.norm(mean_costate - at_states, axis=1) / np.linalg.norm(at_states, axis=1)
     assert len(states) == 5 and rel.max() < 0.05, rel
     rolled = np.roll(at_states, 1, axis=0)
@@ -129,3 +138,57 @@ def test_rho_dots_puts_each_trajectory_where_its_rho_is():
     assert ax.get_xlabel() and ax.get_title() == "all"
     medians = [ln.get_xdata()[0] for ln in ax.lines if ln.get_color() == "k"]
     assert medians == pytest.approx([0.3])  # the median of the four dots of row A
+
+
+def test_grpo_reward_curves_show_the_reward_and_its_gain_by_seed():
+    rng = np.random.default_rng(0)
+    start = np.array([0.05, 0.5])
+    curves = {
+        f"run {i}": s + np.cumsum(rng.uniform(0, 0.004, size=(3, 31)), axis=1) * [[1], [2], [3]]
+        for i, s in enumerate(start)
+    }
+    for c in curves.values():
+        c[:, 0] = c[0, 0]  # every seed starts from the checkpoint's own reward
+    fig = plots.grpo_reward_curves(curves)
+    top, bottom = fig.axes
+    for (label, c), line_top, line_bottom in zip(curves.items(), top.lines, bottom.lines):
+        assert line_top.get_label() == line_bottom.get_label() == label
+        assert np.allclose(line_top.get_ydata(), c.mean(0))
+        assert np.allclose(line_bottom.get_ydata(), (c - c[:, :1]).mean(0))
+        assert line_bottom.get_ydata()[0] == 0
+    # the band of the gain runs from the smallest to the largest seed
+    band = bottom.collections[0].get_paths()[0].vertices
+    gain = curves["run 0"] - curves["run 0"][:, :1]
+    assert band[:, 1].max() == pytest.approx(gain.max()) and band[:, 1].min() == pytest.approx(0)
+    # the gains of a few hundredths fill the lower panel; on the reward's [0, 1] axis they would not
+    lo, hi = bottom.get_ylim()
+    assert hi - lo < 0.5 and top.get_ylim() == (0, 1.02)
+    assert "(probability)" in top.get_ylabel() and "(probability)" in bottom.get_ylabel()
+    assert "(count)" in bottom.get_xlabel()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(curves)
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_the_headroom_explorer_colours_checkpoints_by_step_with_a_bar_and_keeps_its_legend_off():
+    steps = np.array([0, 18, 51, 94, 410, 1000, 2000])
+    r_before = np.linspace(0.03, 0.99, len(steps))
+    pp = np.linspace(0.001, 0.999, 200)
+    gain, pgap = np.sin(steps / 400.0), np.cos(steps / 500.0)
+    fig = plots.headroom_explorer(pp, r_before, steps, pgap, gain, alpha=2.0, rho=0.65)
+    left, right, bar = fig.axes
+    dots = left.collections[0]
+    assert np.array_equal(dots.get_array(), steps)  # a dot's colour is its checkpoint's step
+    assert dots.colorbar is not None and dots.colorbar.ax is bar  # the colours have a bar
+    assert "pretraining step" in bar.get_ylabel() and "(optimizer updates)" in bar.get_ylabel()
+    assert right.get_title().endswith("Spearman +0.65")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(renderer)
+    for ax in (left, right):
+        assert not _overlap(legend, ax.get_window_extent(renderer)), "legend on the curves"
+    # control: a legend placed inside the right panel, as before, is caught
+    inside = right.legend().get_window_extent(renderer)
+    assert _overlap(inside, right.get_window_extent(renderer))

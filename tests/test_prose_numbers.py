@@ -3,8 +3,11 @@
 Notebooks. A decimal with two or more decimals in a markdown cell (solutions excluded) must appear
 in the notebook's code or stored outputs, either as written or as a printed number that rounds to it
 (``3.99e-01`` prints what the prose calls 0.399). nbval then guarantees that those outputs are what
-the code produces today, so prose and results cannot drift apart silently. The few numbers that are
-inputs or constants named in the prose, not results, are listed in ALLOWED.
+the code produces today, so prose and results cannot drift apart silently. A number in scientific
+notation is written as mathematics, ``$6.13\\times10^{9}$``, and must be printed with the same
+digits (``6.13e+09``). The few numbers that are inputs or constants named in the prose, not results,
+are listed in ALLOWED. The generated head cell (macros, and the list of references with their arXiv
+numbers) is not prose.
 
 The findings page and the scorecard. These pages quote the results of other pages, so each number
 they quote is checked against the stored outputs (never the code) of the section its sentence links
@@ -33,6 +36,17 @@ PROSE_NUMBER = re.compile(r"(?<![\w.])-?\d+\.\d{2,}(?!\d)")
 ANY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 GENERATED = re.compile(r"^% verdicts:begin .*?^% verdicts:end[ \t]*$", re.S | re.M)
 SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution\}.*?^\1", re.S | re.M)
+# A number in scientific notation as the prose writes it, 6.13\times10^{9}: mantissa and exponent.
+SCIENTIFIC = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?)\s*\\times\s*10\^\{?(-?\d+)\}?")
+# A column vector as the prose writes it, (0, 0, 0)^\top: sympy prints it Matrix([[0], [0], [0]]).
+VECTOR = re.compile(r"\(\s*(-?\d+(?:\.\d+)?(?:\s*,\s*-?\d+(?:\.\d+)?)+)\s*\)\^\{?\\top\}?")
+
+
+def sympy_matrix(vector: str) -> str:
+    """``(0, 0, 1)^\\top`` as sympy prints the column vector: ``Matrix([[0], [0], [1]])``."""
+    entries = re.split(r"\s*,\s*", VECTOR.fullmatch(vector.strip()).group(1))
+    return "Matrix([" + ", ".join(f"[{x}]" for x in entries) + "])"
+
 
 # Inputs and constants quoted in the prose (not measured results), by notebook.
 ALLOWED = {
@@ -50,16 +64,22 @@ def unquoted_numbers(nb) -> list[str]:
             for o in c.outputs:
                 printed.append(o.get("text", "") + o.get("data", {}).get("text/plain", ""))
     text = "\n".join(printed)
-    for tok in ANY_NUMBER.findall(text):
+    tokens = ANY_NUMBER.findall(text)
+    for tok in tokens:
         try:
             numbers.add(float(tok))
         except ValueError:
             pass
     missing = []
     for c in nb.cells:
-        if c.cell_type != "markdown":
+        if c.cell_type != "markdown" or "vgh-macros" in c.metadata.get("tags", []):
             continue
-        for n in PROSE_NUMBER.findall(SOLUTION.sub("", c.source)):
+        prose = SOLUTION.sub("", c.source)
+        for m in SCIENTIFIC.finditer(prose):
+            quoted = f"{m.group(1)}e{m.group(2)}"
+            if not any(matches(tok, quoted) for tok in tokens):
+                missing.append(m.group(0))
+        for n in PROSE_NUMBER.findall(SCIENTIFIC.sub(" ", prose)):
             if n in text or n.lstrip("-") in text:
                 continue
             decimals = len(n.split(".")[1])
@@ -85,8 +105,9 @@ def test_a_typed_in_number_is_caught():
         nbformat.v4.new_markdown_cell(
             "The estimate is 0.6667, not 0.6676.\n\n```{solution} x\nA hidden 0.1234.\n```"
         ),
+        nbformat.v4.new_markdown_cell("Written $6.667\\times10^{-1}$, not $6.667\\times10^{-2}$."),
     ]
-    assert unquoted_numbers(nb) == ["0.6676"]
+    assert unquoted_numbers(nb) == ["0.6676", "6.667\\times10^{-2}"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,11 +212,12 @@ LABELS = {
 @dataclass(frozen=True)
 class Quote:
     """A quoted number, a group of them (``x ± y``, ``x [lo, hi]``: printed side by side on one
-    line), or a code span that quotes an output (printed verbatim)."""
+    line), a code span that quotes an output (printed verbatim), or a column vector in math,
+    ``$(0, 0, 0)^\\top$``, which quotes what sympy prints (``Matrix([[0], [0], [0]])``)."""
 
     starts: tuple[int, ...]  # offsets in the page
     texts: tuple[str, ...]  # as written
-    kind: str  # "number" or "output"
+    kind: str  # "number", "output", "vector" or "scientific"
     sources: tuple[tuple[str, str | None], ...]  # (page, heading anchor or None)
 
 
@@ -337,6 +359,16 @@ def _read_block(rel: str, off: int, block: str, row_sources: tuple) -> Page:
         for a, b, why in reasons
         if why == "output" and re.search(r"\d", block[a:b])
     ]
+    vectors = [
+        (a + 1, block[a + 1 : b - 1])
+        for a, b, why in reasons
+        if why == "formula" and VECTOR.fullmatch(block[a + 1 : b - 1].strip())
+    ]
+    scientific = [
+        (a + 1, block[a + 1 : b - 1])
+        for a, b, why in reasons
+        if why == "formula" and SCIENTIFIC.fullmatch(block[a + 1 : b - 1])
+    ]
 
     cuts = [0, *(m.end() for m in SENTENCE_END.finditer(block)), len(block)]
     links = list(_links(rel, block))
@@ -390,6 +422,8 @@ def _read_block(rel: str, off: int, block: str, row_sources: tuple) -> Page:
         for g in groups
     ]
     quotes += [Quote((off + a,), (s,), "output", sources(a)) for a, s in outputs]
+    quotes += [Quote((off + a,), (s,), "vector", sources(a)) for a, s in vectors]
+    quotes += [Quote((off + a,), (s,), "scientific", sources(a)) for a, s in scientific]
 
     taken = [(a - off, a - off + len(t)) for q in quotes for a, t in zip(q.starts, q.texts)]
     taken += [(a - off, a - off + len(t)) for _, t, a in excluded]
@@ -421,6 +455,10 @@ def read_page(rel: str, text: str) -> Page:
     - "year": four digits from 1900 to 2099 without a separator;
     - "markup": list markers, section labels, HTML;
     - "output": digits inside a code span, which is then a quoted output, checked verbatim.
+
+    A column vector in math, ``$(0, 0, 0)^\\top$``, is a quoted output too: sympy's
+    ``Matrix([[0], [0], [0]])``, checked verbatim (its numerals count as "formula"). A number in
+    scientific notation alone in math, ``$6.13\\times10^{9}$``, is a quoted number, 6.13e9.
 
     Not read at all: the blocks that ``tools.verdicts`` writes from the chapters' verdict records
     (between ``% verdicts:begin`` and ``% verdicts:end``). Their numbers are the records' own, which
@@ -458,16 +496,20 @@ def problem(quote: Quote, label: str | None = None) -> str | None:
     for page, anchor in quote.sources:
         if printed_lines(page, anchor) is None:
             return f"the link {page}#{anchor} leads nowhere"
-    if quote.kind == "output":
-        ok = any(quote.texts[0] in ln for s in quote.sources for ln in printed_lines(*s))
+    if quote.kind in ("output", "vector"):
+        shown = quote.texts[0] if quote.kind == "output" else sympy_matrix(quote.texts[0])
+        ok = any(shown in ln for s in quote.sources for ln in printed_lines(*s))
     elif label is not None:
         joined = "\n".join(ln for s in quote.sources for ln in printed_lines(*s))
         hole = label.replace("{}", f"({_NUM})")
         ok = any(matches(m.group(1), quote.texts[0]) for m in re.finditer(hole, joined, re.M))
     else:
-        n = len(quote.texts)
+        texts = quote.texts
+        if quote.kind == "scientific":  # 6.13\times10^{9} is the number 6.13e9
+            texts = tuple("e".join(SCIENTIFIC.fullmatch(s).groups()) for s in texts)
+        n = len(texts)
         ok = any(
-            all(matches(toks[i + k], quote.texts[k]) for k in range(n))
+            all(matches(toks[i + k], texts[k]) for k in range(n))
             for s in quote.sources
             for toks in printed_numbers(*s)
             for i in range(len(toks) - n + 1)
@@ -541,6 +583,12 @@ def perturbations(token: str) -> list[str]:
     return out
 
 
+def mantissa_changed(text: str) -> list[str]:
+    """A number written 6.13\\times10^{9}, its mantissa one up and one down in its last place."""
+    m = SCIENTIFIC.fullmatch(text)
+    return [new + text[m.end(1) :] for new in perturbations(m.group(1))]
+
+
 def last_digit_changed(text: str) -> list[str]:
     """A quoted output with its last digit one up and one down."""
     i = max(i for i, ch in enumerate(text) if ch.isdigit())
@@ -557,7 +605,8 @@ def test_control_each_quoted_number_changed_by_one_in_its_last_place_is_caught(p
     escaped, tried = [], 0
     for q in read_page(page, text).quotes:
         for at, tok in zip(q.starts, q.texts):
-            for new in last_digit_changed(tok) if q.kind == "output" else perturbations(tok):
+            change = {"number": perturbations, "scientific": mantissa_changed}
+            for new in change.get(q.kind, last_digit_changed)(tok):
                 tried += 1
                 changed = text[:at] + new + text[at + len(tok) :]
                 if not any(at in starts for starts, _, _ in page_problems(page, changed)):

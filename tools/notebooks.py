@@ -5,7 +5,10 @@ The rendered book gets its LaTeX macros from ``_config.yml`` (MathJax settings) 
 cells generated from ``_config.yml``, the one source of truth for both:
 
 * a markdown cell of ``\\newcommand`` definitions of the book's macros (tag ``remove-cell``: the
-  rendered book drops it, since MathJax already knows them there);
+  rendered book drops it, since MathJax already knows them there), followed, in a notebook that
+  cites, by the list of the references it cites (:func:`tools.bib.notebook_references`): outside
+  the rendered book a ``{cite}`` role shows only its key, and the list gives each key its authors,
+  year and title;
 * a code cell that makes ``vghlib`` importable when it is missing (tag ``remove-cell``; where
   ``vghlib`` is installed it does nothing): inside a clone of the repository it uses the clone's
   own ``vghlib``, with no network; elsewhere, as on Colab or a fresh Binder, it installs it with
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools import REPO_ROOT
+from tools import REPO_ROOT, bib
 from tools.address import book_config, book_url, repository_url
 
 __all__ = [
@@ -36,11 +39,15 @@ __all__ = [
     "macros_markdown",
     "install_code",
     "head_cells",
+    "cited_keys",
+    "citation",
     "sync",
     "book_url",
     "repository_url",
     "plain_markdown",
     "label_pages",
+    "exercise_word_before_ref",
+    "figure_problems",
     "main",
 ]
 
@@ -52,8 +59,9 @@ def macros(config: dict | None = None) -> dict:
     return config["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
 
 
-def macros_markdown(config: dict | None = None) -> str:
-    """The macros of ``_config.yml`` in the two forms that Jupyter front ends read, in one cell.
+def macros_markdown(config: dict | None = None, keys=()) -> str:
+    """The macros of ``_config.yml`` in the two forms that Jupyter front ends read, in one cell,
+    and after them the references ``keys`` that the notebook cites, if any.
 
     - A YAML block first, ``math:`` mapping each macro to its body: jupyterlab-myst takes a YAML
       code block at the top of a notebook's first markdown cell as the notebook's frontmatter and
@@ -77,7 +85,7 @@ def macros_markdown(config: dict | None = None) -> str:
         params = "".join(f"#{i}" for i in range(1, n + 1))
         tex_lines.append(f"\\def\\{name}{params}{{{body}}}")
     yaml_lines.append("```")
-    return (
+    text = (
         "\n".join(yaml_lines) + "\n\n"
         "<!-- The book's LaTeX macros: the YAML block gives them to JupyterLab "
         "(jupyterlab-myst), the \\def lines to Colab and plain Jupyter. Generated from "
@@ -85,6 +93,8 @@ def macros_markdown(config: dict | None = None) -> str:
         "cell. -->\n"
         "$" + " ".join(tex_lines) + "$"
     )
+    references = bib.notebook_references(keys)
+    return text + "\n\n" + references if references else text
 
 
 #: The install cell's code; ``{url}`` is what pip installs where no clone is found.
@@ -118,8 +128,10 @@ def install_code(config: dict | None = None, url: str | None = None) -> str:
     return INSTALL_CELL.replace("{url}", url)
 
 
-def head_cells(config: dict | None = None) -> list:
-    md = nbformat.v4.new_markdown_cell(macros_markdown(config))
+def head_cells(config: dict | None = None, keys=()) -> list:
+    """The two generated cells; ``keys``: the references the notebook cites (its macros cell
+    lists them, :func:`macros_markdown`)."""
+    md = nbformat.v4.new_markdown_cell(macros_markdown(config, keys))
     md.metadata["tags"] = ["remove-cell", MACROS_TAG]
     code = nbformat.v4.new_code_cell(install_code(config))
     code.metadata["tags"] = ["remove-cell", INSTALL_TAG]
@@ -136,6 +148,13 @@ def _same(cell, want) -> bool:
         cell.cell_type == want.cell_type
         and cell.source == want.source
         and cell.metadata.get("tags") == want.metadata.get("tags")
+    )
+
+
+def cited_keys(nb) -> list[str]:
+    """The references that the markdown cells of ``nb`` cite, its head cells left out."""
+    return bib.cited_keys(
+        "\n".join(c.source for c in nb.cells if c.cell_type == "markdown" and not _is_head(c))
     )
 
 
@@ -156,11 +175,11 @@ def sync(paths, check: bool = False, config: dict | None = None) -> list[Path]:
     file is read and written as JSON, in nbformat's layout), so that a sync merges cleanly with
     edits of the notebook's body."""
     config = config or book_config()
-    want = head_cells(config)
     changed = []
     for path in paths:
         text = Path(path).read_text()
         nb = nbformat.reads(text, as_version=4)
+        want = head_cells(config, cited_keys(nb))
         head = [c for c in nb.cells[:2] if _is_head(c)]
         if len(head) == 2 and all(map(_same, head, want)):
             continue
@@ -171,7 +190,7 @@ def sync(paths, check: bool = False, config: dict | None = None) -> list[Path]:
         stored = [r for c, r in zip(nb.cells[:2], raw["cells"]) if _is_head(c)]
         rest = [r for c, r in zip(nb.cells, raw["cells"]) if not _is_head(c)]
         cells = []
-        for i, cell in enumerate(head_cells(config)):
+        for i, cell in enumerate(want):
             old = head[i] if i < len(head) else None
             if old is not None and _same(old, cell):  # up to date: it stays exactly as it is
                 cells.append(stored[i])
@@ -210,32 +229,10 @@ def label_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
     return out
 
 
-_BIB: dict | None = None
-
-
-def citation(key: str, bib: Path = REPO_ROOT / "book" / "references.bib") -> str:
-    """``"Asadulaev et al. 2026"`` for a key of the book's bibliography (the key if unknown)."""
-    global _BIB
-    if _BIB is None:
-        _BIB = {}
-        text = bib.read_text() if bib.is_file() else ""
-        for m in re.finditer(r"@\w+\{([^,]+),(.*?)\n\}", text, re.DOTALL):
-            body = m[2]
-            author = re.search(r"author\s*=\s*[{\"](.+?)[}\"],?\s*\n", body, re.DOTALL)
-            year = re.search(r"year\s*=\s*[{\"]?(\d{4})", body)
-            if author and year:
-                people = [a.strip() for a in re.sub(r"\s+", " ", author[1]).split(" and ")]
-                last = people[0].split(",")[0] if "," in people[0] else people[0].split()[-1]
-                last = last.strip("{}")
-                if len(people) > 2:
-                    who = f"{last} et al."
-                elif len(people) == 2:
-                    second = people[1].split(",")[0].split()[-1].strip("{}")
-                    who = f"{last} and {second}"
-                else:
-                    who = last
-                _BIB[m[1].strip()] = f"{who} {year[1]}"
-    return _BIB.get(key, key)
+def citation(key: str) -> str:
+    """``"Asadulaev et al., 2026"`` for a key of the book's bibliography (the key if unknown)."""
+    entry = bib.entries().get(key)
+    return bib.author_year(entry) if entry is not None else key
 
 
 def _options(body: str) -> tuple[dict, str]:
@@ -346,6 +343,89 @@ def unnumbered_refs(pages: dict[str, str]) -> list[tuple[str, str]]:
     ]
 
 
+_EXERCISE_BOX = re.compile(r"(?:`{3,}|:{3,})\{exercise\}[^\n]*\n((?::[^\n]*\n)*)")
+_WORD_THEN_REF = re.compile(r"\b[Ee]xercises?\s*\(?\s*\{(?:ref|numref)\}`([^`<>]+)`")
+
+
+def exercise_word_before_ref(pages: dict[str, str]) -> list[tuple[str, str]]:
+    """(page, label) of each "exercise {ref}`label`" whose label is an exercise's.
+
+    Sphinx renders a reference to an exercise as "Exercise 13", so the word before it doubles:
+    "exercise Exercise 13". ``pages`` maps a page name to its MyST text.
+    """
+    exercises = set()
+    for text in pages.values():
+        for m in _EXERCISE_BOX.finditer(text):
+            lab = re.search(r":label:\s*(\S+)", m.group(1))
+            if lab:
+                exercises.add(lab.group(1))
+    return [
+        (page, m.group(1).strip())
+        for page, text in pages.items()
+        for m in _WORD_THEN_REF.finditer(text)
+        if m.group(1).strip() in exercises
+    ]
+
+
+_HASH = re.compile(r"[0-9a-f]{32,64}")
+_PAPER_FIGURE = re.compile(r"\bFig(?:ure|\.)?\s*\d")
+_TITLE_CALL = re.compile(
+    r"\b(?:set_title|suptitle|title)\s*\(\s*f?[\"']([^\"']*)|\btitle\s*=\s*f?[\"']([^\"']*)"
+)
+
+
+def figure_problems(nb) -> list[str]:
+    """What keeps a notebook's figures from being numbered figures with a caption and alt text.
+
+    A code cell that stores an image must carry, in its metadata, ``mystnb.figure.caption`` and
+    ``mystnb.figure.name`` (myst-nb wraps the output in a numbered figure with that caption and
+    label) and ``mystnb.image.alt`` (the image's alt text; without it the page shows myst-nb's file
+    hash to a screen reader). myst-nb applies the figure options to every display output of the
+    cell, so such a cell must display exactly one: an explorer's controls go in a cell of their
+    own. A figure's title must not carry a figure number of the paper ("Figure 3: ..."): the
+    caption says which of the paper's figures it reproduces.
+    """
+    problems, names = [], {}
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        cid = c.get("id", "?")
+        shown = [
+            o
+            for o in c.get("outputs", [])
+            if o.get("output_type") in ("display_data", "execute_result")
+        ]
+        images = [o for o in shown if "image/png" in o.get("data", {})]
+        meta = c.metadata.get("mystnb", {})
+        figure, image = meta.get("figure", {}), meta.get("image", {})
+        if not images and not figure:
+            continue
+        if images and not str(figure.get("caption", "")).strip():
+            problems.append(f"cell {cid}: a figure without a caption (mystnb.figure.caption)")
+        if images and not str(figure.get("name", "")).startswith("fig-"):
+            problems.append(f"cell {cid}: a figure without a name fig-... (mystnb.figure.name)")
+        alt = str(image.get("alt", "")).strip()
+        if images and (not alt or _HASH.fullmatch(alt) or alt == figure.get("caption")):
+            problems.append(f"cell {cid}: a figure without its own alt text (mystnb.image.alt)")
+        if figure and len(shown) != 1:
+            problems.append(
+                f"cell {cid}: figure options on a cell with {len(shown)} display outputs; "
+                "each would get the caption and the label"
+            )
+        if figure.get("name"):
+            if figure["name"] in names:
+                problems.append(f"cell {cid}: the figure name {figure['name']} is used twice")
+            names[figure["name"]] = cid
+        for m in _TITLE_CALL.finditer(c.source):
+            title = m.group(1) or m.group(2) or ""
+            if _PAPER_FIGURE.search(title):
+                problems.append(
+                    f"cell {cid}: the title {title!r} carries a figure number; "
+                    "put the paper's figure number in the caption"
+                )
+    return problems
+
+
 def book_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
     """The MyST text of every page under ``root``: markdown files, and notebooks' markdown cells."""
     pages = {}
@@ -384,7 +464,21 @@ def main(argv=None) -> int:
             f"number; give it text: {{prf:ref}}`<text> <{label}>`",
             file=sys.stderr,
         )
-    return 1 if (a.check and bare) else 0
+    doubled = exercise_word_before_ref(book_pages())
+    for page, label in doubled:
+        print(
+            f'{page}: "exercise {{ref}}`{label}`" renders as "exercise Exercise N"; '
+            "drop the word before the reference",
+            file=sys.stderr,
+        )
+    figures = [
+        f"{p.relative_to(REPO_ROOT)}: {problem}"
+        for p in notebooks()
+        for problem in figure_problems(nbformat.read(p, as_version=4))
+    ]
+    for line in figures:
+        print(line, file=sys.stderr)
+    return 1 if (a.check and (bare or doubled or figures)) else 0
 
 
 if __name__ == "__main__":

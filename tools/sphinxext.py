@@ -24,7 +24,16 @@ In both builds the extension also
 - defines the MyST substitutions ``repository_url`` and ``clone_command`` from the repository URL
   (``repository.url`` of ``_config.yml``, :mod:`tools.address`), which ``book/course.md`` uses, and
   prints a message (not a warning: the book builds with ``--warningiserror``) while that URL is
-  still the placeholder.
+  still the placeholder;
+- registers the bibliography's author-year labels with pybtex (:mod:`tools.bib`; ``_config.yml``
+  names the style in ``bibtex_default_style``), so that the bibliography page labels its entries as
+  the text cites them;
+- keeps the page header to one search field: pydata-sphinx-theme (0.17) puts a search button in a
+  header bar of its own unless ``navbar_persistent`` is set, and sphinx-book-theme already has a
+  search field at the top of its sidebar;
+- writes the status column of ``{nb-exec-table}`` (``book/status.md``) as a word in a badge,
+  "succeeded" or "failed", where myst-nb writes the emoji ✅ and ❌, which show as empty boxes on
+  a machine without an emoji font.
 
 ``_config.yml`` loads it as a local extension (``sphinx: local_extensions: {tools.sphinxext: ./}``:
 Jupyter Book puts the folder of ``_config.yml`` on ``sys.path``); a copy of that file for a book
@@ -39,9 +48,13 @@ import re
 from pathlib import Path
 
 import yaml
+from docutils import nodes
+from myst_nb.ext.execution_tables import ExecutionStatsNode, make_stat_table
+from myst_nb.sphinx_ import NbMetadataCollector
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 
-from tools import REPO_ROOT, address
+from tools import REPO_ROOT, address, bib
 
 LOGGER = logging.getLogger(__name__)
 
@@ -129,7 +142,11 @@ def require_offline_build(html: Path) -> dict:
 
 
 def _config_inited(app, config) -> None:
-    url = (getattr(config, "html_theme_options", None) or {}).get("repository_url")
+    theme = getattr(config, "html_theme_options", None)
+    if isinstance(theme, dict):
+        # One search field (the sidebar's), not a second one in a header bar above the page.
+        theme.setdefault("navbar_persistent", [])
+    url = (theme or {}).get("repository_url")
     if url:
         config.myst_substitutions = {
             **(config.myst_substitutions or {}),
@@ -185,7 +202,46 @@ def _build_finished(app, exception) -> None:
     (Path(app.outdir) / MARKER).write_text(json.dumps(info, indent=1) + "\n")
 
 
+#: The words of the status column of ``{nb-exec-table}``, and each badge's class (_static/vgh.css).
+EXEC_STATUS = {True: ("succeeded", "exec-status-ok"), False: ("failed", "exec-status-failed")}
+
+
+class ExecTableStatusWords(SphinxPostTransform):
+    """``{nb-exec-table}`` with words in its status column: myst-nb's table, built here before
+    myst-nb's own transform (priority 8) would build it with emoji, and its status cells replaced
+    by a badge (``<span class="exec-status exec-status-ok">succeeded</span>``); a failed notebook's
+    badge keeps myst-nb's tooltip with the error."""
+
+    default_priority = 7
+
+    def run(self, **kwargs) -> None:
+        for placeholder in list(self.document.findall(ExecutionStatsNode)):
+            data = NbMetadataCollector.get_doc_data(self.env)
+            table = make_stat_table(self.env.docname, data)
+            table["classes"].append("exec-table")
+            head = [e.astext() for e in next(table.findall(nodes.thead)).findall(nodes.entry)]
+            col = head.index("Status")
+            executed = [d for d in sorted(data) if data[d].get("exec_data")]
+            rows = list(next(table.findall(nodes.tbody)).findall(nodes.row))
+            for docname, row in zip(executed, rows, strict=True):
+                ok = data[docname]["exec_data"]["succeeded"] is True
+                word, cls = EXEC_STATUS[ok]
+                paragraph = row[col][0]
+                tip = next(iter(paragraph.findall(nodes.abbreviation)), None)
+                badge = (
+                    nodes.abbreviation(text=word, explanation=tip["explanation"])
+                    if tip is not None
+                    else nodes.inline(text=word)
+                )
+                badge["classes"] += ["exec-status", cls]
+                del paragraph[:]
+                paragraph += badge
+            placeholder.replace_self(table)
+
+
 def setup(app):
+    bib.register()
+    app.add_post_transform(ExecTableStatusWords)
     app.connect("config-inited", _config_inited, priority=100)
     app.connect("builder-inited", _builder_inited)
     app.connect("build-finished", _build_finished)
