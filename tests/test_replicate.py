@@ -117,10 +117,10 @@ def test_verdicts_count_the_cases_where_each_conclusion_holds(capsys):
     assert v["alignment × H_α beats p(1 − p)", one]["verdict"] == "holds in all"
     flipped = replicate.verdicts(_rows([-0.5] * 5, [0.8] * 5))  # the control: it can fail
     assert {x["verdict"] for x in flipped if x["conclusion"] == "P_gap: ρ > 0"} == {"fails in all"}
-    replicate.print_verdicts(rows)
-    out = capsys.readouterr().out.splitlines()
-    assert "ans, single" in out[0] and out[1].split()[-4:] == ["4/5"] * 4
-    assert max(len(line) for line in out) <= 80  # fits the book's text column
+    table = replicate.verdict_table(rows)
+    assert table.columns[1] == "ans, single" and table.rows[0][1:] == ("4/5",) * 4
+    replicate.print_verdicts(rows)  # its text, for a terminal
+    assert capsys.readouterr().out == table.text() + "\n"
 
 
 def _digest(p_gap, gain, r_before, by_budget, alpha_sweep):

@@ -1,4 +1,4 @@
-"""vghlib.scoring: the predictor table against hand-ranked data, its one printer, and the
+"""vghlib.scoring: the predictor table against hand-ranked data, its one report, and the
 predictors under each reading of the paper's open choices on a real tiny sweep."""
 
 import numpy as np
@@ -8,6 +8,7 @@ from conftest import SWEEP_ARGS
 from vghlib import scoring
 from vghlib.results import Summary, SweepConfig, summarise
 from vghlib.sweep import main
+from vghlib.tables import Section
 
 
 def summary(gain, r_before, p_gap, r_after=None) -> Summary:
@@ -55,32 +56,42 @@ def test_the_table_ranks_as_computed_by_hand():
     assert cond[0]["corr"].rho == pytest.approx(-1.0)
 
 
-def test_one_printer_for_one_run_and_for_several(capsys):
+def test_one_table_for_one_run_and_for_several(capsys):
     s = summary(GAIN, RB, p_gap=GAIN)
+    t = scoring.predictor_report(
+        s, {"p_gap_single": "the plug-in Λ"}, only={"p_gap_single": ["P_gap"]}, n_resamples=200
+    )
+    corr = scoring.predictor_table(s, "p_gap_single", n_resamples=200)[0]["corr"]
+    assert t.columns == ("predictor", "target", "paper", "ρ", "95% interval", "p", "n")
+    assert t.rows == (
+        Section("P_gap with the plug-in Λ"),
+        (
+            "P_gap",
+            "mean ΔR",
+            "0.60",
+            f"{corr.rho:+.2f}",
+            f"[{corr.ci[0]:+.2f}, {corr.ci[1]:+.2f}]",
+            f"{corr.p_value:.3f}",
+            "6",
+        ),
+    )
+    # its text is what print_predictor_table prints, and what nbval compares in a notebook
     scoring.print_predictor_table(
         s, {"p_gap_single": "the plug-in Λ"}, only={"p_gap_single": ["P_gap"]}, n_resamples=200
     )
-    out = capsys.readouterr().out.splitlines()
-    corr = scoring.predictor_table(s, "p_gap_single", n_resamples=200)[0]["corr"]
-    assert out == [
-        f"{'predictor':>28} {'target':>13} {'paper':>6}  {'this book: rho [95% CI], p':<34}",
-        "--- P_gap with the plug-in Λ",
-        f"{'P_gap':>28} {'mean ΔR':>13} {'0.60':>6}  {corr}",
-    ]
-    scoring.print_predictor_table(
+    assert capsys.readouterr().out == t.text() + "\n"
+    two = scoring.predictor_report(
         {"a": s, "b": summary(GAIN, RB, p_gap=np.negative(GAIN))},
         {"p_gap_single": "x"},
         paper_only=True,
         n_resamples=200,
     )
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[-2:] == ["a", "b"] and len(out) == 4  # header, section, 2 rows
-    assert [line.split()[0] for line in out[2:]] == ["P_gap", "z(R_before)"]
-    cells = out[2].split("0.60", 1)[1]
-    assert "+1.00" in cells and "-1.00" in cells  # one column per run
-    # control: a predictor name that is not in the table prints no row
-    scoring.print_predictor_table(s, {"p_gap_single": "x"}, only={"p_gap_single": ["nope"]})
-    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert two.columns[3:] == ("a: ρ [95% CI]", "b: ρ [95% CI]")
+    assert [r[0] for r in two.rows[1:]] == ["P_gap", "z(R_before) + z(P_gap)"]
+    assert two.rows[1][3].startswith("+1.00") and two.rows[1][4].startswith("-1.00")  # per run
+    # control: a predictor name that is not in the table gives no row
+    none = scoring.predictor_report(s, {"p_gap_single": "x"}, only={"p_gap_single": ["nope"]})
+    assert none.rows == (Section("P_gap with x"),)
 
 
 @pytest.fixture(scope="module")
@@ -126,13 +137,36 @@ def test_in_range_drops_the_hopeless_and_saturated_ends(swept):
         scoring.in_range(swept, 0.9, 0.1)
 
 
-def test_block_intervals_replace_the_permutation_p_values(capsys):
+def test_block_intervals_replace_the_permutation_p_values():
     s = summary(GAIN, RB, [0.2, 0.1, 0.4, 0.3, 0.6, 0.5])
     iid = scoring.predictor_table(s)
     blk = scoring.predictor_table(s, block=2)
     assert [r["corr"].rho for r in blk] == [r["corr"].rho for r in iid]  # the same rho
     assert all(np.isnan(r["corr"].p_value) for r in blk)  # and no exchangeable-checkpoint p
     assert any(r["corr"].ci != i["corr"].ci for r, i in zip(blk, iid))  # other intervals
-    scoring.print_predictor_table(s, {"p_gap_single": "single"}, block=2)
-    out = capsys.readouterr().out
-    assert "p =" not in out and "rho [95% CI]" in out
+    t = scoring.predictor_report(s, {"p_gap_single": "single"}, block=2)
+    assert t.columns == ("predictor", "target", "paper", "ρ", "95% interval", "n")
+    # control: without blocks the p-value column is there
+    assert "p" in scoring.predictor_report(s, {"p_gap_single": "single"}).columns
+
+
+def test_the_score_table_prints_every_kth_checkpoint_at_its_precision():
+    s = summary(GAIN, RB, p_gap=GAIN)
+    s.score.update(
+        lam_single=np.full(6, 2.5e-3),
+        lam_cond=np.full(6, 1e-3),
+        usable_single=np.full(6, -1.5e-3),
+        usable_cond=np.full(6, 1e-4),
+    )
+    t = scoring.score_table(s, every=3)
+    assert t.columns[0] == "step" and len(t.rows) == 2  # checkpoints 0 and 3
+    assert t.rows[1] == (
+        "30",
+        "0.300",
+        "2.00e+00",
+        "2.50e-03",
+        "1.00e-03",
+        "-1.50e-03",
+        "+1.00e-04",
+        "3.000",
+    )

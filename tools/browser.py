@@ -13,16 +13,21 @@ and checks:
   text form (``VBox(children=...)``);
 - **references**: no link whose text is a bare statement name with its number missing
   (``Proposition `` with nothing after it);
-- **width**: no display equation or table is wider than the text column;
-- **console**: the browser logged no error (a failed script, a blocked CDN).
+- **width**: no display equation, table or printed output is wider than the text column;
+- **console**: the browser logged no error (a failed script, a blocked CDN);
+- **phone**: at a phone's width (:data:`PHONE_WIDTH`, 390 px) the page does not pan sideways
+  (``document.documentElement.scrollWidth <= window.innerWidth``), and whatever is wider than
+  the screen (a table, a printed output, an equation) scrolls inside its own box (an ancestor
+  with ``overflow-x: auto``) instead of being cut off.
 
 The book must be the offline build: a folder without the marker that the offline build writes
 (:func:`tools.sphinxext.require_offline_build`), such as the online build of ``make book`` in
 ``_build/html``, is refused before any page is opened.
 
-It saves each page as screenshots of the window's height, ``_build/screenshots/<page>/NN.png``, and
-prints a table. ``--self-test`` first builds a small book with one defect of each kind and requires
-every check to catch its defect and pass the clean page: the negative control of the checks.
+It saves each page as screenshots of the window's height, ``_build/screenshots/<page>/NN.png``
+(at the phone's width: ``_build/screenshots/phone/<page>/NN.png``), and prints a table.
+``--self-test`` first builds a small book with one defect of each kind and requires every check to
+catch its defect and pass the clean page: the negative control of the checks.
 ``--lab NOTEBOOK`` opens a notebook in JupyterLab (jupyterlab-myst) and checks that its macros, its
 MyST and an exercise render, with screenshots; a copy without its macros cell must fail that check.
 ``--slides DIR`` checks the course's slide decks instead (:func:`check_slides`, make test-slides).
@@ -142,17 +147,68 @@ for (const t of article.querySelectorAll('table')) {
     r"""column + ' px column' + tile(t) + ': ' + short(t.querySelector('tr') && """
     r"""t.querySelector('tr').textContent));
 }
-// printed outputs wider than the column scroll sideways: not cut off, but worth a look (a note)
-const scrolled = [...article.querySelectorAll('.cell_output pre, .output pre')].filter(e => """
+// printed outputs must fit the column too: a line wider than it hides its end off the right edge
+for (const e of article.querySelectorAll('.cell_output pre, .output pre')) {
+  if (e.scrollWidth > e.clientWidth + 2) out.wide.push('printed output ' + e.scrollWidth + """
+    r"""' px wide in a ' + e.clientWidth + ' px box' + tile(e) + ': ' + """
+    r"""short(e.textContent.split('\n').reduce((a, b) => b.length > a.length ? b : a, '')));
+}
+// code inputs that scroll sideways: a note (a reader can scroll them; nothing is cut off)
+const codeWide = [...article.querySelectorAll('.cell_input pre')].filter(e => """
     r"""e.scrollWidth > e.clientWidth + 2);
-if (scrolled.length) out.warnings.push(scrolled.length + """
-    r"""' printed outputs scroll sideways (widest ' +
-  Math.max(...scrolled.map(e => e.scrollWidth)) + ' px), first' + tile(scrolled[0]));
+if (codeWide.length) out.warnings.push(codeWide.length + ' code inputs scroll sideways');
 out.counts = {math: mathEls.length, typeset: typeset, images: """
     r"""article.querySelectorAll('img').length,
               widgets: views.length, column: column};
 out.height = document.documentElement.scrollHeight;
 return out;
+"""
+)
+
+#: The phone pass: the window's width in CSS pixels (a common phone), and its height.
+PHONE_WIDTH, PHONE_HEIGHT = 390, 844
+
+#: JavaScript run at the phone's width: does the page pan, and is anything cut off at the right?
+PHONE_JS = (
+    r"""
+const out = [];
+const vw = window.innerWidth;
+const doc = document.documentElement;
+const article = document.querySelector('article') || document.body;
+const short = s => (s || '').replace(/\s+/g, ' ').trim().slice(0, 80);
+const name = e => e.tagName.toLowerCase() + (e.classList.length ? '.' + [...e.classList]"""
+    r""".slice(0, 2).join('.') : '');
+const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+const clips = e => ['hidden', 'clip'].includes(getComputedStyle(e).overflowX);
+if (doc.scrollWidth > vw + 1) out.push('the page pans: ' + doc.scrollWidth + ' px wide in a ' """
+    r"""+ vw + ' px window');
+// everything in the article that reaches past the right edge must sit in a box that scrolls
+// (MathJax's MathML copy for screen readers, and other visually hidden text, are not seen)
+const unseen = 'mjx-assistive-mml, .visually-hidden, .sr-only, .fa-sr-only';
+const seen = new Set();
+for (const e of article.querySelectorAll('*')) {
+  if (e.closest(unseen)) continue;
+  const r = e.getBoundingClientRect();
+  if (r.width === 0 || r.right <= vw + 1) continue;
+  // the nearest box that e reaches out of decides: one that scrolls shows the rest on a swipe, one
+  // that clips hides it; none (up to the body) and the page itself is wider than the screen
+  let why = 'pans the page';
+  for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+    if (!scrolls(a) && !clips(a)) continue;
+    if (r.right <= a.getBoundingClientRect().right + 1) continue;
+    why = scrolls(a) ? '' : 'is cut off';
+    break;
+  }
+  if (!why) continue;
+  // report the outermost offender only
+  let p = e.parentElement, inner = false;
+  for (; p; p = p.parentElement) if (seen.has(p)) { inner = true; break; }
+  seen.add(e);
+  if (inner) continue;
+  out.push(name(e) + ' ' + Math.round(r.right) + ' px from the left ' + why + ': ' + """
+    r"""short(e.textContent));
+}
+return {problems: out.slice(0, 20), more: Math.max(0, out.length - 20), width: vw};
 """
 )
 
@@ -163,7 +219,7 @@ if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) { done('no 
 MathJax.startup.promise.then(() => done('ok'), e => done('error: ' + e));
 """
 
-CHECKS = ("math", "images", "outputs", "widgets", "refs", "wide", "console")
+CHECKS = ("math", "images", "outputs", "widgets", "refs", "wide", "console", "phone")
 
 
 @dataclass
@@ -370,15 +426,61 @@ def report(results: list[PageResult]) -> str:
     return "\n".join(lines)
 
 
+def open_phone():
+    """A browser whose window is a phone's width. Headless Chromium keeps a window at least 500 px
+    wide, so the page's viewport is set through the DevTools protocol (a desktop browser at that
+    size, not a mobile one that would zoom out to fit a page that pans)."""
+    drv = open_browser(max(PHONE_WIDTH, 500), PHONE_HEIGHT)
+    drv.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": PHONE_WIDTH, "height": PHONE_HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+    )
+    return drv
+
+
+def check_phone(drv, server: _Server, res: PageResult, shots: Path | None) -> None:
+    """The phone pass of one page (``drv`` opened at :data:`PHONE_WIDTH`): adds ``phone``."""
+    t0 = time.time()
+    drv.get(server.url + res.page + ".html")
+    drv.execute_async_script(MATHJAX_WAIT_JS)
+    _wait_for_widgets(drv)
+    if shots is not None:
+        _screenshots(
+            drv,
+            shots / "phone" / res.page.replace("/", "__"),
+            drv.execute_script("return document.documentElement.scrollHeight;"),
+            drv.execute_script("return window.innerHeight;"),
+        )
+    found = drv.execute_script(PHONE_JS)
+    if found["width"] > PHONE_WIDTH + 1:
+        raise SystemExit(f"the phone pass opened a {found['width']} px window, not {PHONE_WIDTH}")
+    problems = [f"at {found['width']} px: {p}" for p in found["problems"]]
+    if found["more"]:
+        problems.append(f"and {found['more']} more")
+    res.found["phone"] = problems
+    res.seconds += time.time() - t0
+
+
 def check_book(html: Path, pages: list[str], shots: Path | None) -> list[PageResult]:
+    """Every page at 1280 px (:func:`check_page`), then again at a phone's width
+    (:func:`check_phone`)."""
     if not (html / "index.html").exists():
         raise SystemExit(f"No built book at {html}: run `make book-offline` first.")
     server = _Server(html)
-    drv = open_browser()
     try:
-        return [check_page(drv, server, p, shots) for p in pages]
+        drv = open_browser()
+        try:
+            results = [check_page(drv, server, p, shots) for p in pages]
+        finally:
+            drv.quit()
+        drv = open_phone()
+        try:
+            for r in results:
+                check_phone(drv, server, r, shots)
+        finally:
+            drv.quit()
+        return results
     finally:
-        drv.quit()
         server.close()
 
 
@@ -393,7 +495,9 @@ SELF_TEST_PAGES = {
     "book/bad_widget": {"widgets"},
     "book/bad_ref": {"refs"},
     "book/bad_wide": {"wide"},
+    "book/bad_printed_wide": {"wide"},
     "book/bad_console": {"console"},
+    "book/bad_pan": {"phone"},
 }
 
 
@@ -414,7 +518,12 @@ def _self_test_book(folder: Path) -> Path:
         "$$\n\\frac{a}{b}\n$$\n\n"
         "```{prf:lemma} A lemma\n:label: st-lemma\n\nText.\n```\n\n"
         "See {prf:ref}`st-lemma`.\n\n"
-        "| a | b |\n|---|---|\n| 1 | 2 |\n",
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        # controls of the phone pass: inline code breaks, a wide table scrolls in its own box
+        "A name `vghlib.symbolic.check_costate_value_gradient_lq_negative_control` in prose.\n\n"
+        '<div style="overflow-x: auto; max-width: 100%"><table><tr>'
+        + "".join(f"<td>{i}2345.678901</td>" for i in range(5))
+        + "</tr></table></div>\n",
         "book/bad_math": "# Bad math\n\nAn undefined macro $\\nosuchmacro x$ and a broken one "
         "$\\frac{1}{$.\n\n"
         "Also TeX that never became math: \\\\(\\frac{1}{2}\\\\).\n",
@@ -428,6 +537,9 @@ def _self_test_book(folder: Path) -> Path:
         + "\n$$\n",
         "book/bad_console": "# Bad console\n\n"
         "<script>throw new Error('a script error');</script>\n",
+        # fits the 1280-px column, but not a phone: a fixed-width box makes the page pan there
+        "book/bad_pan": "# Bad pan\n\nText.\n\n"
+        '<div style="width: 600px; height: 1em; background: #ccc"></div>\n',
     }
     for page, text in md.items():
         (book / f"{page}.md").write_text(text)
@@ -472,6 +584,10 @@ def _self_test_book(folder: Path) -> Path:
     ]
     nb_cells = [nbformat.v4.new_markdown_cell("# Bad widget"), view]
     notebook("book/bad_widget", nb_cells)
+    # A printed line wider than the column: its end is off the right edge at 1280 px.
+    wide = nbformat.v4.new_code_cell("print('x ' * 100)")
+    wide.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x " * 100 + "\n")]
+    notebook("book/bad_printed_wide", [nbformat.v4.new_markdown_cell("# Bad printed"), wide])
     # The stored outputs are the defects, so nothing is executed.
     cfg = (
         (book / "_config.yml")

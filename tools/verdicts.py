@@ -230,9 +230,11 @@ def _chapter(f: Found) -> str:
 
 
 def table(records: dict[str, Found]) -> str:
-    rows = ["| id | claim | checked in | verdict |", "|---|---|---|---|"]
+    """The scorecard's table. The verdict comes right after the id, so that a phone, where the
+    table scrolls sideways inside its box, shows it without scrolling."""
+    rows = ["| id | verdict | claim | checked in |", "|---|---|---|---|"]
     for c, claim in CLAIMS.items():
-        rows.append(f"| {c} | {claim.text} | {claim.checked_in} | {badge(records[c].verdict)} |")
+        rows.append(f"| {c} | {badge(records[c].verdict)} | {claim.text} | {claim.checked_in} |")
     return "\n".join(rows) + "\n"
 
 

@@ -27,6 +27,7 @@ from vghlib.systems import (
     lqr_gains,
     scalar_lq,
 )
+from vghlib.tables import wrap
 
 NO_ANSWER = "no answer yet: set your answer variable and run the cell again"
 
@@ -74,10 +75,11 @@ class Feedback:
         return self.correct
 
     def __repr__(self) -> str:
+        """One line, wrapped to the book's text column (:data:`vghlib.tables.TEXT_WIDTH`)."""
         if not self.correct and self.message.startswith("no answer yet"):  # nothing to judge yet
-            return f"[{self.exercise}] {self.message}"
+            return wrap(f"[{self.exercise}] {self.message}")
         mark = "correct" if self.correct else "not yet"
-        return f"[{self.exercise}] {mark}: {self.message}"
+        return wrap(f"[{self.exercise}] {mark}: {self.message}")
 
     _repr_pretty_ = lambda self, p, cycle: p.text(repr(self))  # noqa: E731
 

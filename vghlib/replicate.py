@@ -35,6 +35,7 @@ from vghlib import cli, env, impact, scoring
 from vghlib.results import summarise
 from vghlib.stats import rank_correlation, zscore
 from vghlib.sweep import int_list
+from vghlib.tables import Table
 
 __all__ = [
     "VARIANTS",
@@ -401,13 +402,17 @@ def verdicts(rows, readings=READINGS) -> list[dict]:
     return out
 
 
-def print_verdicts(rows, readings=READINGS) -> None:
-    """The verdict table: one line per conclusion, one column per reading, "k/K" in each
-    (:data:`READING_LABELS` names the columns)."""
+def verdict_table(rows, readings=READINGS, title: str = "") -> Table:
+    """The verdict table: one row per conclusion, one column per reading, "k/K" in each
+    (:data:`READING_LABELS` names the columns); a notebook shows it with ``display(...)``."""
     v = verdicts(rows, readings)
-    print(f"{'conclusion':<31}" + "".join(f"{READING_LABELS[r]:>12}" for r in readings))
-    for text, _ in CONCLUSIONS:
-        cells = "".join(
-            f"{str(x['k']) + '/' + str(x['K']):>12}" for x in v if x["conclusion"] == text
-        )
-        print(f"{text:<31}{cells}")
+    body = [
+        (text, *(f"{x['k']}/{x['K']}" for x in v if x["conclusion"] == text))
+        for text, _ in CONCLUSIONS
+    ]
+    return Table(["conclusion", *(READING_LABELS[r] for r in readings)], body, title=title)
+
+
+def print_verdicts(rows, readings=READINGS) -> None:
+    """Print :func:`verdict_table` as text."""
+    print(verdict_table(rows, readings).text())

@@ -10,7 +10,8 @@ score of every checkpoint, and the two predictors of the gain) with the math of
   trajectories (what a sweep writes as its ``"score"`` row);
 * :func:`predictor_table` correlates the scores of a sweep's checkpoints with their measured
   gains (the paper's two predictors and a sceptic's baselines), and
-  :func:`print_predictor_table` is the book's one way of printing such a table.
+  :func:`predictor_report` is the book's one way of showing such a table (a
+  :class:`vghlib.tables.Table`; :func:`print_predictor_table` prints its text).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 
 from vghlib import grpo, impact, models, sequences, tasks
 from vghlib.stats import block_spearman, spearman, zscore
+from vghlib.tables import Section, Table, numbers
 
 __all__ = [
     "answer_state_vjp",
@@ -29,6 +31,8 @@ __all__ = [
     "predictors",
     "in_range",
     "predictor_table",
+    "score_table",
+    "predictor_report",
     "print_predictor_table",
 ]
 
@@ -354,7 +358,32 @@ def predictor_table(
     return rows
 
 
-def print_predictor_table(
+def score_table(summary, every: int = 1) -> Table:
+    """The score's parts at every ``every``-th checkpoint of a sweep (eq 24-29): R_before, Σ, Λ
+    and S from single samples and from the exact conditional mean, and the headroom H_α."""
+    sc = summary.score
+    rows = [
+        (
+            int(summary.steps[i]),
+            summary.r_before[i],
+            sc["sigma_energy"][i],
+            sc["lam_single"][i],
+            sc["lam_cond"][i],
+            sc["usable_single"][i],
+            sc["usable_cond"][i],
+            sc["headroom"][i],
+        )
+        for i in range(0, len(summary.names), every)
+    ]
+    return numbers(
+        ["step", "R_before", "Σ", "Λ, 1 sample", "Λ, exact", "S, 1 sample", "S, exact", "H_α"],
+        rows,
+        ["d", ".3f", ".2e", ".2e", ".2e", "+.2e", "+.2e", ".3f"],
+        labels=0,
+    )
+
+
+def predictor_report(
     runs,
     scores: dict,
     *,
@@ -363,42 +392,45 @@ def print_predictor_table(
     n_resamples: int = 2000,
     seed: int = 0,
     block: int | None = None,
-) -> None:
-    """Print :func:`predictor_table` for one sweep or several side by side.
+) -> Table:
+    """:func:`predictor_table` for one sweep or several side by side, as a :class:`Table`.
 
     ``runs``: a :class:`vghlib.results.Summary`, or ``{label: Summary}`` (one column each, the
     correlation as ρ [95% CI]). ``scores``: ``{score: label}``, one section per P_gap variant
-    (``"p_gap_single"``, ``"p_gap_cond"``), headed ``--- P_gap with <label>``. ``only``:
+    (``"p_gap_single"``, ``"p_gap_cond"``), headed ``P_gap with <label>``. ``only``:
     ``{score: [predictor names]}`` keeps those rows of that section; ``paper_only`` keeps the
-    rows the paper reports a value for. One run prints ρ [95% CI], the permutation p-value and n;
-    with ``block`` (:func:`predictor_table`) the interval resamples blocks and there is no p-value.
+    rows the paper reports a value for. One run has the columns ρ, its 95% interval, the
+    permutation p-value and n; with ``block`` (:func:`predictor_table`) the interval resamples
+    blocks and there is no p-value. A notebook shows it with ``display(...)``.
     """
     one = not isinstance(runs, dict)
     runs = {"": runs} if one else runs
-    width = max(22, *(len(k) for k in runs))
-    head = f"{'predictor':>28} {'target':>13} {'paper':>6}  "
-    print(
-        head
-        + (
-            f"{'this book: rho [95% CI]' + ('' if block else ', p'):<34}"
-            if one
-            else "".join(f"{k:>{width}}" for k in runs)
-        )
-    )
+    columns = ["predictor", "target", "paper"]
+    if one:
+        columns += ["ρ", "95% interval"] + ([] if block else ["p"]) + ["n"]
+    else:
+        columns += [f"{k}: ρ [95% CI]" for k in runs]
+    rows = []
     for score, label in scores.items():
-        print(f"--- P_gap with {label}")
-        tables = [predictor_table(s, score, n_resamples, seed, block) for s in runs.values()]
-        for i, r in enumerate(tables[0]):
-            keep = (only or {}).get(score)
+        rows.append(Section(f"P_gap with {label}"))
+        found = [predictor_table(s, score, n_resamples, seed, block) for s in runs.values()]
+        keep = (only or {}).get(score)
+        for i, r in enumerate(found[0]):
             if (keep is not None and r["name"] not in keep) or (paper_only and r["paper"] is None):
                 continue
             paper = "" if r["paper"] is None else f"{r['paper']:.2f}"
-            corr = [t[i]["corr"] for t in tables]
-            cells = (
-                f"{corr[0]}"
-                if one
-                else "".join(
-                    f"{f'{c.rho:+.2f} [{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]':>{width}}" for c in corr
-                )
-            )
-            print(f"{r['name']:>28} {r['target']:>13} {paper:>6}  {cells}")
+            corr = [t[i]["corr"] for t in found]
+            if one:
+                c = corr[0]
+                cells = [f"{c.rho:+.2f}", f"[{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]"]
+                cells += [] if block else [f"{c.p_value:.3f}"]
+                cells += [str(c.n)]
+            else:
+                cells = [f"{c.rho:+.2f} [{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]" for c in corr]
+            rows.append((r["name"], r["target"], paper, *cells))
+    return Table(columns, rows, align="llr" + "r" * (len(columns) - 3))
+
+
+def print_predictor_table(runs, scores: dict, **kwargs) -> None:
+    """Print :func:`predictor_report` as text (a terminal; a notebook displays the table)."""
+    print(predictor_report(runs, scores, **kwargs).text())

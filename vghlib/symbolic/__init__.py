@@ -26,6 +26,8 @@ from typing import Callable
 
 import sympy as sp
 
+from vghlib.tables import wrap
+
 _REGISTRY: dict[str, Callable[[], "CheckResult"]] = {}
 
 
@@ -55,14 +57,16 @@ class CheckResult:
         return "holds" if self.passed else "FAILS"
 
     def line(self) -> str:
-        """One line for a table of checks: the verdict, padded, then the name."""
-        return f"{self.verdict:6s} {self.name}"
+        """One line for a table of checks: the verdict, padded, then the name (a long name
+        continues on indented lines, to the book's text column)."""
+        return wrap(f"{self.verdict:6s} {self.name}", indent=" " * 7)
 
     def summary(self, width: int = 110) -> str:
         """Two lines: ``[verdict] name`` and the residual, in full when it is short.
 
         A long residual is cut at ``width`` characters when the check holds (it is then a large
         expression of zeros, e.g. a matrix) and replaced by its length when the check fails.
+        Both lines wrap at spaces to the book's text column (:data:`vghlib.tables.TEXT_WIDTH`).
         """
         resid = str(self.residual)
         if len(resid) > width:
@@ -71,7 +75,7 @@ class CheckResult:
                 if not self.passed
                 else resid[:width] + " ..."
             )
-        return f"[{self.verdict}] {self.name}\n    residual: {resid}"
+        return wrap(f"[{self.verdict}] {self.name}\n    residual: {resid}")
 
     def _repr_markdown_(self) -> str:
         s = (
