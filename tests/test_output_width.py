@@ -15,7 +15,9 @@ import pytest
 from vghlib.tables import TEXT_WIDTH
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
+NOTEBOOKS = sorted(
+    p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+)
 #: Output types the book renders instead of text/plain (myst-nb's priority for HTML).
 RICHER = ("text/html", "text/markdown", "text/latex", "image/", "application/vnd.jupyter.widget")
 
