@@ -8,6 +8,9 @@ and checks:
 - **math**: every ``.math`` element was typeset by MathJax; no MathJax error (``merror``); no
   undefined macro (MathJax shows those in red); no TeX left in the text (``\\frac``, ``$x$``);
 - **images**: every ``<img>`` loaded, and the server answered every request (no 404);
+- **figures**: every ``<img>`` has alt text of its own (not empty, not its file name or hash, which
+  is what a notebook output without ``mystnb.image.alt`` gets), and every image a cell outputs is in
+  a figure with a caption (``mystnb.figure.caption``);
 - **outputs**: no cell shows a traceback, and no stderr output mentions an error;
 - **widgets**: each stored widget view rendered into a visible box, and no output shows a widget's
   text form (``VBox(children=...)``);
@@ -29,7 +32,9 @@ It saves each page as screenshots of the window's height, ``_build/screenshots/<
 ``--self-test`` first builds a small book with one defect of each kind and requires every check to
 catch its defect and pass the clean page: the negative control of the checks.
 ``--lab NOTEBOOK`` opens a notebook in JupyterLab (jupyterlab-myst) and checks that its macros, its
-MyST and an exercise render, with screenshots; a copy without its macros cell must fail that check.
+MyST and an exercise render, and that each citation's key (all that jupyterlab-myst shows of a
+``{cite}`` role) is listed with its authors and year in the notebook's head cell, with screenshots;
+a copy without its macros cell must fail that check.
 ``--slides DIR`` checks the course's slide decks instead (:func:`check_slides`, make test-slides).
 """
 
@@ -58,12 +63,14 @@ import nbformat
 import yaml
 
 from tools import REPO_ROOT as ROOT
+from tools import notebooks as nbs
 from tools import slides, sphinxext
 
 #: JavaScript run in the page after MathJax and the widgets have finished; returns the findings.
 PAGE_JS = (
     r"""
-const out = {math: [], images: [], outputs: [], widgets: [], refs: [], wide: [], warnings: []};
+const out = {math: [], images: [], figures: [], outputs: [], widgets: [], refs: [], wide: [],
+             warnings: []};
 const article = document.querySelector('article') || document.body;
 const short = s => (s || '').replace(/\s+/g, ' ').trim().slice(0, 120);
 // the screenshot tile (NN.png) that shows an element, so that a failure can be looked at
@@ -108,6 +115,17 @@ while ((node = walker.nextNode())) {
 for (const img of article.querySelectorAll('img')) {
   if (!(img.complete && img.naturalWidth > 0)) out.images.push('did not load' + tile(img) + ': ' """
     r"""+ (img.getAttribute('src') || '').slice(0, 100));
+}
+// figures: alt text of their own, and a caption around every image a cell outputs
+for (const img of article.querySelectorAll('img')) {
+  const alt = (img.getAttribute('alt') || '').trim();
+  const src = img.getAttribute('src') || '';
+  const file = src.split('/').pop();
+  if (!alt || alt === src || alt === file || /^[0-9a-f]{32,64}(\.\w+)?$/.test(alt.split('/').pop()))
+    out.figures.push('image without alt text' + tile(img) + ': ' + src.slice(0, 100));
+  const fig = img.closest('figure');
+  if (img.closest('.cell_output') && !(fig && fig.querySelector('figcaption')))
+    out.figures.push('output image without a caption' + tile(img) + ': ' + src.slice(0, 100));
 }
 // cell outputs
 for (const e of article.querySelectorAll('.output.traceback, .output.error')) {
@@ -219,7 +237,13 @@ if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) { done('no 
 MathJax.startup.promise.then(() => done('ok'), e => done('error: ' + e));
 """
 
-CHECKS = ("math", "images", "outputs", "widgets", "refs", "wide", "console", "phone")
+#: A valid PNG of one pixel, the stored output of the self-test's figure cells.
+TINY_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42"
+    "mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+CHECKS = ("math", "images", "figures", "outputs", "widgets", "refs", "wide", "console", "phone")
 
 
 @dataclass
@@ -491,6 +515,8 @@ SELF_TEST_PAGES = {
     "book/clean": set(),
     "book/bad_math": {"math"},
     "book/bad_image": {"images", "console"},  # the browser also logs the failed request
+    "book/clean_figure": set(),  # a cell's figure with its caption and alt text
+    "book/bad_figure": {"figures"},  # the same figure without them
     "book/bad_output": {"outputs"},
     "book/bad_widget": {"widgets"},
     "book/bad_ref": {"refs"},
@@ -553,6 +579,24 @@ def _self_test_book(folder: Path) -> Path:
             "name": "python3",
         }
         nbformat.write(nb, book / f"{path}.ipynb")
+
+    def figure(meta=None):
+        cell = nbformat.v4.new_code_cell("plt.plot([0, 1]); plt.show()")
+        cell.outputs = [
+            nbformat.v4.new_output(
+                "display_data", {"image/png": TINY_PNG, "text/plain": "<Figure size 640x480>"}
+            )
+        ]
+        if meta:
+            cell.metadata["mystnb"] = meta
+        return cell
+
+    meta = {
+        "figure": {"caption": "A line that rises.", "name": "fig-selftest"},
+        "image": {"alt": "A straight line rising from left to right."},
+    }
+    notebook("book/clean_figure", [nbformat.v4.new_markdown_cell("# Clean figure"), figure(meta)])
+    notebook("book/bad_figure", [nbformat.v4.new_markdown_cell("# Bad figure"), figure()])
 
     err = nbformat.v4.new_code_cell("raise ValueError('a deliberate error')")
     err.metadata["tags"] = ["raises-exception"]
@@ -665,6 +709,17 @@ for (const cell of cells) {
 out.exercises = cells.filter(c => [...c.querySelectorAll('*')].some(e =>
   e.children.length === 0 && /^Exercise\s+\d+/.test((e.parentElement || e).innerText || """
     r"""''))).length;
+// citations: jupyterlab-myst cannot resolve a {cite} role and shows its key ("Citation Not
+// Found"); the notebook's head cell must list each key with its authors and year
+const keys = [...document.querySelectorAll('.jp-MarkdownCell span[title="Citation Not Found"]')]
+  .map(e => e.textContent.trim());
+const items = [...document.querySelectorAll('.jp-MarkdownCell li')]
+  .map(li => li.textContent.replace(/\s+/g, ' ').trim());
+out.citations = keys.length;
+for (const k of new Set(keys)) {
+  if (!items.some(t => t.startsWith(k + ':') && /\b(19|20)\d\d\b/.test(t)))
+    out.problems.push('citation ' + k + ' is not listed with its authors and year');
+}
 return out;
 """
 )
@@ -799,10 +854,17 @@ def lab_check(notebooks: list[Path], shots: Path) -> dict[Path, list[str]]:
                     problems.append("no formula was typeset in the notebook's markdown cells")
                 if not found.get("exercises"):
                     problems.append("no exercise rendered as a box (is jupyterlab-myst installed?)")
+                cites = nbs.cited_keys(nbformat.read(notebook, as_version=4))
+                if cites and not found.get("citations"):
+                    problems.append(
+                        f"the notebook cites {len(cites)} references, but no citation was found "
+                        "where jupyterlab-myst puts one"
+                    )
                 print(
                     f"JupyterLab, {rel}: {found.get('cells', 0)} markdown cells, "
                     f"{found.get('math', 0)} typeset formulas, "
-                    f"{found.get('exercises', 0)} exercise boxes, {len(problems)} problems"
+                    f"{found.get('exercises', 0)} exercise boxes, "
+                    f"{found.get('citations', 0)} citations, {len(problems)} problems"
                 )
                 results[notebook] = problems
         finally:
@@ -828,6 +890,11 @@ def lab_self_test(notebook: Path, shots: Path) -> list[str]:
     if not any("TeX left unrendered" in p for p in bad):
         problems.append(
             "SELF-TEST: the copy without macros showed no unrendered TeX: the check cannot fail"
+        )
+    if nbs.cited_keys(nb) and not any("not listed with its authors and year" in p for p in bad):
+        problems.append(
+            "SELF-TEST: the copy without its head cell's reference list raised no citation "
+            "problem: the check cannot fail"
         )
     return problems
 

@@ -188,12 +188,13 @@ def draw_control_explorer(
         ),
     )
     ax1.set_xlim(-2.6, 2.6)
-    ax1.set_ylim(-2.6, 4.0)
+    ax1.set_ylim(-2.6, 2.6)
     ax1.set_aspect("equal")
     ax1.set_xlabel("position $s^{(1)}$ (state units)")
     ax1.set_ylabel("velocity $s^{(2)}$ (state units)")
     ax1.set_title("Value-gradient field at t = 1 and mean costates")
-    ax1.legend(loc="upper right", fontsize=8, framealpha=0.9, frameon=True)
+    # under the field: over it, the legend would hide arrows and the axis' upper ticks
+    ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8)
     return fig
 
 
