@@ -16,7 +16,10 @@ and checks:
   text form (``VBox(children=...)``);
 - **references**: no link whose text is a bare statement name with its number missing
   (``Proposition `` with nothing after it);
-- **width**: no display equation, table or printed output is wider than the text column;
+- **width**: no display equation, table, printed output or code input is wider than the text
+  column (a code input wider than its box would scroll sideways: the notebooks keep their code lines
+  to :data:`vghlib.tables.CODE_WIDTH` characters, :data:`vghlib.tables.FOLDED_CODE_WIDTH` in a
+  ``hide-input`` cell's toggle, and ``tests/test_output_width.py`` checks them);
 - **console**: the browser logged no error (a failed script, a blocked CDN);
 - **phone**: at a phone's width (:data:`PHONE_WIDTH`, 390 px) the page does not pan sideways
   (``document.documentElement.scrollWidth <= window.innerWidth``), and whatever is wider than
@@ -65,6 +68,7 @@ import yaml
 from tools import REPO_ROOT as ROOT
 from tools import notebooks as nbs
 from tools import slides, sphinxext
+from vghlib.tables import CODE_WIDTH, FOLDED_CODE_WIDTH
 
 #: JavaScript run in the page after MathJax and the widgets have finished; returns the findings.
 PAGE_JS = (
@@ -171,10 +175,12 @@ for (const e of article.querySelectorAll('.cell_output pre, .output pre')) {
     r"""' px wide in a ' + e.clientWidth + ' px box' + tile(e) + ': ' + """
     r"""short(e.textContent.split('\n').reduce((a, b) => b.length > a.length ? b : a, '')));
 }
-// code inputs that scroll sideways: a note (a reader can scroll them; nothing is cut off)
-const codeWide = [...article.querySelectorAll('.cell_input pre')].filter(e => """
-    r"""e.scrollWidth > e.clientWidth + 2);
-if (codeWide.length) out.warnings.push(codeWide.length + ' code inputs scroll sideways');
+// code inputs must fit as well: a wider one scrolls sideways and hides the end of its lines
+for (const e of article.querySelectorAll('.cell_input pre')) {
+  if (e.scrollWidth > e.clientWidth + 2) out.wide.push('code input ' + e.scrollWidth + """
+    r"""' px wide in a ' + e.clientWidth + ' px box' + tile(e) + ': ' + """
+    r"""short(e.textContent.split('\n').reduce((a, b) => b.length > a.length ? b : a, '')));
+}
 out.counts = {math: mathEls.length, typeset: typeset, images: """
     r"""article.querySelectorAll('img').length,
               widgets: views.length, column: column};
@@ -522,6 +528,8 @@ SELF_TEST_PAGES = {
     "book/bad_ref": {"refs"},
     "book/bad_wide": {"wide"},
     "book/bad_printed_wide": {"wide"},
+    "book/clean_code": set(),  # code lines of CODE_WIDTH (FOLDED_CODE_WIDTH) characters fit
+    "book/bad_code_wide": {"wide"},
     "book/bad_console": {"console"},
     "book/bad_pan": {"phone"},
 }
@@ -632,6 +640,15 @@ def _self_test_book(folder: Path) -> Path:
     wide = nbformat.v4.new_code_cell("print('x ' * 100)")
     wide.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x " * 100 + "\n")]
     notebook("book/bad_printed_wide", [nbformat.v4.new_markdown_cell("# Bad printed"), wide])
+    # A code line of CODE_WIDTH characters, the longest the notebooks have, fits the code input's
+    # box, and one of FOLDED_CODE_WIDTH the narrower box of a hide-input cell's toggle; a line far
+    # wider makes the code input scroll sideways at 1280 px.
+    fits = nbformat.v4.new_code_cell(f"y = {'a' * (CODE_WIDTH - 6)!r}\nprint(y)")
+    folded = nbformat.v4.new_code_cell(f"z = {'a' * (FOLDED_CODE_WIDTH - 6)!r}\nprint(z)")
+    folded.metadata["tags"] = ["hide-input"]
+    notebook("book/clean_code", [nbformat.v4.new_markdown_cell("# Clean code"), fits, folded])
+    code = nbformat.v4.new_code_cell("x = [" + ", ".join(str(i) for i in range(60)) + "]")
+    notebook("book/bad_code_wide", [nbformat.v4.new_markdown_cell("# Bad code"), code])
     # The stored outputs are the defects, so nothing is executed.
     cfg = (
         (book / "_config.yml")

@@ -99,20 +99,27 @@ def macros_markdown(config: dict | None = None, keys=()) -> str:
 
 #: The install cell's code; ``{url}`` is what pip installs where no clone is found.
 INSTALL_CELL = """\
-# Colab or a fresh Binder: make the book's library importable where it is missing.
-# Inside a clone of the repository, the clone's own vghlib is used (no network); anywhere else,
-# pip installs it. Where vghlib is installed already, this does nothing.
+# Colab or a fresh Binder: make the book's library importable where it is
+# missing. Inside a clone of the repository, the clone's own vghlib is used
+# (no network); anywhere else, pip installs it. Where vghlib is installed
+# already, this does nothing.
 import importlib.util, os, pathlib, subprocess, sys
 if importlib.util.find_spec("vghlib") is None:
     here = pathlib.Path.cwd().resolve()
     clones = [p for p in (here, *here.parents)
-              if (p / "vghlib" / "__init__.py").is_file() and (p / "pyproject.toml").is_file()]
-    if clones:  # the clone's library, also for the commands a notebook starts (PYTHONPATH)
+              if (p / "vghlib" / "__init__.py").is_file()
+              and (p / "pyproject.toml").is_file()]
+    if clones:
+        # the clone's library, also for the commands a notebook starts
+        # (PYTHONPATH)
         root = str(clones[0])
         sys.path.insert(0, root)
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.getenv("PYTHONPATH")]))
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [root, os.getenv("PYTHONPATH")]))
     else:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{url}"], check=True)"""
+        url = "{url}"
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", url],
+                       check=True)"""
 
 
 def install_code(config: dict | None = None, url: str | None = None) -> str:

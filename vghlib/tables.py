@@ -14,7 +14,9 @@ to the numbers, such as :func:`vghlib.scoring.predictor_report`), so both forms 
 digits. A :class:`Section` row heads the rows below it across every column.
 
 Printed text that is not a table is wrapped to :data:`TEXT_WIDTH` characters (:func:`wrap`), the
-width of the book's text column in its monospace font.
+width of the book's text column in its monospace font. A code input's box is a little narrower: the
+notebooks' code lines are at most :data:`CODE_WIDTH` characters, :data:`FOLDED_CODE_WIDTH` in a
+cell whose input the book folds away (``hide-input``).
 """
 
 from __future__ import annotations
@@ -23,12 +25,31 @@ import html
 import textwrap
 from dataclasses import dataclass
 
-__all__ = ["TEXT_WIDTH", "Section", "Table", "interval", "numbers", "show", "wrap"]
+__all__ = [
+    "CODE_WIDTH",
+    "FOLDED_CODE_WIDTH",
+    "TEXT_WIDTH",
+    "Section",
+    "Table",
+    "interval",
+    "numbers",
+    "show",
+    "wrap",
+]
 
 #: Characters of printed output that fit the book's text column: a 688-px output box with 16 px of
 #: padding each side, at 8.43 px per character of the 14-px monospace font. A longer line hides its
 #: end off the right edge (the browser test fails on it).
 TEXT_WIDTH = 78
+#: Characters of a code line that fit a code input (``.cell_input pre``) at a 1280-px window: its
+#: box is 684 px wide in the 688-px column, 4 px narrower than a printed output's, with the same
+#: 16 px of padding each side and 8.43 px per character (652 / 8.43 = 77.3). A longer line makes the
+#: box scroll sideways; the browser test fails on it, and tests/test_output_width.py checks the
+#: notebooks' code lines against this number.
+CODE_WIDTH = 77
+#: The same for a cell tagged ``hide-input``, whose input the book folds into a toggle: the toggle's
+#: border and padding leave the code a 666-px box, (666 - 32) / 8.43 = 75.2 characters.
+FOLDED_CODE_WIDTH = 75
 
 
 def wrap(text: str, width: int = TEXT_WIDTH, indent: str = "    ") -> str:
