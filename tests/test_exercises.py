@@ -79,7 +79,8 @@ def test_costates_riccati():
 
 
 def test_ctrl_exercises():
-    assert X.check_ctrl_factor(5 / 6)
+    assert X.check_ctrl_factor(11 / 12)
+    assert not X.check_ctrl_factor(5 / 6)  # the plain group mean of 6
     assert not X.check_ctrl_factor(1.0)
     sys_, K, sigma = SY.scalar_lq()
     K1 = K.clone().requires_grad_(True)

@@ -160,8 +160,8 @@ def _planted(path: Path, text: str, solution: bool = False):
     [
         ("sfpd-ex-cross", "PD becomes the noisier one above $\\omega^\\ast=0.8512$."),
         ("sfpd-ex-cross", "crossover ω* = 0.851"),
-        ("ctrl-ex-factor", "the factor is $\\tfrac56$"),
-        ("ctrl-ex-factor", "c = 5/6"),
+        ("ctrl-ex-factor", "the factor is $\\tfrac{11}{12}$"),
+        ("ctrl-ex-factor", "c = 11/12"),
         ("sfpd-ex-var", "$\\Var[g]=15\\sigma^2+\\mu^4/\\sigma^2 + 14 \\mu^{2}$"),
         ("sfpd-ex-var", "Var = μ⁴/σ² + 14μ² + 15σ²"),
         ("sfpd-ex-var", "mu**4/sigma**2 + 14*mu**2 + 15*sigma**2"),

@@ -244,6 +244,19 @@ def test_no_reference_to_an_exercise_follows_the_word_exercise():
     assert N.exercise_word_before_ref(pages) == [("b.md", "ex-a"), ("b.md", "ex-a")]
 
 
+def test_no_fence_inside_a_directive_closes_it_early():
+    # A ```python block inside a ```{solution} closes the solution at its own closing fence, and the
+    # rest of the answer shows under the folded box (the appendix's Exercise 32 did this).
+    assert N.nested_fence_problems(N.book_pages()) == []
+    bad = "```{solution} ex-a\n:class: dropdown\n\n```python\nx = 1\n```\n\nThe answer.\n```\n"
+    good = "````{solution} ex-a\n:class: dropdown\n\n```python\nx = 1\n```\n\nThe answer.\n````\n"
+    plain = "```python\nx = 1\n```\n\n```{note}\nA note.\n```\n\n```{math}\nx\n```\n"
+    # Control: the early close is found at the nested fence's line; the fixed block and blocks one
+    # after another are not flagged.
+    assert N.nested_fence_problems({"a.md": bad}) == [("a.md", 4, "```python")]
+    assert N.nested_fence_problems({"a.md": good, "b.md": plain}) == []
+
+
 def _figure_cell(source="plt.plot([1, 2])\nplt.show()", meta=None, outputs=1, widget=False):
     cell = nbformat.v4.new_code_cell(source)
     png = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480 with 1 Axes>"}

@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tools.sphinxext import break_names_in_tables
 from vghlib.tables import CODE_WIDTH, FOLDED_CODE_WIDTH, TEXT_WIDTH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,3 +135,15 @@ def test_a_code_line_one_character_too_long_is_caught(tmp_path):
     # in a hide-input cell the toggle's box is narrower
     assert len(planted(line(FOLDED_CODE_WIDTH + 1), ["hide-input"])[1]) == 1
     assert planted(line(FOLDED_CODE_WIDTH), ["hide-input"])[1] == []
+
+
+def test_long_names_in_table_cells_break_between_their_parts():
+    name = '<span class="pre">vghlib.estimators.sf_samples</span>'
+    cell = f'<code class="docutils literal">{name}</code>'
+    page = f"<p>{cell}</p><table><tr><td>{cell}</td><td>a_b.c</td></tr></table>"
+    out = break_names_in_tables(page)
+    # in a table: a break opportunity after each dot and underscore of the code, not mid-word
+    assert '<span class="pre">vghlib.<wbr>estimators.<wbr>sf_<wbr>samples</span>' in out
+    # control: the same code in running text, plain text in a cell, and the tags are untouched
+    assert out.startswith(f"<p>{cell}</p>") and "<td>a_b.c</td>" in out
+    assert out.replace("<wbr>", "") == page

@@ -374,6 +374,37 @@ def exercise_word_before_ref(pages: dict[str, str]) -> list[tuple[str, str]]:
     ]
 
 
+_FENCE = re.compile(r"^(`{3,}|~{3,})\s*(\S*)")
+
+
+def nested_fence_problems(pages: dict[str, str]) -> list[tuple[str, int, str]]:
+    """(page, line, text) of each fence that closes a directive before its end.
+
+    A MyST directive opened with three backticks (```` ```{solution} ````) ends at the first line of
+    three backticks: a ```` ```python ```` block inside it closes the solution at its own closing
+    fence, and the rest of the answer shows below the folded box. The outer fence needs more
+    backticks than any fence inside it (```` ````{solution} ````). ``pages`` maps a page name to
+    its MyST text; a notebook's page is its markdown cells joined.
+    """
+    out = []
+    for page, text in pages.items():
+        open_ = []  # (fence, is a directive) of each block now open, innermost last
+        for i, line in enumerate(text.split("\n"), 1):
+            m = _FENCE.match(line)
+            if not m:
+                continue
+            fence, info = m.groups()
+            inner = open_[-1] if open_ else None
+            if not info:
+                if inner and fence[0] == inner[0][0] and len(fence) >= len(inner[0]):
+                    open_.pop()  # the closing fence of the innermost block
+                continue
+            if inner and inner[1] and fence[0] == inner[0][0] and len(fence) >= len(inner[0]):
+                out.append((page, i, line.strip()))
+            open_.append((fence, info.startswith("{")))
+    return out
+
+
 _HASH = re.compile(r"[0-9a-f]{32,64}")
 _PAPER_FIGURE = re.compile(r"\bFig(?:ure|\.)?\s*\d")
 _TITLE_CALL = re.compile(
@@ -478,6 +509,13 @@ def main(argv=None) -> int:
             "drop the word before the reference",
             file=sys.stderr,
         )
+    fences = nested_fence_problems(book_pages())
+    for page, line, text in fences:
+        print(
+            f"{page}, line {line} of its markdown: {text!r} inside a directive opened with no more "
+            "backticks closes the directive early; open the directive with one backtick more",
+            file=sys.stderr,
+        )
     figures = [
         f"{p.relative_to(REPO_ROOT)}: {problem}"
         for p in notebooks()
@@ -485,7 +523,7 @@ def main(argv=None) -> int:
     ]
     for line in figures:
         print(line, file=sys.stderr)
-    return 1 if (a.check and (bare or doubled or figures)) else 0
+    return 1 if (a.check and (bare or doubled or fences or figures)) else 0
 
 
 if __name__ == "__main__":

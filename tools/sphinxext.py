@@ -183,6 +183,32 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = kept
 
 
+_TABLE = re.compile(r"<table\b.*?</table>", re.S)
+_CODE = re.compile(r"<code\b[^>]*>.*?</code>", re.S)
+_TEXT = re.compile(r">([^<]+)<")
+_NAME_BREAK = re.compile(r"(?<=[._/])(?=[^._/\s])")
+
+
+def break_names_in_tables(body: str) -> str:
+    """``body`` with a ``<wbr>`` after each ``.``, ``_`` and ``/`` of the inline code in its tables.
+
+    A narrow table column must break a long name such as ``vghlib.symbolic.check_shift_family``
+    somewhere. Without a break opportunity the browser either widens the table past the column or,
+    with ``overflow-wrap: anywhere``, cuts the name mid-word ("noise_densit / y"). ``<wbr>`` breaks
+    it between its parts and is not copied with the text.
+    """
+
+    def code(m):
+        return _TEXT.sub(lambda t: ">" + _NAME_BREAK.sub("<wbr>", t.group(1)) + "<", m.group(0))
+
+    return _TABLE.sub(lambda t: _CODE.sub(code, t.group(0)), body)
+
+
+def _break_table_names(app, pagename, templatename, context, doctree) -> None:
+    if "body" in context:
+        context["body"] = break_names_in_tables(context["body"])
+
+
 def _builder_inited(app) -> None:
     url = (app.config.html_theme_options or {}).get("repository_url")
     if url and address.is_placeholder(url):
@@ -247,4 +273,5 @@ def setup(app):
     app.connect("build-finished", _build_finished)
     # Early: html-page-context stops at the first handler that returns a template name.
     app.connect("html-page-context", _unique_scripts, priority=1)
+    app.connect("html-page-context", _break_table_names)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

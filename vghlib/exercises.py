@@ -266,12 +266,12 @@ check_costates_riccati = _numeric(
 check_ctrl_factor = _numeric(
     "ctrl-ex-factor",
     "check_ctrl_factor",
-    _ref("vghlib.grpo", "group_mean_scale", 6),
+    _ref("vghlib.grpo", "group_mean_scale", 12),
     rtol=1e-3,
     what="the factor c",
-    hint="split the group mean into the sample's own share and the share of the other n − 1 "
-    "rollouts",
-    doc="E[g_SF with the group-mean baseline] = c · ∂J/∂θ; give c for a group of 6.",
+    hint="split the baseline into the sample's own share and the share of the 11 other returns",
+    doc="E[g_SF with a baseline that is the mean of 12 returns, the sample's own among them] "
+    "= c · ∂J/∂θ; give c.",
 )
 
 
