@@ -196,6 +196,17 @@ def test_plain_markdown_turns_myst_into_links_and_headings():
     assert "[Exercise 4](https://b/book/part1/ch.html#ex-1)" in out
     assert "**Exercise 4**: First" in out and "**Lemma: A lemma**" in out
     assert "> Text of the lemma." in out
+    # a reference without text shows the title of what it points at, where one is known; a box
+    # whose title names its kind is not named twice
+    titled = N.plain_markdown(
+        MYST.replace("{prf:lemma} A lemma", "{prf:lemma} Lemma 2"),
+        "book/part1/ch",
+        labels,
+        base="https://b/",
+        titles={"lem-x": "Lemma 2"},
+    )
+    assert "[Lemma 2](https://b/book/part1/ch.html#lem-x)" in titled and "**Lemma 2**" in titled
+    assert N.label_titles()["findings-eq8"].startswith("Eq 8:")
     assert "Done." not in out and "{" not in out and ":label:" not in out and "(sec-a)=" not in out
 
 

@@ -27,6 +27,7 @@ import argparse
 import json
 import re
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import nbformat
@@ -236,6 +237,40 @@ def label_pages(root: Path = REPO_ROOT / "book") -> dict[str, str]:
     return out
 
 
+_HEADING_TARGET = re.compile(r"^\(([\w:.-]+)\)=[ \t]*\n+#+[ \t]+(.+)$", re.MULTILINE)
+_LABELLED_BOX = re.compile(
+    r"^(?:`{3,}|:{3,})\{(?:prf:)?(\w+)\}[ \t]*([^\n]*)\n(?::[^\n]*\n)*?:label:[ \t]*(\S+)",
+    re.MULTILINE,
+)
+
+
+def label_titles(root: Path = REPO_ROOT / "book") -> dict[str, str]:
+    """Every section target and labelled box of the book -> the words a reader knows it by.
+
+    A section's title (``(findings-eq8)=`` over ``## Eq 8: ...``), or a box's title (``{prf:theorem}
+    Theorem 1``; its kind when it has none). Outside the rendered book, where Sphinx cannot number
+    and name a reference, :func:`plain_markdown` shows these instead of the bare label.
+    """
+    out = {}
+    files = [*notebooks(root), *sorted(Path(root).rglob("*.md"))]
+    for p in files:
+        if p.suffix == ".ipynb":
+            text = "\n\n".join(c.source for c in nbformat.read(p, as_version=4).cells)
+        else:
+            text = p.read_text()
+        for m in _HEADING_TARGET.finditer(text):
+            out[m[1]] = m[2].strip()
+        for m in _LABELLED_BOX.finditer(text):
+            out.setdefault(m[3], m[2].strip() or m[1].capitalize())
+    return out
+
+
+@lru_cache(maxsize=1)
+def _book_titles() -> dict[str, str]:
+    """:func:`label_titles` of the book, read once per process (a student copy, the slides)."""
+    return label_titles()
+
+
 def citation(key: str) -> str:
     """``"Asadulaev et al., 2026"`` for a key of the book's bibliography (the key if unknown)."""
     entry = bib.entries().get(key)
@@ -256,12 +291,14 @@ def plain_markdown(
     labels: dict | None = None,
     base: str | None = None,
     numbers: dict | None = None,
+    titles: dict | None = None,
 ) -> str:
     """MyST ``text`` of the page ``page`` (e.g. ``"book/part1/sf_vs_pd"``) as plain Markdown.
 
     Exercises become a bold heading (``**Exercise 3** (label)``, numbered by ``numbers``), other
     directives (prf boxes, admonitions) a bold title over a block quote, and roles links to the
-    rendered book (``base``): ``{doc}``, ``{ref}``, ``{prf:ref}`` and ``{numref}`` by label,
+    rendered book (``base``): ``{doc}``, ``{ref}``, ``{prf:ref}`` and ``{numref}`` by label, shown
+    by the title of what they point at (``titles``, :func:`label_titles`),
     ``{cite:p}`` as the key in brackets with a link to the bibliography, ``{py:func}`` as code.
     """
     labels = labels if labels is not None else label_pages()
@@ -287,7 +324,13 @@ def plain_markdown(
             return f"```{arg}\n{body}\n```\n"
         if name == "literalinclude":
             return f"(Source: `{arg}`, see the rendered book.)\n"
-        title = name.split(":")[-1].capitalize() + (f": {arg}" if arg else "")
+        kind = name.split(":")[-1].capitalize()
+        # "Proposition 1" and "Book remark: ..." name their kind already
+        title = (
+            arg
+            if arg.lower().startswith((kind.lower(), f"book {kind.lower()}"))
+            else (kind + (f": {arg}" if arg else ""))
+        )
         quoted = "\n".join("> " + line if line else ">" for line in body.splitlines())
         return f"**{title}**\n\n{quoted}\n\n"
 
@@ -309,7 +352,11 @@ def plain_markdown(
         if name in ("ref", "prf:ref", "numref", "eq"):
             pg = labels.get(target)
             if not mm:
-                shown = f"Exercise {numbers[target]}" if target in numbers else target
+                shown = (
+                    f"Exercise {numbers[target]}"
+                    if target in numbers
+                    else (titles if titles is not None else _book_titles()).get(target, target)
+                )
             return f"[{shown}]({url(pg, target) if pg else base})"
         if name.startswith("cite"):
             names = "; ".join(citation(k.strip()) for k in txt.split(","))

@@ -23,7 +23,6 @@ import argparse
 import base64
 import json
 import math
-import os
 import re
 import shutil
 import struct
@@ -37,6 +36,7 @@ from nbconvert import SlidesExporter
 
 from tools import REPO_ROOT, student
 from tools import notebooks as nbs
+from tools.address import book_url
 
 SPEC = REPO_ROOT / "course" / "slides.yml"
 TEMPLATE = Path(__file__).resolve().parent / "slides_template"
@@ -379,8 +379,10 @@ def _page(notebook: str) -> str:
     return Path(notebook).with_suffix("").as_posix()
 
 
-def assemble(session: Session, root: Path = REPO_ROOT, base: str = "../html/") -> Deck:
-    """The notebook of one session's deck (see the module's docstring)."""
+def assemble(session: Session, root: Path = REPO_ROOT, base: str | None = None) -> Deck:
+    """The notebook of one session's deck (see the module's docstring); links to the book start
+    with ``base`` (default: the published book's address)."""
+    base = base or book_url()
     book = root / "book"
     labels = nbs.label_pages(book)
     paths = [p for p in sorted(book.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
@@ -535,7 +537,9 @@ def build(
         reveal or offline / "node_modules" / "reveal.js",
         mathjax or offline / "static" / "mathjax",
     )
-    base = os.path.relpath(REPO_ROOT / "_build" / "html", out) + "/"
+    # The published book (repository.url in _config.yml): a deck copied on its own to a classroom
+    # machine keeps working links, which a path into a local build would not.
+    base = book_url()
     made = []
     for s in load_spec(spec):
         if sessions and s.number not in sessions:
