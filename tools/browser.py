@@ -70,6 +70,14 @@ from tools import notebooks as nbs
 from tools import slides, sphinxext
 from vghlib.tables import CODE_WIDTH, FOLDED_CODE_WIDTH
 
+#: How far the screenshots scroll between tiles: the window's height less the theme's sticky article
+#: header (its bar of buttons), so that no strip of the page hides under it in every tile (CSS px).
+TILE_STEP_JS = (
+    "(window.innerHeight - ((h => h && ['sticky', 'fixed'].includes(getComputedStyle(h).position)"
+    " ? Math.ceil(h.getBoundingClientRect().height) : 0)"
+    "(document.querySelector('.bd-header-article'))))"
+)
+
 #: JavaScript run in the page after MathJax and the widgets have finished; returns the findings.
 PAGE_JS = (
     r"""
@@ -79,7 +87,7 @@ const article = document.querySelector('article') || document.body;
 const short = s => (s || '').replace(/\s+/g, ' ').trim().slice(0, 120);
 // the screenshot tile (NN.png) that shows an element, so that a failure can be looked at
 const tile = el => ' [tile ' + String(1 + Math.floor((el.getBoundingClientRect().top + """
-    r"""window.scrollY) / window.innerHeight)).padStart(2, '0') + ']';
+    r"""window.scrollY) / """ + TILE_STEP_JS + r""")).padStart(2, '0') + ']';
 // math: typeset, no error, no undefined macro
 const mathEls = [...article.querySelectorAll('.math')];
 let typeset = 0;
@@ -405,7 +413,7 @@ def check_page(drv, server: _Server, page: str, shots: Path | None) -> PageResul
             drv,
             shots / page.replace("/", "__"),
             height,
-            drv.execute_script("return window.innerHeight;"),
+            drv.execute_script("return " + TILE_STEP_JS + ";"),
         )
     else:  # still scroll once through the page, so that images below the fold are requested
         drv.execute_script("window.scrollTo(0, document.documentElement.scrollHeight);")
@@ -479,7 +487,7 @@ def check_phone(drv, server: _Server, res: PageResult, shots: Path | None) -> No
             drv,
             shots / "phone" / res.page.replace("/", "__"),
             drv.execute_script("return document.documentElement.scrollHeight;"),
-            drv.execute_script("return window.innerHeight;"),
+            drv.execute_script("return " + TILE_STEP_JS + ";"),
         )
     found = drv.execute_script(PHONE_JS)
     if found["width"] > PHONE_WIDTH + 1:
