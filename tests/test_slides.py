@@ -81,6 +81,9 @@ def test_every_deck_has_slides_and_no_solution():
         text = "\n".join(c.source for c in deck.notebook.cells if c.cell_type == "markdown")
         assert s.question in text
         assert not solutions.search(text)
+        # an exercise's self-check says "no answer yet" until a student answers: not a slide's
+        printed = str([c.get("outputs", []) for c in deck.notebook.cells])
+        assert "no answer yet" not in printed
         starts = [c.metadata["slideshow"]["slide_type"] for c in deck.notebook.cells]
         assert starts.count("slide") == deck.slides
 

@@ -330,7 +330,10 @@ def output_height(outputs) -> float:
 
 def _slide_outputs(cell) -> list:
     """The outputs a slide shows: figures and printed text, never a widget's live view or
-    stderr."""
+    stderr, nor what an exercise's self-check prints before it has an answer."""
+    source = cell.get("source", "")
+    if "exercises.check_" in source or re.search(r"^answer = None\b", source, re.MULTILINE):
+        return []
     keep = []
     for o in cell.get("outputs", []):
         if o.get("output_type") == "stream":
