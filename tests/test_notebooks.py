@@ -203,10 +203,12 @@ def test_plain_markdown_turns_myst_into_links_and_headings():
         "book/part1/ch",
         labels,
         base="https://b/",
-        titles={"lem-x": "Lemma 2"},
+        titles={"lem-x": "Lemma 2", "book/part2/chapter": "A chapter"},
     )
     assert "[Lemma 2](https://b/book/part1/ch.html#lem-x)" in titled and "**Lemma 2**" in titled
+    assert "[A chapter](https://b/book/part2/chapter.html)" in titled  # a page by its title
     assert N.label_titles()["findings-eq8"].startswith("Eq 8:")
+    assert N.label_titles()["book/appendix/proofs"] == "Appendix: proofs, checked"
     assert "Done." not in out and "{" not in out and ":label:" not in out and "(sec-a)=" not in out
 
 

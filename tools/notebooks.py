@@ -248,16 +248,21 @@ def label_titles(root: Path = REPO_ROOT / "book") -> dict[str, str]:
     """Every section target and labelled box of the book -> the words a reader knows it by.
 
     A section's title (``(findings-eq8)=`` over ``## Eq 8: ...``), or a box's title (``{prf:theorem}
-    Theorem 1``; its kind when it has none). Outside the rendered book, where Sphinx cannot number
-    and name a reference, :func:`plain_markdown` shows these instead of the bare label.
+    Theorem 1``; its kind when it has none). Each page is listed too, by its path without suffix
+    (``book/part1/sf_vs_pd``), with its title. Outside the rendered book, where Sphinx cannot number
+    and name a reference, :func:`plain_markdown` shows these instead of the bare label or file name.
     """
     out = {}
     files = [*notebooks(root), *sorted(Path(root).rglob("*.md"))]
     for p in files:
         if p.suffix == ".ipynb":
-            text = "\n\n".join(c.source for c in nbformat.read(p, as_version=4).cells)
+            cells = nbformat.read(p, as_version=4).cells
+            text = "\n\n".join(c.source for c in cells if c.cell_type == "markdown")
         else:
             text = p.read_text()
+        title = re.search(r"^# +(.+)$", text, re.MULTILINE)
+        if title:
+            out[p.relative_to(Path(root).parent).with_suffix("").as_posix()] = title[1].strip()
         for m in _HEADING_TARGET.finditer(text):
             out[m[1]] = m[2].strip()
         for m in _LABELLED_BOX.finditer(text):
@@ -348,7 +353,9 @@ def plain_markdown(
                     parts.pop()
                 elif piece not in ("", "."):
                     parts.append(piece)
-            return f"[{shown if mm else parts[-1]}]({url('/'.join(parts))})"
+            names = titles if titles is not None else _book_titles()
+            shown = shown if mm else names.get("/".join(parts), parts[-1])
+            return f"[{shown}]({url('/'.join(parts))})"
         if name in ("ref", "prf:ref", "numref", "eq"):
             pg = labels.get(target)
             if not mm:

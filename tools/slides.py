@@ -424,8 +424,8 @@ def assemble(session: Session, root: Path = REPO_ROOT, base: str | None = None) 
         new_slide(
             _md(
                 f"# {title}\n\n"
-                f'<p class="vgh-source">The chapter in the book: <a href="{base}{page}.html">'
-                f"{page}</a></p>"
+                f'<p class="vgh-source"><a href="{base}{page}.html">This chapter in the book</a>'
+                "</p>"
             )
         )
         used, section, after_solution = BUDGET, "", False
